@@ -1,0 +1,120 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// General Proximal Flow Networks: generative models whose every step is a proximal update
+/// of a belief under a chosen divergence.
+#[derive(Debug, Parser)]
+#[command(name = "gpfn", version, about, long_about = None)]
+pub struct Cli {
+    /// Experiment config (TOML), layered over the built-in defaults.
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Override one config value, e.g. `--set train.lr=3e-4` (repeatable; highest layer).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+
+    /// Tensor backend: flex (CPU), wgpu or cuda (same as `--set backend=…`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// Folder of the data set's files (same as `--set data.dir=…`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// More log output (-v debug, -vv trace).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model; writes the run folder `run.dir/run.name`.
+    Train(TrainArgs),
+    /// Draw samples from a trained run (.npy, and a PNG picture).
+    Sample(SampleArgs),
+    /// List the registered plugins.
+    Plugins(PluginsArgs),
+    /// Print the resolved configuration and where each value came from.
+    Config(ConfigArgs),
+    /// The maths from the shell: JSON in, JSON out.
+    #[command(subcommand)]
+    Math(MathCommand),
+}
+
+/// `gpfn train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Continue from the run folder's newest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `gpfn sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Run folder (default: `run.dir/run.name` of the config).
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+    /// Checkpoint folder (default: the run's newest).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Sampler name (default: the config's).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Number of steps (= network evaluations).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Number of samples (default: `sample.count`).
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Seed of the sampling noise (default: the run's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// `gpfn plugins`.
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gpfn config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print plain TOML, without the source of each value.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// `gpfn math …`.
+#[derive(Debug, Subcommand)]
+pub enum MathCommand {
+    /// One proximal step of a divergence on a diagonal-Gaussian belief.
+    Prox(JsonInput),
+    /// Evaluate D(p, q) between diagonal Gaussians.
+    Divergence(JsonInput),
+}
+
+/// A JSON document from a file or standard input.
+#[derive(Debug, Args)]
+pub struct JsonInput {
+    /// JSON file; `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+}

@@ -1,0 +1,31 @@
+//! `gpfn math prox` and `gpfn math divergence`.
+
+use crate::cli::{JsonInput, MathCommand};
+use gpfn_core::config::{ConfigSources, load};
+use gpfn_core::{GpfnError, Result, backend, math_json};
+use std::io::Read;
+
+fn read(input: &JsonInput) -> Result<String> {
+    match &input.input {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read_to_string(p).map_err(|e| GpfnError::io(p, e))
+        }
+        _ => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| GpfnError::io("<stdin>", e))?;
+            Ok(s)
+        }
+    }
+}
+
+pub fn run(sources: &ConfigSources, cmd: MathCommand) -> Result<()> {
+    let device = backend::device(&load(sources)?.config.backend)?;
+    let out = match cmd {
+        MathCommand::Prox(input) => math_json::prox(&read(&input)?, &device)?,
+        MathCommand::Divergence(input) => math_json::divergence(&read(&input)?, &device)?,
+    };
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! One file per subcommand.
+
+mod config;
+mod math;
+mod plugins;
+mod sample;
+mod train;
+
+use crate::cli::{Cli, Command};
+use gpfn_core::Result;
+use gpfn_core::config::{ConfigSources, Loaded, load};
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let sources = sources(&cli);
+    match cli.command {
+        Command::Train(args) => train::run(&sources, &args),
+        Command::Sample(args) => sample::run(&sources, &args),
+        Command::Plugins(args) => plugins::run(&args),
+        Command::Config(args) => config::run(&sources, &args),
+        Command::Math(cmd) => math::run(&sources, cmd),
+    }
+}
+
+/// The config layers the flags describe; `--backend` and `--data-dir` are `--set` shorthands
+/// that sit below explicit `--set` flags.
+fn sources(cli: &Cli) -> ConfigSources {
+    let mut sets = Vec::new();
+    if let Some(b) = &cli.backend {
+        sets.push(format!("backend={b}"));
+    }
+    if let Some(d) = &cli.data_dir {
+        sets.push(format!(
+            "data.dir={}",
+            toml_string(&d.display().to_string())
+        ));
+    }
+    sets.extend(cli.sets.iter().cloned());
+    ConfigSources::with_process_env(cli.config.clone(), sets)
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn load_config(sources: &ConfigSources) -> Result<Loaded> {
+    load(sources)
+}

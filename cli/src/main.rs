@@ -1,0 +1,5 @@
+//! The `gpfn` binary.
+
+fn main() -> std::process::ExitCode {
+    gpfn_cli::run()
+}

@@ -1,0 +1,263 @@
+//! The `gpfn` binary end to end: plugins, config errors, the maths as JSON, and a toy run
+//! from `train` to `sample`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn gpfn(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpfn"));
+    cmd.args(args)
+        .current_dir(workspace())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPFN_")) {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd.spawn().expect("gpfn runs");
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plugins_lists_every_builtin_with_its_crate() {
+    let o = gpfn(&["plugins"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for (kind, name, krate) in [
+        ("belief", "diag-gaussian", "gpfn-core"),
+        ("belief", "particle", "gpfn-core"),
+        ("divergence", "kl", "gpfn-kl"),
+        ("divergence", "w2", "gpfn-w2"),
+        ("sampler", "deterministic", "gpfn-core"),
+        ("sampler", "stochastic", "gpfn-core"),
+        ("schedule", "bfn-geometric", "gpfn-core"),
+        ("schedule", "uniform", "gpfn-core"),
+        ("schedule", "cosine", "gpfn-core"),
+        ("network", "mlp", "gpfn-core"),
+        ("data", "eight-gaussians", "gpfn-core"),
+        ("data", "two-moons", "gpfn-core"),
+        ("data", "checkerboard", "gpfn-core"),
+        ("data", "spirals", "gpfn-core"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("`{name}` missing from:\n{out}"));
+        assert!(line.starts_with(kind) && line.contains(krate), "{line}");
+    }
+}
+
+#[test]
+fn config_errors_are_reported_not_panicked() {
+    let o = gpfn(&["config", "--set", "divergence.name=nope"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("unknown divergence `nope`") && e.contains("kl, w2"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+
+    let o = gpfn(&["config", "--set", "train.steps=-3"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("train.steps"), "{}", stderr(&o));
+}
+
+#[test]
+fn config_prints_values_with_their_layer() {
+    let o = gpfn(
+        &[
+            "--config",
+            "configs/w2-toy.toml",
+            "config",
+            "--set",
+            "train.lr=0.5",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lr = out
+        .lines()
+        .find(|l| l.starts_with("lr = "))
+        .expect("lr line");
+    assert!(
+        lr.contains("0.5") && lr.contains("# --set train.lr"),
+        "{lr}"
+    );
+    let steps = out
+        .lines()
+        .find(|l| l.starts_with("steps = 3000"))
+        .expect("train.steps line");
+    assert!(steps.contains("toy-base.toml"), "{steps}");
+    assert!(out.contains("ema_decay = 0.995"), "{out}");
+}
+
+#[test]
+fn missing_backends_name_the_feature() {
+    let o = gpfn(&["--backend", "cuda", "math", "divergence"], Some("{}"));
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("backend `cuda`") && e.contains("--features cuda"),
+        "{e}"
+    );
+}
+
+#[test]
+fn math_prox_and_divergence_speak_json() {
+    let o = gpfn(
+        &["math", "prox"],
+        Some(
+            r#"{"divergence": "w2", "belief": {"mean": [0.0, 1.0], "std": [1.0, 2.0]}, "y": [1.0, -1.0], "alpha": 1.0}"#,
+        ),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // w = ½: mean halfway to y, std halved.
+    let close = |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-6;
+    assert!(
+        close(&v["belief"]["mean"][0], 0.5) && close(&v["belief"]["mean"][1], 0.0),
+        "{v}"
+    );
+    assert!(
+        close(&v["belief"]["std"][0], 0.5) && close(&v["belief"]["std"][1], 1.0),
+        "{v}"
+    );
+
+    let o = gpfn(
+        &["math", "divergence"],
+        Some(
+            r#"{"divergence": "kl", "p": {"mean": [1.0], "std": [1.0]}, "q": {"mean": [0.0], "std": [1.0]}}"#,
+        ),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(close(&v["value"], 0.5), "{v}");
+
+    let o = gpfn(
+        &["math", "prox"],
+        Some(
+            r#"{"divergence": "w2", "belief": {"mean": [0.0, 1.0], "std": [1.0]}, "y": [1.0, 1.0], "alpha": 1}"#,
+        ),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("belief.mean has 2 entries but belief.std has 1"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = gpfn(&["math", "divergence"], Some("{not json"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("malformed JSON"), "{}", stderr(&o));
+
+    let o = gpfn(
+        &["math", "divergence"],
+        Some(
+            r#"{"divergence": "tv", "p": {"mean": [1.0], "std": [1.0]}, "q": {"mean": [0.0], "std": [1.0]}}"#,
+        ),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("unknown divergence `tv`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_toy_run_trains_checkpoints_samples_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
+    let common = [
+        "--config",
+        "configs/w2-toy.toml",
+        "--set",
+        &run_dir,
+        "--set",
+        "train.steps=40",
+        "--set",
+        "train.checkpoint_every=20",
+        "--set",
+        "train.log_every=10",
+        "--set",
+        "train.sample_every=0",
+        "--set",
+        "sample.count=200",
+        "--set",
+        "network.hidden=[32, 32]",
+    ];
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["train", "--no-progress"]);
+    let o = gpfn(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = dir.path().join("w2-toy");
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "samples/final.npy",
+        "samples/final.png",
+    ] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let ckpts: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(ckpts.iter().any(|c| c == "step-00000040"), "{ckpts:?}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 4);
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 40);
+    assert!(last["loss"].as_f64().unwrap().is_finite());
+
+    // Training again into the same folder needs --resume.
+    let o = gpfn(&args, None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+
+    let mut sample: Vec<&str> = common.to_vec();
+    sample.extend(["sample", "--steps", "5", "--count", "64"]);
+    let o = gpfn(&sample, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let npy = PathBuf::from(stdout(&o).trim());
+    let (values, shape) = gpfn_core::io::read_npy(&npy).unwrap();
+    assert_eq!(shape, vec![64, 2]);
+    assert!(values.iter().all(|v| v.is_finite()));
+    assert!(npy.with_extension("png").exists());
+
+    let mut sample: Vec<&str> = common.to_vec();
+    sample.extend(["sample", "--sampler", "heun"]);
+    let o = gpfn(&sample, None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("deterministic, stochastic"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,158 @@
+//! Layered configuration: order of layers, provenance, section replacement, and errors that
+//! name the key.
+
+use gpfn_core::config::{ConfigSources, load};
+use gpfn_kl as _;
+use gpfn_w2 as _;
+use std::path::PathBuf;
+
+fn sources(file: Option<PathBuf>, env: &[(&str, &str)], sets: &[&str]) -> ConfigSources {
+    ConfigSources {
+        file,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        sets: sets.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn err(s: ConfigSources) -> String {
+    load(&s).expect_err("config should be rejected").to_string()
+}
+
+#[test]
+fn layers_apply_in_order_and_remember_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "exp.toml",
+        "seed = 5\n[train]\nlr = 0.01\nsteps = 7\n",
+    );
+    let loaded = load(&sources(
+        Some(f.clone()),
+        &[
+            ("GPFN_TRAIN__LR", "0.02"),
+            ("GPFN_TRAIN__BATCH_SIZE", "64"),
+            ("HOME", "/x"),
+        ],
+        &["train.batch_size=32"],
+    ))
+    .unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.seed, 5);
+    assert_eq!(c.train.steps, 7);
+    assert_eq!(c.train.lr, 0.02);
+    assert_eq!(c.train.batch_size, 32);
+    assert_eq!(c.train.ema_decay, 0.999);
+    assert_eq!(loaded.source_of("seed"), format!("file {}", f.display()));
+    assert_eq!(loaded.source_of("train.lr"), "env GPFN_TRAIN__LR");
+    assert_eq!(
+        loaded.source_of("train.batch_size"),
+        "--set train.batch_size"
+    );
+    assert_eq!(loaded.source_of("train.ema_decay"), "default");
+}
+
+#[test]
+fn extends_reads_the_base_file_first() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "base.toml", "seed = 3\n[train]\nsteps = 11\n");
+    let f = write(&dir, "child.toml", "extends = \"base.toml\"\nseed = 4\n");
+    let c = load(&sources(Some(f), &[], &[])).unwrap().config;
+    assert_eq!((c.seed, c.train.steps), (4, 11));
+}
+
+#[test]
+fn changing_a_plugin_name_replaces_its_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "kl.toml",
+        "[divergence]\nname = \"kl\"\ndiscrete_steps = 10\n",
+    );
+    // Without replacement `discrete_steps` would be left over and rejected by w2.
+    let c = load(&sources(Some(f.clone()), &[], &["divergence.name=w2"]))
+        .unwrap()
+        .config;
+    assert_eq!(c.divergence.divergence_name(), "w2");
+    // The same name keeps the section and merges into it.
+    let c = load(&sources(Some(f), &[], &["divergence.loss=discrete"]))
+        .unwrap()
+        .config;
+    let v = serde_json::to_value(&c.divergence).unwrap();
+    assert_eq!(v["discrete_steps"], 10);
+    assert_eq!(v["loss"], "discrete");
+}
+
+#[test]
+fn unknown_plugin_names_list_the_registered_ones() {
+    let e = err(sources(None, &[], &["divergence.name=sinkhornish"]));
+    assert!(e.contains("divergence.name"), "{e}");
+    assert!(e.contains("`sinkhornish`"), "{e}");
+    assert!(e.contains("kl, w2"), "{e}");
+    assert!(e.contains("--set divergence.name"), "{e}");
+    let e = err(sources(None, &[], &["sampler.name=heun"]));
+    assert!(e.contains("deterministic, stochastic"), "{e}");
+}
+
+#[test]
+fn wrong_types_and_unknown_keys_name_the_key() {
+    let e = err(sources(None, &[], &["train.lr=fast"]));
+    assert!(e.contains("train.lr"), "{e}");
+    let e = err(sources(None, &[], &["train.learning_rate=0.1"]));
+    assert!(
+        e.contains("train.learning_rate") || e.contains("learning_rate"),
+        "{e}"
+    );
+    let e = err(sources(None, &[], &["sampler.eta_typo=0.1"]));
+    assert!(e.contains("sampler") && e.contains("eta_typo"), "{e}");
+    let e = err(sources(None, &[], &["divergence.loss_weight=sideways"]));
+    assert!(e.contains("divergence") && e.contains("sideways"), "{e}");
+    let e = err(sources(None, &[], &["nonsense"]));
+    assert!(e.contains("key=value"), "{e}");
+}
+
+#[test]
+fn file_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let e = err(sources(Some(missing.clone()), &[], &[]));
+    assert!(e.contains("nope.toml") && e.contains("cannot read"), "{e}");
+    let bad = write(&dir, "bad.toml", "[train\nlr = 1\n");
+    let e = err(sources(Some(bad), &[], &[]));
+    assert!(e.contains("bad.toml"), "{e}");
+}
+
+#[test]
+fn an_unsupported_belief_family_is_rejected() {
+    let e = err(sources(
+        None,
+        &[],
+        &["divergence.name=kl", "belief.name=particle"],
+    ));
+    assert!(
+        e.contains("belief.name") && e.contains("diag-gaussian"),
+        "{e}"
+    );
+}
+
+#[test]
+fn data_dir_env_is_not_a_config_layer() {
+    // `GPFN_DATA_DIR` is read by file-backed data sets, never merged as `data_dir`.
+    let c = load(&sources(
+        None,
+        &[("GPFN_DATA_DIR", "/tmp/mnist"), ("GPFN_BACKEND", "flex")],
+        &[],
+    ));
+    assert!(c.is_ok(), "{:?}", c.err());
+    // `--data-dir` is `--set data.dir`: a toy data set has no folder, and the error says so.
+    let e = err(sources(None, &[], &["data.dir=\"/tmp\""]));
+    assert!(e.contains("data") && e.contains("dir"), "{e}");
+}

@@ -1,0 +1,95 @@
+//! Belief families: what the model believes about the data, and what the network sees of it.
+//!
+//! A belief over `x ∈ R^d` is kept for a whole batch. Every family carries the
+//! diagonal-Gaussian summary `N(mean, std²)` the proximal step acts on; the `particle` family
+//! also carries one sample `z ~ p` per row that the step transports.
+
+mod diag_gaussian;
+mod particle;
+
+pub use diag_gaussian::DiagGaussianFamily;
+pub use particle::ParticleFamily;
+
+use crate::rng::Rng;
+use burn::tensor::{Device, Tensor};
+use std::fmt::Debug;
+
+/// A batch of diagonal Gaussians `N(mean, std²)`, both `[batch, dim]`.
+#[derive(Clone, Debug)]
+pub struct DiagGaussian {
+    /// Means, `[batch, dim]`.
+    pub mean: Tensor<2>,
+    /// Standard deviations (> 0), `[batch, dim]`.
+    pub std: Tensor<2>,
+}
+
+impl DiagGaussian {
+    /// The standard normal prior `N(0, I)` for `batch` rows of dimension `dim`.
+    pub fn standard(batch: usize, dim: usize, device: &Device) -> Self {
+        DiagGaussian {
+            mean: Tensor::zeros([batch, dim], device),
+            std: Tensor::ones([batch, dim], device),
+        }
+    }
+
+    /// Builds a belief from host vectors (one row).
+    pub fn from_vecs(mean: &[f32], std: &[f32], device: &Device) -> Self {
+        let d = mean.len();
+        DiagGaussian {
+            mean: Tensor::<1>::from_floats(mean, device).reshape([1, d]),
+            std: Tensor::<1>::from_floats(std, device).reshape([1, d]),
+        }
+    }
+
+    /// Precision `ρ = 1/std²`.
+    pub fn precision(&self) -> Tensor<2> {
+        self.std.clone().square().recip()
+    }
+
+    /// `E_{x~p}[½‖x − y‖²]` per row: `½ Σ_k ((m_k − y_k)² + s_k²)`.
+    pub fn expected_half_sq_dist(&self, y: &Tensor<2>) -> Tensor<1> {
+        let m = (self.mean.clone() - y.clone()).square() + self.std.clone().square();
+        m.sum_dim(1).squeeze_dim(1).mul_scalar(0.5)
+    }
+
+    /// Batch size and dimension.
+    pub fn dims(&self) -> [usize; 2] {
+        self.mean.dims()
+    }
+}
+
+/// The belief of a batch while sampling.
+#[derive(Clone, Debug)]
+pub struct BeliefState {
+    /// The Gaussian summary the proximal step acts on.
+    pub gaussian: DiagGaussian,
+    /// One sample per row of the belief, for families that move particles.
+    pub particle: Option<Tensor<2>>,
+}
+
+/// A belief family (`[belief] name = "…"`): its prior and what the network sees.
+#[typetag::serde(tag = "name")]
+pub trait BeliefFamily: Debug + Send + Sync + dyn_clone::DynClone {
+    /// The registered name.
+    fn family_name(&self) -> &'static str;
+
+    /// Whether the family carries a particle per row.
+    fn has_particle(&self) -> bool;
+
+    /// The prior belief `p_0 = N(0, I)` (with `z_0 ~ p_0` for particle families).
+    fn prior(&self, batch: usize, dim: usize, device: &Device, rng: &mut Rng) -> BeliefState;
+
+    /// The network input of a belief: its mean, or its particle.
+    fn network_input(&self, state: &BeliefState) -> Tensor<2>;
+}
+
+/// The family called `name`, with default settings.
+pub fn family_by_name(name: &str) -> Option<Box<dyn BeliefFamily>> {
+    match name {
+        "diag-gaussian" => Some(Box::new(DiagGaussianFamily {})),
+        "particle" => Some(Box::new(ParticleFamily {})),
+        _ => None,
+    }
+}
+
+dyn_clone::clone_trait_object!(BeliefFamily);

@@ -1,0 +1,65 @@
+//! Data sets (`[data] name = "…"`) and the shuffling loader.
+//!
+//! A data set loads into a [`DataTable`]: `n` rows of `x ∈ R^d` (images flattened, scaled to
+//! `[−1, 1]`), with the shape of one item kept for networks and pictures.
+
+mod loader;
+mod toy;
+
+pub use loader::DataLoader;
+pub use toy::{Checkerboard, EightGaussians, Spirals, TwoMoons, eight_gaussian_centers};
+
+use crate::Result;
+use std::fmt::Debug;
+
+/// Which part of a data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Training data.
+    Train,
+    /// Held-out test data.
+    Test,
+}
+
+/// Rows of data in memory.
+#[derive(Clone, Debug)]
+pub struct DataTable {
+    /// Shape of one item (`[2]`, `[1, 28, 28]`, …).
+    pub shape: Vec<usize>,
+    /// Row-major values, `len = rows · Π shape`.
+    pub values: Vec<f32>,
+    /// Class labels, where the data set has them.
+    pub labels: Option<Vec<u8>>,
+}
+
+impl DataTable {
+    /// Dimension `d` of one item.
+    pub fn dim(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len() / self.dim().max(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let d = self.dim();
+        &self.values[i * d..(i + 1) * d]
+    }
+}
+
+/// A data set plugin.
+#[typetag::serde(tag = "name")]
+pub trait Dataset: Debug + Send + Sync + dyn_clone::DynClone {
+    /// Loads one split; `seed` fixes generated data sets.
+    fn load(&self, split: Split, seed: u64) -> Result<DataTable>;
+}
+
+dyn_clone::clone_trait_object!(Dataset);

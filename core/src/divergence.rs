@@ -1,0 +1,169 @@
+//! The divergence trait: what a plugin supplies, and the generic pieces it may reuse.
+//!
+//! One GPFN step, for belief `p_{i−1}`, accuracy `α_i > 0` and observation `y_i`:
+//!
+//! ```text
+//! p_i = argmin_p  α_i · E_{x~p}[ ½‖x − y_i‖² ]  +  D(p, p_{i−1})
+//! ```
+//!
+//! A divergence plugin supplies its belief families, the proximal step, the *flow
+//! distribution* (the law of the network input at time `t` given `x`) used for training, the
+//! loss weighting and the default schedule.
+
+use crate::belief::{BeliefFamily, BeliefState, DiagGaussian};
+use crate::rng::Rng;
+use crate::schedule::Schedule;
+use burn::tensor::{Device, Tensor, TensorData};
+use std::fmt::Debug;
+
+pub use crate::schedule::ProxStep;
+
+/// How a sampler picks the observation of each step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Noise {
+    /// `y_i = x̂_i`: the deterministic sampler.
+    Deterministic,
+    /// The stochastic sampler: BFN's sender sample `y_i ~ N(x̂_i, α_i⁻¹ I)` for Gaussian
+    /// beliefs; for particle beliefs, η-resampling `z_i = κ_i x̂ + (1 − κ_i)(√(1−η²) ε̂ + η ξ)`.
+    Stochastic {
+        /// `η ∈ [0, 1]`; η = 0 is the deterministic transport.
+        eta: f64,
+    },
+}
+
+/// A divergence (`[divergence] name = "…"`) and everything GPFN needs from it.
+#[typetag::serde(tag = "name")]
+pub trait Divergence: Debug + Send + Sync + dyn_clone::DynClone {
+    /// The registered name.
+    fn divergence_name(&self) -> &'static str;
+
+    /// Belief families this divergence supports; the first is its default.
+    fn belief_families(&self) -> &'static [&'static str];
+
+    /// The schedule used when the config names none.
+    fn default_schedule(&self) -> Box<dyn Schedule>;
+
+    /// `D(p, q)` per row, summed over coordinates: `[batch]`.
+    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1>;
+
+    /// The accuracy `α_i` of `step`, for a chain started from the standard normal prior.
+    fn accuracy(&self, step: &ProxStep) -> f64;
+
+    /// The proximal step on a Gaussian belief:
+    /// `argmin_p α E_p[½‖x − y‖²] + D(p, prev)`.
+    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian;
+
+    /// One sampling step: update the belief given the network's prediction `x̂`.
+    fn step(
+        &self,
+        family: &dyn BeliefFamily,
+        state: BeliefState,
+        x_hat: &Tensor<2>,
+        step: &ProxStep,
+        noise: Noise,
+        rng: &mut Rng,
+    ) -> BeliefState;
+
+    /// A sample of the flow distribution: the network input at signal levels `kappa` (one per
+    /// row of `x`) given the data `x`.
+    fn flow(
+        &self,
+        family: &dyn BeliefFamily,
+        x: &Tensor<2>,
+        kappa: &[f64],
+        rng: &mut Rng,
+    ) -> Tensor<2>;
+
+    /// Weight of `‖x − x̂‖²` in the training loss at time `t`.
+    fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64;
+
+    /// Draws a training time `t` (default: uniform on `[0, 1)`, the continuous-time loss).
+    fn sample_time(&self, rng: &mut Rng) -> f64 {
+        rng.uniform()
+    }
+}
+
+/// A `[rows, 1]` column tensor from host values, for per-row scaling.
+pub fn column(values: &[f64], device: &Device) -> Tensor<2> {
+    let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, [values.len(), 1]), device)
+}
+
+/// BFN's sender sample `y ~ N(x̂, α⁻¹ I)`, with the noise scale `1/√α` given directly so that
+/// `α = ∞` (scale 0) is allowed.
+pub fn sender_sample(x_hat: &Tensor<2>, noise_std: f64, rng: &mut Rng) -> Tensor<2> {
+    let [b, d] = x_hat.dims();
+    if noise_std == 0.0 {
+        return x_hat.clone();
+    }
+    x_hat.clone()
+        + rng
+            .normal_tensor(b, d, &x_hat.device())
+            .mul_scalar(noise_std)
+}
+
+/// The monotone optimal-transport map between two diagonal Gaussians, applied to `z`:
+/// `T(z) = m' + (s'/s)(z − m)`.
+pub fn transport(prev: &DiagGaussian, next: &DiagGaussian, z: &Tensor<2>) -> Tensor<2> {
+    next.mean.clone() + (next.std.clone() / prev.std.clone()) * (z.clone() - prev.mean.clone())
+}
+
+/// Particle η-resampling (DESIGN §1):
+/// `z_i = κ_i x̂ + (1 − κ_i)(√(1−η²) ε̂ + η ξ)`, `ε̂ = (z_{i−1} − κ_{i−1} x̂)/(1 − κ_{i−1})`.
+pub fn eta_resample(
+    x_hat: &Tensor<2>,
+    z: &Tensor<2>,
+    step: &ProxStep,
+    eta: f64,
+    rng: &mut Rng,
+) -> Tensor<2> {
+    let [b, d] = z.dims();
+    let eps_hat =
+        (z.clone() - x_hat.clone().mul_scalar(step.kappa_prev)).div_scalar(1.0 - step.kappa_prev);
+    let mut noise = eps_hat.mul_scalar((1.0 - eta * eta).max(0.0).sqrt());
+    if eta > 0.0 {
+        noise = noise + rng.normal_tensor(b, d, &z.device()).mul_scalar(eta);
+    }
+    x_hat.clone().mul_scalar(step.kappa) + noise.mul_scalar(1.0 - step.kappa)
+}
+
+/// The straight-path flow of particle beliefs: `z = κ x + (1 − κ) ε`, `ε ~ N(0, I)`.
+pub fn particle_flow(x: &Tensor<2>, kappa: &[f64], rng: &mut Rng) -> Tensor<2> {
+    let [b, d] = x.dims();
+    let device = x.device();
+    let k = column(kappa, &device);
+    let one_minus: Vec<f64> = kappa.iter().map(|k| 1.0 - k).collect();
+    let eps = rng.normal_tensor(b, d, &device);
+    x.clone() * k + eps * column(&one_minus, &device)
+}
+
+/// The proximal objective `J(p) = α E_p[½‖x − y‖²] + D(p, q)` per row: what
+/// [`Divergence::prox`] minimises.
+pub fn prox_objective(
+    div: &dyn Divergence,
+    p: &DiagGaussian,
+    q: &DiagGaussian,
+    y: &Tensor<2>,
+    alpha: f64,
+) -> Tensor<1> {
+    p.expected_half_sq_dist(y).mul_scalar(alpha) + div.value(p, q)
+}
+
+/// Checks that `name` is a belief family `div` supports, with an error that lists them.
+pub fn check_family(div: &dyn Divergence, family: &str) -> crate::Result<()> {
+    if div.belief_families().contains(&family) {
+        Ok(())
+    } else {
+        Err(crate::GpfnError::Config {
+            key: "belief.name".into(),
+            message: format!(
+                "divergence `{}` does not support belief family `{}`; it supports: {}",
+                div.divergence_name(),
+                family,
+                div.belief_families().join(", ")
+            ),
+        })
+    }
+}
+
+dyn_clone::clone_trait_object!(Divergence);

@@ -1,0 +1,94 @@
+//! Drawing samples from a trained network and writing them (`.npy`, and a PNG picture).
+
+use crate::config::Config;
+use crate::dataset::Split;
+use crate::network::Network;
+use crate::rng::Rng;
+use crate::sampler::Sampler;
+use crate::sampling::SamplingProblem;
+use crate::train::RunFolder;
+use crate::{Result, io};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use std::path::PathBuf;
+
+/// Draws `count` samples with `sampler`; returns `[count, dim]` host values.
+pub fn draw(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    count: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    let family = config.belief_family()?;
+    let schedule = config.schedule();
+    let net = network.valid();
+    let predictor = move |z: Tensor<2>, t: Tensor<2>| net.forward(z, t);
+    let problem = SamplingProblem {
+        divergence: config.divergence.as_ref(),
+        family: family.as_ref(),
+        schedule: schedule.as_ref(),
+        predictor: &predictor,
+        batch: count,
+        dim: shape.iter().product(),
+        device: device.clone(),
+    };
+    let mut rng = Rng::derive(seed, "sample", 0);
+    let out = sampler.sample(&problem, &mut rng)?;
+    out.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| crate::GpfnError::Invalid(format!("reading samples: {e:?}")))
+}
+
+/// Draws `sample.count` samples with the config's sampler and writes
+/// `samples/<tag>.npy` and a PNG (scatter plot for 2-D data, image grid otherwise).
+pub fn write_samples(
+    config: &Config,
+    folder: &RunFolder,
+    network: &Network,
+    shape: &[usize],
+    device: &Device,
+    tag: &str,
+) -> Result<PathBuf> {
+    let count = config.sample.count;
+    let values = draw(
+        config,
+        network,
+        config.sampler.as_ref(),
+        shape,
+        count,
+        device,
+        config.seed,
+    )?;
+    write_outputs(config, folder, &values, shape, tag)
+}
+
+/// Writes samples as `.npy` and a picture; returns the `.npy` path.
+pub fn write_outputs(
+    config: &Config,
+    folder: &RunFolder,
+    values: &[f32],
+    shape: &[usize],
+    tag: &str,
+) -> Result<PathBuf> {
+    let dir = folder.samples();
+    let count = values.len() / shape.iter().product::<usize>().max(1);
+    let mut full = vec![count];
+    full.extend_from_slice(shape);
+    let npy = dir.join(format!("{tag}.npy"));
+    io::write_npy(&npy, values, &full)?;
+    let png = dir.join(format!("{tag}.png"));
+    if shape == [2] {
+        let reference = config.data.load(Split::Test, config.seed).ok();
+        let r: Option<Vec<f32>> = reference.map(|t| t.values.into_iter().take(2 * 4000).collect());
+        io::scatter_png(&png, values, r.as_deref(), 3.0)?;
+    } else {
+        let per = shape.iter().product::<usize>();
+        let n = count.min(100);
+        io::image_grid_png(&png, &values[..n * per], shape, 10)?;
+    }
+    tracing::info!(npy = %npy.display(), png = %png.display(), "samples written");
+    Ok(npy)
+}

@@ -1,0 +1,101 @@
+//! Files a run writes: atomic writes, `.npy` arrays, PNG pictures, JSON lines.
+
+mod png;
+
+pub use png::{image_grid_png, scatter_png};
+
+use crate::{GpfnError, Result};
+use npyz::WriterBuilder;
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed and
+/// synced, then renamed over `path`. A crash leaves either the old file or the new one.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| GpfnError::io(dir, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| GpfnError::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| GpfnError::io(path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| GpfnError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| GpfnError::io(path, e.error))?;
+    Ok(())
+}
+
+/// Encodes `values` (row-major, `shape`) as a float32 `.npy` file.
+pub fn npy_bytes(values: &[f32], shape: &[usize]) -> Result<Vec<u8>> {
+    let expected: usize = shape.iter().product();
+    if expected != values.len() {
+        return Err(GpfnError::Shape(format!(
+            "{} values cannot have shape {shape:?}",
+            values.len()
+        )));
+    }
+    let shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut buf)
+            .begin_nd()
+            .map_err(|e| GpfnError::Invalid(format!("npy encoding: {e}")))?;
+        w.extend(values.iter().copied())
+            .map_err(|e| GpfnError::Invalid(format!("npy encoding: {e}")))?;
+        w.finish()
+            .map_err(|e| GpfnError::Invalid(format!("npy encoding: {e}")))?;
+    }
+    Ok(buf.into_inner())
+}
+
+/// Writes a float32 `.npy` file atomically.
+pub fn write_npy(path: &Path, values: &[f32], shape: &[usize]) -> Result<()> {
+    atomic_write(path, &npy_bytes(values, shape)?)
+}
+
+/// Reads a float32 `.npy` file: `(values, shape)`.
+pub fn read_npy(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
+    let bytes = std::fs::read(path).map_err(|e| GpfnError::io(path, e))?;
+    let bad = |m: String| GpfnError::Data {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a .npy file: {e}")))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let values: Vec<f32> = npy
+        .into_vec()
+        .map_err(|e| bad(format!("expected float32 data: {e}")))?;
+    Ok((values, shape))
+}
+
+/// Appends one JSON object as a line to `path`.
+pub fn append_json_line(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| GpfnError::io(path, e))?;
+    writeln!(f, "{value}").map_err(|e| GpfnError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        let v = vec![1.0f32, -2.5, 3.25, 0.0, 7.0, 8.5];
+        write_npy(&p, &v, &[3, 2]).unwrap();
+        let (back, shape) = read_npy(&p).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(shape, vec![3, 2]);
+        assert!(write_npy(&p, &v, &[4, 2]).is_err());
+    }
+}

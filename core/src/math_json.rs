@@ -1,0 +1,154 @@
+//! `gpfn math prox` and `gpfn math divergence`: the maths as JSON in, JSON out.
+//!
+//! ```text
+//! prox:       {"divergence": "w2", "belief": {"mean": [..], "std": [..]}, "y": [..], "alpha": a}
+//!          →  {"belief": {"mean": [..], "std": [..]}}
+//! divergence: {"divergence": "kl", "p": {"mean": [..], "std": [..]}, "q": {..}}
+//!          →  {"value": v}
+//! ```
+//! `"divergence"` is a plugin name, or a table `{"name": "…", …parameters}`.
+
+use crate::belief::DiagGaussian;
+use crate::divergence::Divergence;
+use crate::registry::{self, PluginKind};
+use crate::{GpfnError, Result};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A diagonal Gaussian in JSON.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianJson {
+    /// Means.
+    pub mean: Vec<f64>,
+    /// Standard deviations (> 0).
+    pub std: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProxRequest {
+    divergence: Value,
+    belief: GaussianJson,
+    y: Vec<f64>,
+    alpha: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DivergenceRequest {
+    divergence: Value,
+    p: GaussianJson,
+    q: GaussianJson,
+}
+
+fn divergence_from(v: Value) -> Result<Box<dyn Divergence>> {
+    let v = match v {
+        Value::String(s) => serde_json::json!({ "name": s }),
+        other => other,
+    };
+    let name = v
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if registry::find(PluginKind::Divergence, &name).is_none() {
+        return Err(GpfnError::UnknownPlugin {
+            key: "divergence".into(),
+            kind: "divergence".into(),
+            name,
+            registered: registry::names(PluginKind::Divergence).join(", "),
+        });
+    }
+    serde_json::from_value(v).map_err(|e| GpfnError::Config {
+        key: "divergence".into(),
+        message: e.to_string(),
+    })
+}
+
+fn check(g: &GaussianJson, what: &str, dim: Option<usize>) -> Result<()> {
+    if g.mean.len() != g.std.len() {
+        return Err(GpfnError::Shape(format!(
+            "{what}.mean has {} entries but {what}.std has {}",
+            g.mean.len(),
+            g.std.len()
+        )));
+    }
+    if let Some(d) = dim
+        && g.mean.len() != d
+    {
+        return Err(GpfnError::Shape(format!(
+            "{what} has dimension {} but {d} was expected",
+            g.mean.len()
+        )));
+    }
+    if let Some(s) = g.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(GpfnError::Invalid(format!(
+            "{what}.std must be positive and finite, got {s}"
+        )));
+    }
+    if g.mean.iter().any(|m| !m.is_finite()) {
+        return Err(GpfnError::Invalid(format!("{what}.mean must be finite")));
+    }
+    Ok(())
+}
+
+fn to_tensor(g: &GaussianJson, device: &Device) -> DiagGaussian {
+    let m: Vec<f32> = g.mean.iter().map(|&v| v as f32).collect();
+    let s: Vec<f32> = g.std.iter().map(|&v| v as f32).collect();
+    DiagGaussian::from_vecs(&m, &s, device)
+}
+
+fn to_vec(t: burn::tensor::Tensor<2>) -> Vec<f64> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 tensor")
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(input: &str) -> Result<T> {
+    serde_json::from_str(input)
+        .map_err(|e| GpfnError::Invalid(format!("malformed JSON input: {e}")))
+}
+
+/// Applies one proximal step; returns the JSON answer.
+pub fn prox(input: &str, device: &Device) -> Result<Value> {
+    let req: ProxRequest = parse(input)?;
+    let div = divergence_from(req.divergence)?;
+    check(&req.belief, "belief", None)?;
+    if req.y.len() != req.belief.mean.len() {
+        return Err(GpfnError::Shape(format!(
+            "y has {} entries but the belief has dimension {}",
+            req.y.len(),
+            req.belief.mean.len()
+        )));
+    }
+    if !(req.alpha.is_finite() && req.alpha > 0.0) {
+        return Err(GpfnError::Invalid(format!(
+            "alpha must be positive and finite, got {}",
+            req.alpha
+        )));
+    }
+    let prev = to_tensor(&req.belief, device);
+    let d = req.y.len();
+    let y: Vec<f32> = req.y.iter().map(|&v| v as f32).collect();
+    let y = burn::tensor::Tensor::<1>::from_floats(y.as_slice(), device).reshape([1, d]);
+    let next = div.prox(&prev, &y, req.alpha);
+    Ok(serde_json::json!({
+        "belief": GaussianJson { mean: to_vec(next.mean), std: to_vec(next.std) }
+    }))
+}
+
+/// Evaluates `D(p, q)`; returns the JSON answer.
+pub fn divergence(input: &str, device: &Device) -> Result<Value> {
+    let req: DivergenceRequest = parse(input)?;
+    let div = divergence_from(req.divergence)?;
+    check(&req.p, "p", None)?;
+    check(&req.q, "q", Some(req.p.mean.len()))?;
+    let v = div.value(&to_tensor(&req.p, device), &to_tensor(&req.q, device));
+    let value = v.into_data().try_to_vec::<f32>().expect("f32 tensor")[0] as f64;
+    Ok(serde_json::json!({ "value": value }))
+}

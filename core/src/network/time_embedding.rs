@@ -1,0 +1,27 @@
+//! Fourier features of time.
+
+use burn::tensor::{Device, Tensor};
+
+/// Fourier features of `t: [batch, 1]`: `[sin(2π f_k t), cos(2π f_k t)]` for `size/2`
+/// geometrically spaced frequencies `f_k ∈ [1, max_frequency]`. Returns `[batch, size]`.
+pub fn fourier_features(
+    t: Tensor<2>,
+    size: usize,
+    max_frequency: f64,
+    device: &Device,
+) -> Tensor<2> {
+    let half = size / 2;
+    let freqs: Vec<f32> = (0..half)
+        .map(|k| {
+            let r = if half > 1 {
+                k as f64 / (half - 1) as f64
+            } else {
+                0.0
+            };
+            (2.0 * std::f64::consts::PI * max_frequency.powf(r)) as f32
+        })
+        .collect();
+    let f = Tensor::<1>::from_floats(freqs.as_slice(), device).reshape([1, half]);
+    let arg = t * f;
+    Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1)
+}

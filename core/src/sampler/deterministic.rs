@@ -1,0 +1,39 @@
+//! `deterministic`: `y_i = x̂_i` at every step.
+
+use super::{Sampler, default_steps};
+use crate::Result;
+use crate::divergence::Noise;
+use crate::rng::Rng;
+use crate::sampling::{SamplingProblem, proximal_chain};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+crate::register_plugin!(
+    Sampler,
+    "deterministic",
+    "y_i = x̂_i: the deterministic proximal chain (ODE-like for particle beliefs)"
+);
+
+/// The deterministic sampler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeterministicSampler {
+    /// Number of steps.
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+}
+
+#[typetag::serde(name = "deterministic")]
+impl Sampler for DeterministicSampler {
+    fn steps(&self) -> usize {
+        self.steps
+    }
+
+    fn with_steps(&self, n: usize) -> Box<dyn Sampler> {
+        Box::new(DeterministicSampler { steps: n })
+    }
+
+    fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
+        Ok(proximal_chain(problem, self.steps, Noise::Deterministic, rng, None)?.prediction)
+    }
+}

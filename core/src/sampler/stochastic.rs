@@ -1,0 +1,56 @@
+//! `stochastic`: BFN's sender samples for Gaussian beliefs, η-resampling for particles.
+
+use super::{Sampler, default_steps};
+use crate::divergence::Noise;
+use crate::rng::Rng;
+use crate::sampling::{SamplingProblem, proximal_chain};
+use crate::{GpfnError, Result};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+crate::register_plugin!(
+    Sampler,
+    "stochastic",
+    "sender noise y ~ N(x̂, α⁻¹) (Gaussian beliefs) or η-resampling (particles); parameter eta"
+);
+
+/// The stochastic sampler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StochasticSampler {
+    /// Number of steps.
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+    /// η ∈ [0, 1] of particle resampling (1 = fresh noise, 0 = deterministic transport).
+    #[serde(default = "default_eta")]
+    pub eta: f64,
+}
+
+fn default_eta() -> f64 {
+    1.0
+}
+
+#[typetag::serde(name = "stochastic")]
+impl Sampler for StochasticSampler {
+    fn steps(&self) -> usize {
+        self.steps
+    }
+
+    fn with_steps(&self, n: usize) -> Box<dyn Sampler> {
+        Box::new(StochasticSampler {
+            steps: n,
+            eta: self.eta,
+        })
+    }
+
+    fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
+        if !(0.0..=1.0).contains(&self.eta) {
+            return Err(GpfnError::Config {
+                key: "sampler.eta".into(),
+                message: format!("η must lie in [0, 1], got {}", self.eta),
+            });
+        }
+        let noise = Noise::Stochastic { eta: self.eta };
+        Ok(proximal_chain(problem, self.steps, noise, rng, None)?.prediction)
+    }
+}

@@ -1,0 +1,74 @@
+//! The proximal chain that every sampler runs.
+//!
+//! Starting from the prior `p_0 = N(0, I)`, for `i = 1..n`: the network predicts
+//! `x̂_i = F(input(p_{i−1}), t_{i−1})`, and the divergence's proximal step moves the belief to
+//! `p_i` with the observation the sampler picks. The sample is the last prediction `x̂_n`, so an
+//! `n`-step chain costs exactly `n` network evaluations (NFE = n).
+
+use crate::belief::{BeliefFamily, BeliefState};
+use crate::divergence::{Divergence, Noise};
+use crate::rng::Rng;
+use crate::schedule::{Schedule, time_grid};
+use crate::{GpfnError, Result};
+use burn::tensor::{Device, Tensor};
+
+/// A predictor `x̂ = F(z, t)`: network input `[batch, dim]` and times `[batch, 1]`.
+pub type Predictor<'a> = dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2> + 'a;
+
+/// Everything a sampler needs.
+pub struct SamplingProblem<'a> {
+    /// The divergence whose proximal steps are taken.
+    pub divergence: &'a dyn Divergence,
+    /// The belief family.
+    pub family: &'a dyn BeliefFamily,
+    /// The accuracy/time schedule.
+    pub schedule: &'a dyn Schedule,
+    /// The network.
+    pub predictor: &'a Predictor<'a>,
+    /// Number of samples.
+    pub batch: usize,
+    /// Data dimension.
+    pub dim: usize,
+    /// Device the tensors live on.
+    pub device: Device,
+}
+
+/// What a chain ends with.
+pub struct ChainEnd {
+    /// The last prediction `x̂` (the sample).
+    pub prediction: Tensor<2>,
+    /// The belief after the last step taken.
+    pub state: BeliefState,
+}
+
+/// Runs `n` proximal steps (or only the first `stop_after`), from the prior.
+pub fn proximal_chain(
+    problem: &SamplingProblem<'_>,
+    n: usize,
+    noise: Noise,
+    rng: &mut Rng,
+    stop_after: Option<usize>,
+) -> Result<ChainEnd> {
+    if n == 0 {
+        return Err(GpfnError::Config {
+            key: "sampler.steps".into(),
+            message: "a chain needs at least one step".into(),
+        });
+    }
+    let grid = time_grid(problem.schedule, n);
+    let mut state = problem
+        .family
+        .prior(problem.batch, problem.dim, &problem.device, rng);
+    let mut prediction = None;
+    for step in grid.iter().take(stop_after.unwrap_or(n)) {
+        let input = problem.family.network_input(&state);
+        let t = Tensor::full([problem.batch, 1], step.t_prev as f32, &problem.device);
+        let x_hat = (problem.predictor)(input, t);
+        state = problem
+            .divergence
+            .step(problem.family, state, &x_hat, step, noise, rng);
+        prediction = Some(x_hat);
+    }
+    let prediction = prediction.unwrap_or_else(|| problem.family.network_input(&state));
+    Ok(ChainEnd { prediction, state })
+}

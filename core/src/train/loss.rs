@@ -1,0 +1,40 @@
+//! The GPFN training loss.
+//!
+//! For data `x`, a time `t` drawn by the divergence (continuous: `t ~ U[0, 1)`), the network
+//! input `z ~ flow(x, κ(t))` and the prediction `x̂ = F(z, t)`:
+//!
+//! ```text
+//! L = E_{x, t, z} [ λ(t) · ‖x − x̂‖² ]
+//! ```
+//!
+//! with the divergence's weight `λ(t)` (KL: BFN's `−ln σ₁ · σ₁^{−2t}`).
+
+use crate::belief::BeliefFamily;
+use crate::divergence::{Divergence, column};
+use crate::network::Network;
+use crate::rng::Rng;
+use crate::schedule::Schedule;
+use burn::tensor::Tensor;
+
+/// The training loss of one batch `x: [batch, dim]`, as a one-element tensor.
+pub fn training_loss(
+    network: &Network,
+    divergence: &dyn Divergence,
+    family: &dyn BeliefFamily,
+    schedule: &dyn Schedule,
+    x: Tensor<2>,
+    rng: &mut Rng,
+) -> Tensor<1> {
+    let device = x.device();
+    let b = x.dims()[0];
+    let t: Vec<f64> = (0..b).map(|_| divergence.sample_time(rng)).collect();
+    let kappa: Vec<f64> = t.iter().map(|&t| schedule.kappa(t)).collect();
+    let weight: Vec<f64> = t
+        .iter()
+        .map(|&t| divergence.loss_weight(schedule, t))
+        .collect();
+    let input = divergence.flow(family, &x, &kappa, rng);
+    let x_hat = network.forward(input, column(&t, &device));
+    let squared_error = (x - x_hat).square().sum_dim(1);
+    (squared_error * column(&weight, &device)).mean()
+}

@@ -1,0 +1,93 @@
+//! W2: the closed-form step, conformance, and Rectified Flow as JKO (Euler on a uniform grid).
+
+use approx::assert_relative_eq;
+use gpfn_core::belief::{BeliefFamily, DiagGaussian, ParticleFamily};
+use gpfn_core::burn::tensor::{Device, Tensor};
+use gpfn_core::divergence::{Divergence, Noise};
+use gpfn_core::rng::Rng;
+use gpfn_core::schedule::{Uniform, time_grid};
+use gpfn_w2::{W2Divergence, W2LossWeight, half_w2_squared};
+
+#[test]
+fn prox_is_the_closed_form() {
+    let device = Device::flex();
+    let w2 = W2Divergence::default();
+    let prev = DiagGaussian::from_vecs(&[0.2, -1.0], &[1.0, 0.5], &device);
+    let y = Tensor::<1>::from_floats([1.0, 1.0], &device).reshape([1, 2]);
+    let alpha = 3.0;
+    let next = w2.prox(&prev, &y, alpha);
+    let w = alpha / (1.0 + alpha);
+    let m: Vec<f32> = next.mean.into_data().try_to_vec::<f32>().unwrap();
+    let s: Vec<f32> = next.std.into_data().try_to_vec::<f32>().unwrap();
+    assert_relative_eq!(m[0] as f64, (1.0 - w) * 0.2 + w, max_relative = 1e-6);
+    assert_relative_eq!(m[1] as f64, -(1.0 - w) + w, max_relative = 1e-6);
+    assert_relative_eq!(s[0] as f64, 1.0 - w, max_relative = 1e-6);
+    assert_relative_eq!(s[1] as f64, 0.5 * (1.0 - w), max_relative = 1e-6);
+}
+
+#[test]
+fn half_w2_squared_matches_the_closed_form() {
+    let device = Device::flex();
+    let p = DiagGaussian::from_vecs(&[0.5, -1.0], &[0.8, 2.0], &device);
+    let q = DiagGaussian::from_vecs(&[0.0, 1.0], &[1.0, 1.5], &device);
+    let v = half_w2_squared(&p, &q).into_scalar::<f32>() as f64;
+    let expected = 0.5 * (0.25 + 0.04 + 4.0 + 0.25);
+    assert_relative_eq!(v, expected, max_relative = 1e-6);
+}
+
+#[test]
+fn conforms() {
+    gpfn_core::conformance::assert_conforms(&W2Divergence::default());
+}
+
+/// On the uniform grid the deterministic W2 chain is explicit Euler for
+/// `dz/dt = (x̂(z, t) − z)/(1 − t)`: `z_{i} = z_{i−1} + (1/n) (x̂ − z_{i−1})/(1 − t_{i−1})`.
+#[test]
+fn rectified_flow_jko_is_euler_step_for_step() {
+    let device = Device::flex();
+    let w2 = W2Divergence::default();
+    let family = ParticleFamily {};
+    let n = 7;
+    let grid = time_grid(&Uniform {}, n);
+    // An arbitrary smooth "network".
+    let net = |z: &Tensor<2>, t: f64| {
+        (z.clone().mul_scalar(1.3).sin() + z.clone().mul_scalar(0.4)).add_scalar(t as f32 - 0.2)
+    };
+    let mut rng = Rng::seed(11);
+    let mut state = family.prior(32, 3, &device, &mut rng);
+    let mut euler = state.particle.clone().unwrap();
+    for step in &grid {
+        let z = state.particle.clone().unwrap();
+        let x_hat = net(&z, step.t_prev);
+        state = w2.step(&family, state, &x_hat, step, Noise::Deterministic, &mut rng);
+        let h = 1.0 / n as f64;
+        let velocity = (net(&euler, step.t_prev) - euler.clone()).div_scalar(1.0 - step.t_prev);
+        euler = euler.clone() + velocity.mul_scalar(h);
+        let gap = (state.particle.clone().unwrap() - euler.clone())
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        // Same arithmetic in a different order: a few f32 ulps of O(1) values.
+        assert!(
+            gap < 1e-5,
+            "step {}: JKO and Euler differ by {gap}",
+            step.index
+        );
+    }
+}
+
+#[test]
+fn velocity_weight_is_capped() {
+    let w2 = W2Divergence {
+        loss_weight: W2LossWeight::Velocity,
+        max_weight: 50.0,
+    };
+    // Uniform: λ = 1/(1 − t)².
+    assert_relative_eq!(w2.loss_weight(&Uniform {}, 0.5), 4.0);
+    assert_relative_eq!(w2.loss_weight(&Uniform {}, 0.999), 50.0);
+    let data = W2Divergence {
+        loss_weight: W2LossWeight::Data,
+        max_weight: 50.0,
+    };
+    assert_relative_eq!(data.loss_weight(&Uniform {}, 0.9), 1.0);
+}
