@@ -48,6 +48,8 @@ pub enum Command {
     Plugins(PluginsArgs),
     /// Print the resolved configuration and where each value came from.
     Config(ConfigArgs),
+    /// Measure training-step time and sampling throughput; prints and writes JSON.
+    Bench(BenchArgs),
     /// The maths from the shell: JSON in, JSON out.
     #[command(subcommand)]
     Math(MathCommand),
@@ -85,6 +87,26 @@ pub struct SampleArgs {
     /// Seed of the sampling noise (default: the run's seed).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// `gpfn bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Batch size of the training step and forward pass.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Timed training steps.
+    #[arg(long, default_value_t = 5)]
+    pub train_steps: usize,
+    /// Network evaluations per sample.
+    #[arg(long, default_value_t = 20)]
+    pub nfe: usize,
+    /// Samples drawn for the throughput measurement.
+    #[arg(long, default_value_t = 64)]
+    pub samples: usize,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "bench.json")]
+    pub out: std::path::PathBuf,
 }
 
 /// `gpfn plugins`.

@@ -3,7 +3,7 @@
 //! [`run`] is the whole program. A user who writes a plugin crate gets a complete `gpfn` with
 //! that plugin registered from a three-line binary:
 //!
-//! ```ignore
+//! ```text
 //! use my_divergence as _; // linking the crate registers its plugins
 //! fn main() -> std::process::ExitCode {
 //!     gpfn_cli::run()

@@ -77,6 +77,13 @@ pub trait Divergence: Debug + Send + Sync + dyn_clone::DynClone {
     /// Weight of `‖x − x̂‖²` in the training loss at time `t`.
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64;
 
+    /// `(a, b)` when the flow distribution is `input = a x + b ε`, `ε ~ N(0, I)` (used to turn a
+    /// noise prediction into `x̂`); `None` when it has no such closed form.
+    fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
+        let _ = kappa;
+        None
+    }
+
     /// Draws a training time `t` (default: uniform on `[0, 1)`, the continuous-time loss).
     fn sample_time(&self, rng: &mut Rng) -> f64 {
         rng.uniform()

@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::dataset::Split;
-use crate::network::Network;
+use crate::network::{Network, predict_x};
 use crate::rng::Rng;
 use crate::sampler::Sampler;
 use crate::sampling::SamplingProblem;
@@ -25,7 +25,22 @@ pub fn draw(
     let family = config.belief_family()?;
     let schedule = config.schedule();
     let net = network.valid();
-    let predictor = move |z: Tensor<2>, t: Tensor<2>| net.forward(z, t);
+    let target = config.network.target();
+    let divergence = config.divergence.as_ref();
+    let sched = schedule.as_ref();
+    let predictor = move |z: Tensor<2>, t: f64| {
+        let rows = vec![t; z.dims()[0]];
+        predict_x(&net, target, divergence, sched, z, &rows).expect("checked before sampling")
+    };
+    if target == crate::network::Target::Eps && divergence.flow_coefficients(0.5).is_none() {
+        return Err(crate::GpfnError::Config {
+            key: "network.target".into(),
+            message: format!(
+                "divergence `{}` cannot convert a noise prediction",
+                divergence.divergence_name()
+            ),
+        });
+    }
     let problem = SamplingProblem {
         divergence: config.divergence.as_ref(),
         family: family.as_ref(),

@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod belief;
+pub mod bench;
 pub mod config;
 pub mod conformance;
 pub mod dataset;

@@ -12,8 +12,8 @@ use crate::schedule::{Schedule, time_grid};
 use crate::{GpfnError, Result};
 use burn::tensor::{Device, Tensor};
 
-/// A predictor `x̂ = F(z, t)`: network input `[batch, dim]` and times `[batch, 1]`.
-pub type Predictor<'a> = dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2> + 'a;
+/// A predictor `x̂ = F(z, t)`: network input `[batch, dim]` at time `t` (shared by the batch).
+pub type Predictor<'a> = dyn Fn(Tensor<2>, f64) -> Tensor<2> + 'a;
 
 /// Everything a sampler needs.
 pub struct SamplingProblem<'a> {
@@ -62,8 +62,7 @@ pub fn proximal_chain(
     let mut prediction = None;
     for step in grid.iter().take(stop_after.unwrap_or(n)) {
         let input = problem.family.network_input(&state);
-        let t = Tensor::full([problem.batch, 1], step.t_prev as f32, &problem.device);
-        let x_hat = (problem.predictor)(input, t);
+        let x_hat = (problem.predictor)(input, step.t_prev);
         state = problem
             .divergence
             .step(problem.family, state, &x_hat, step, noise, rng);

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+mod bench;
 mod config;
 mod math;
 mod plugins;
@@ -18,6 +19,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample::run(&sources, &args),
         Command::Plugins(args) => plugins::run(&args),
         Command::Config(args) => config::run(&sources, &args),
+        Command::Bench(args) => bench::run(&sources, &args),
         Command::Math(cmd) => math::run(&sources, cmd),
     }
 }

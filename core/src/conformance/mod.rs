@@ -2,7 +2,7 @@
 //!
 //! A plugin crate runs it on itself with one line:
 //!
-//! ```ignore
+//! ```text
 //! #[test]
 //! fn conforms() {
 //!     gpfn_core::conformance::assert_conforms(&MyDivergence::default());

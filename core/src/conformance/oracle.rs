@@ -47,7 +47,7 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
     let schedule = div.default_schedule();
     let grid = time_grid(schedule.as_ref(), o.steps);
     let oracle_x = x.clone();
-    let oracle = move |_z: Tensor<2>, _t: Tensor<2>| oracle_x.clone();
+    let oracle = move |_z: Tensor<2>, _t: f64| oracle_x.clone();
     for &family_name in div.belief_families() {
         let Some(family) = family_by_name(family_name) else {
             report.push(
@@ -127,7 +127,7 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
         if !family.has_particle() {
             // No particle moves: from the shared prior mean, a deterministic network gives every
             // sample the same trajectory.
-            let net = |z: Tensor<2>, t: Tensor<2>| (z + t).tanh().mul_scalar(0.9);
+            let net = |z: Tensor<2>, t: f64| z.add_scalar(t).tanh().mul_scalar(0.9);
             let p = SamplingProblem {
                 predictor: &net,
                 ..problem

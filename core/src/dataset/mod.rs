@@ -3,10 +3,13 @@
 //! A data set loads into a [`DataTable`]: `n` rows of `x ∈ R^d` (images flattened, scaled to
 //! `[−1, 1]`), with the shape of one item kept for networks and pictures.
 
+pub mod idx;
 mod loader;
+mod mnist;
 mod toy;
 
 pub use loader::DataLoader;
+pub use mnist::{FashionMnist, Mnist, load_idx_images};
 pub use toy::{Checkerboard, EightGaussians, Spirals, TwoMoons, eight_gaussian_centers};
 
 use crate::Result;

@@ -25,6 +25,9 @@ pub struct MlpConfig {
     /// Number of Fourier time features (even).
     #[serde(default = "default_time_features")]
     pub time_features: usize,
+    /// What the network predicts: `x` (clean data) or `eps` (noise).
+    #[serde(default)]
+    pub target: super::Target,
 }
 
 fn default_hidden() -> Vec<usize> {
@@ -72,6 +75,10 @@ impl NetworkConfig for MlpConfig {
             output,
             time_features: self.time_features,
         }))
+    }
+
+    fn target(&self) -> super::Target {
+        self.target
     }
 }
 

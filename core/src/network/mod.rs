@@ -7,9 +7,11 @@
 
 mod mlp;
 mod time_embedding;
+mod unet;
 
 pub use mlp::{Mlp, MlpConfig};
 pub use time_embedding::fourier_features;
+pub use unet::{UNet, UNetConfig};
 
 use crate::Result;
 use burn::module::Module;
@@ -17,10 +19,14 @@ use burn::tensor::{Device, Tensor};
 use std::fmt::Debug;
 
 /// A built predictor network.
+// One network exists per run and is moved, not copied in bulk: the variant size is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Network {
     /// A multilayer perceptron with Fourier time features.
     Mlp(Mlp),
+    /// A convolutional U-Net for images.
+    UNet(UNet),
 }
 
 impl Network {
@@ -28,6 +34,7 @@ impl Network {
     pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
         match self {
             Network::Mlp(m) => m.forward(z, t),
+            Network::UNet(u) => u.forward(z, t),
         }
     }
 }
@@ -50,11 +57,65 @@ impl Network {
     }
 }
 
+/// What the network outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The clean data `x̂` directly.
+    #[default]
+    X,
+    /// The noise `ε̂` of the flow distribution `input = a(κ) x + b(κ) ε`; converted to
+    /// `x̂ = (input − b ε̂)/a` (and `x̂ = 0` where `a < 10⁻³`, as BFN does near `t = 0`).
+    Eps,
+}
+
 /// A network configuration (`[network] name = "…"`).
 #[typetag::serde(tag = "name")]
 pub trait NetworkConfig: Debug + Send + Sync + dyn_clone::DynClone {
     /// Builds the network for data of shape `data_shape` (e.g. `[2]` or `[1, 28, 28]`).
     fn build(&self, data_shape: &[usize], device: &Device) -> Result<Network>;
+
+    /// What the network predicts.
+    fn target(&self) -> Target {
+        Target::X
+    }
+}
+
+/// `x̂` for network inputs `z` at per-row times `t`: the network's output, converted from
+/// `ε̂` where the network predicts noise (see [`Target::Eps`]).
+pub fn predict_x(
+    network: &Network,
+    target: Target,
+    divergence: &dyn crate::divergence::Divergence,
+    schedule: &dyn crate::schedule::Schedule,
+    z: Tensor<2>,
+    t: &[f64],
+) -> Result<Tensor<2>> {
+    let device = z.device();
+    let out = network.forward(z.clone(), crate::divergence::column(t, &device));
+    match target {
+        Target::X => Ok(out),
+        Target::Eps => {
+            let mut scale = Vec::with_capacity(t.len());
+            let mut noise = Vec::with_capacity(t.len());
+            for &ti in t {
+                let (a, b) = divergence
+                    .flow_coefficients(schedule.kappa(ti))
+                    .ok_or_else(|| crate::GpfnError::Config {
+                        key: "network.target".into(),
+                        message: format!(
+                            "divergence `{}` has no closed-form flow `a x + b ε`; use target = \"x\"",
+                            divergence.divergence_name()
+                        ),
+                    })?;
+                let inv = if a >= 1e-3 { 1.0 / a } else { 0.0 };
+                scale.push(inv);
+                noise.push(b * inv);
+            }
+            let col = |v: &[f64]| crate::divergence::column(v, &device);
+            Ok(z * col(&scale) - out * col(&noise))
+        }
+    }
 }
 
 dyn_clone::clone_trait_object!(NetworkConfig);

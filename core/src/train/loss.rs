@@ -11,20 +11,22 @@
 
 use crate::belief::BeliefFamily;
 use crate::divergence::{Divergence, column};
-use crate::network::Network;
+use crate::network::{Network, Target, predict_x};
 use crate::rng::Rng;
 use crate::schedule::Schedule;
 use burn::tensor::Tensor;
 
 /// The training loss of one batch `x: [batch, dim]`, as a one-element tensor.
+#[allow(clippy::too_many_arguments)]
 pub fn training_loss(
     network: &Network,
+    target: Target,
     divergence: &dyn Divergence,
     family: &dyn BeliefFamily,
     schedule: &dyn Schedule,
     x: Tensor<2>,
     rng: &mut Rng,
-) -> Tensor<1> {
+) -> crate::Result<Tensor<1>> {
     let device = x.device();
     let b = x.dims()[0];
     let t: Vec<f64> = (0..b).map(|_| divergence.sample_time(rng)).collect();
@@ -34,7 +36,7 @@ pub fn training_loss(
         .map(|&t| divergence.loss_weight(schedule, t))
         .collect();
     let input = divergence.flow(family, &x, &kappa, rng);
-    let x_hat = network.forward(input, column(&t, &device));
+    let x_hat = predict_x(network, target, divergence, schedule, input, &t)?;
     let squared_error = (x - x_hat).square().sum_dim(1);
-    (squared_error * column(&weight, &device)).mean()
+    Ok((squared_error * column(&weight, &device)).mean())
 }

@@ -149,12 +149,13 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         let mut rng = Rng::derive(config.seed, "train", step);
         let l = training_loss(
             &model,
+            config.network.target(),
             config.divergence.as_ref(),
             family.as_ref(),
             schedule.as_ref(),
             x,
             &mut rng,
-        );
+        )?;
         let log_now = (step + 1) % t.log_every.max(1) == 0 || step + 1 == t.steps;
         if log_now {
             let value = l.clone().into_scalar::<f32>() as f64;

@@ -144,6 +144,10 @@ impl Divergence for KlDivergence {
         x.clone() * column(kappa, &device) + rng.normal_tensor(b, d, &device) * column(&sd, &device)
     }
 
+    fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
+        Some((kappa, (kappa * (1.0 - kappa)).max(0.0).sqrt()))
+    }
+
     /// Continuous: `½ ρ'(t) = ½ κ'(t)/(1 − κ(t))²` (BFN: `−ln σ₁ · σ₁^{−2t}`).
     /// Discrete: `n/2 · α_i` for `t = t_{i−1} = (i−1)/n`.
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {

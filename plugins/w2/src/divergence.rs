@@ -129,6 +129,10 @@ impl Divergence for W2Divergence {
         particle_flow(x, kappa, rng)
     }
 
+    fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
+        Some((kappa, 1.0 - kappa))
+    }
+
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
         match self.loss_weight {
             W2LossWeight::Data => 1.0,

@@ -1,0 +1,99 @@
+//! The `wgpu` backend agrees with `flex` (built only with `--features wgpu`).
+//!
+//! CI runs it on Mesa's software Vulkan (lavapipe): `apt-get install -y mesa-vulkan-drivers
+//! libvulkan1`. It trains a tiny toy model a few steps on each backend from the same seed and
+//! compares losses and samples.
+#![cfg(feature = "wgpu")]
+
+use gpfn_core::burn::tensor::{Tensor, TensorData};
+use gpfn_core::config::{ConfigSources, load};
+use gpfn_core::dataset::Split;
+use gpfn_core::train::{RunFolder, TrainOptions, build_network, train};
+use gpfn_core::{backend, generate};
+use gpfn_kl as _;
+use gpfn_w2 as _;
+use std::path::Path;
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+#[test]
+fn wgpu_matches_flex_on_a_tiny_model() {
+    let flex = backend::device("flex").unwrap();
+    let wgpu = backend::device("wgpu").unwrap_or_else(|e| {
+        panic!("{e}\n(install a Vulkan driver, e.g. `apt-get install -y mesa-vulkan-drivers libvulkan1`)")
+    });
+
+    // Elementwise maths and a matmul agree to f32 rounding.
+    let data: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin()).collect();
+    let on = |d| Tensor::<2>::from_data(TensorData::new(data.clone(), [8, 8]), d);
+    let f = |t: Tensor<2>| {
+        (t.clone().matmul(t.clone().transpose()).tanh() + t.exp())
+            .sum()
+            .into_scalar::<f32>()
+    };
+    let (a, b) = (f(on(&flex)), f(on(&wgpu)));
+    assert!(
+        (a - b).abs() < 1e-4 * a.abs().max(1.0),
+        "flex {a} vs wgpu {b}"
+    );
+
+    // A few training steps of the same seeded run give close losses and samples.
+    let mut outcome = Vec::new();
+    for name in ["flex", "wgpu"] {
+        let dir = tempfile::tempdir().unwrap();
+        let sets = [
+            format!("run.dir=\"{}\"", dir.path().display()),
+            format!("backend=\"{name}\""),
+            "train.steps=5".into(),
+            "train.log_every=5".into(),
+            "train.checkpoint_every=0".into(),
+            "sample.count=32".into(),
+            "network.hidden=[16, 16]".into(),
+        ];
+        let config = load(&ConfigSources {
+            file: Some(workspace().join("configs/w2-toy.toml")),
+            env: Vec::new(),
+            sets: sets.to_vec(),
+        })
+        .unwrap()
+        .config;
+        let folder = RunFolder::create(&config, false).unwrap();
+        let summary = train(&config, &folder, &TrainOptions::default()).unwrap();
+        let device = backend::device(name).unwrap();
+        let shape = config.data.load(Split::Test, 0).unwrap().shape;
+        let ckpt = gpfn_core::train::checkpoint::latest(&folder.checkpoints())
+            .unwrap()
+            .unwrap();
+        let net = gpfn_core::train::checkpoint::load_ema(
+            &ckpt,
+            build_network(&config, &shape, &device).unwrap(),
+        )
+        .unwrap();
+        let samples = generate::draw(
+            &config,
+            &net,
+            config.sampler.as_ref(),
+            &shape,
+            32,
+            &device,
+            1,
+        )
+        .unwrap();
+        outcome.push((summary.loss.unwrap(), samples));
+    }
+    let (lf, sf) = &outcome[0];
+    let (lw, sw) = &outcome[1];
+    // Kernels sum in different orders; five steps of Adam keep the runs within 1e-3.
+    assert!(
+        (lf - lw).abs() < 1e-3 * lf.abs().max(1.0),
+        "loss: flex {lf} vs wgpu {lw}"
+    );
+    let gap = sf
+        .iter()
+        .zip(sw)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(gap < 1e-2, "samples differ by up to {gap}");
+}
