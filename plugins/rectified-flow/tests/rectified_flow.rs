@@ -153,6 +153,7 @@ fn heun_global_error_is_second_order() {
         );
     }
     let euler: Vec<f64> = [16, 32].iter().map(|&n| global_error(n, false)).collect();
+    eprintln!("max error at t = 1, n = 16, 32, 64: Heun {errors:?}; n = 16, 32: Euler {euler:?}");
     let order = (euler[0] / euler[1]).log2();
     // f64 reference: 0.97.
     assert!((order - 1.0).abs() < 0.25, "Euler order {order}");
@@ -326,4 +327,31 @@ fn paired_flow_uses_the_given_noise() {
             .paired_flow(&ParticleFamily {}, &x, &[0.5, 0.5], &bad)
             .is_err()
     );
+}
+
+/// Straightness is zero for a constant velocity field (`x̂ = z + (1 − t) c`, so `u = c` and the
+/// chord is `c`), and positive for the curved Gaussian flow.
+#[test]
+fn straightness_is_zero_exactly_for_straight_paths() {
+    let device = Device::flex();
+    let div = RectifiedFlow::default();
+    let family = ParticleFamily {};
+    let schedule = Uniform {};
+    let z0: Vec<f32> = (0..8).map(|k| -1.0 + 0.3 * k as f32).collect();
+    let straight = |z: Tensor<2>, t: f64| {
+        let c = tensor(&[0.5, -2.0], 1, &Device::flex());
+        z + c.mul_scalar(1.0 - t)
+    };
+    let p = problem(&div, &family, &schedule, &straight, 4, 2);
+    let start = gpfn_rectified_flow::pairs::prior_with_noise(&z0, 4, &device);
+    let s = gpfn_rectified_flow::straightness(&p, start, 10).unwrap();
+    // ‖c‖² = 4.25; the residual is f32 rounding of O(1) values.
+    assert_relative_eq!(s.chord, 4.25, max_relative = 1e-5);
+    assert!(s.s < 1e-9, "{s:?}");
+
+    let curved = gaussian_denoiser;
+    let p = problem(&div, &family, &schedule, &curved, 4, 2);
+    let start = gpfn_rectified_flow::pairs::prior_with_noise(&z0, 4, &device);
+    let s = gpfn_rectified_flow::straightness(&p, start, 10).unwrap();
+    assert!(s.relative > 0.01, "{s:?}");
 }
