@@ -96,10 +96,10 @@ fn unknown_plugin_names_list_the_registered_ones() {
     let e = err(sources(None, &[], &["divergence.name=sinkhornish"]));
     assert!(e.contains("divergence.name"), "{e}");
     assert!(e.contains("`sinkhornish`"), "{e}");
-    assert!(e.contains("kl, w2"), "{e}");
+    assert!(e.contains("kl, rectified-flow, w2"), "{e}");
     assert!(e.contains("--set divergence.name"), "{e}");
-    let e = err(sources(None, &[], &["sampler.name=heun"]));
-    assert!(e.contains("deterministic, stochastic"), "{e}");
+    let e = err(sources(None, &[], &["sampler.name=leapfrog"]));
+    assert!(e.contains("deterministic, heun, stochastic"), "{e}");
 }
 
 #[test]
