@@ -3,6 +3,7 @@
 
 use gpfn_core::config::{ConfigSources, load};
 use gpfn_kl as _;
+use gpfn_rectified_flow as _;
 use gpfn_w2 as _;
 use std::path::PathBuf;
 
