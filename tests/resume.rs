@@ -75,8 +75,9 @@ fn twenty_steps_equal_ten_plus_resume_plus_ten() {
     }
 }
 
-/// The same on the MNIST U-Net (tiny widths, 64 images): group norms, attention and
-/// convolutions resume bit for bit too.
+/// The same on the MNIST U-Net (tiny widths, 64 images): group norms, attention,
+/// convolutions and dropout masks resume bit for bit too, while the MLP test trains in a
+/// parallel thread of the same process (the backend's generator is process-wide).
 #[test]
 fn the_unet_resumes_exactly_on_mnist() {
     let sets = [
@@ -87,6 +88,7 @@ fn the_unet_resumes_exactly_on_mnist() {
         "train.warmup_steps=2",
         "network.channels=[8, 16]",
         "network.time_embedding=16",
+        "network.dropout=0.1",
         "data.limit=64",
         "sample.count=4",
     ];

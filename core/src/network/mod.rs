@@ -98,6 +98,11 @@ pub trait NetworkConfig: Debug + Send + Sync + dyn_clone::DynClone {
     fn target(&self) -> Target {
         Target::X
     }
+
+    /// Whether the forward pass in training draws random numbers (dropout).
+    fn uses_dropout(&self) -> bool {
+        false
+    }
 }
 
 /// `x̂` for network inputs `z` at per-row times `t`: the network's output, converted from
