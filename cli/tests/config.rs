@@ -3,6 +3,7 @@
 
 use gpfn_core::config::{ConfigSources, load};
 use gpfn_kl as _;
+use gpfn_sinkhorn as _;
 use gpfn_w2 as _;
 use std::path::PathBuf;
 
@@ -96,7 +97,7 @@ fn unknown_plugin_names_list_the_registered_ones() {
     let e = err(sources(None, &[], &["divergence.name=sinkhornish"]));
     assert!(e.contains("divergence.name"), "{e}");
     assert!(e.contains("`sinkhornish`"), "{e}");
-    assert!(e.contains("kl, w2"), "{e}");
+    assert!(e.contains("kl, sinkhorn, w2"), "{e}");
     assert!(e.contains("--set divergence.name"), "{e}");
     let e = err(sources(None, &[], &["sampler.name=heun"]));
     assert!(e.contains("deterministic, stochastic"), "{e}");
