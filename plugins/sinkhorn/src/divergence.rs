@@ -31,6 +31,10 @@ pub struct SinkhornDivergence {
     /// Most Sinkhorn iterations per step.
     #[serde(default = "default_max_iterations")]
     pub max_iterations: usize,
+    /// The particle step transports consecutive blocks of this many rows of a batch (set it
+    /// to the training batch size so that sampling couples like training did).
+    #[serde(default = "default_block_size")]
+    pub block_size: usize,
     /// Pairing of noise and data in training (and of fresh noise and predictions in the
     /// stochastic sampler).
     #[serde(default)]
@@ -52,6 +56,9 @@ fn default_tolerance() -> f64 {
 fn default_max_iterations() -> usize {
     500
 }
+fn default_block_size() -> usize {
+    256
+}
 fn default_max_weight() -> f64 {
     100.0
 }
@@ -62,6 +69,7 @@ impl Default for SinkhornDivergence {
             epsilon: default_epsilon(),
             tolerance: default_tolerance(),
             max_iterations: default_max_iterations(),
+            block_size: default_block_size(),
             coupling: Coupling::Exact,
             loss_weight: W2LossWeight::Velocity,
             max_weight: default_max_weight(),
@@ -140,12 +148,11 @@ impl Divergence for SinkhornDivergence {
         let w = step.weight;
         let particle = state.particle.map(|z| match noise {
             Noise::Deterministic => {
-                entropic_transport_step(&z, x_hat, w, &self.solver(), self.epsilon).unwrap_or_else(
-                    |e| {
+                entropic_transport_step(&z, x_hat, w, &self.solver(), self.epsilon, self.block_size)
+                    .unwrap_or_else(|e| {
                         tracing::warn!("entropic step failed ({e}); using the W2 step instead");
                         z.clone().mul_scalar(1.0 - w) + x_hat.clone().mul_scalar(w)
-                    },
-                )
+                    })
             }
             Noise::Stochastic { eta } => {
                 // η-resampling of the noise, then re-coupled to the predictions by minibatch

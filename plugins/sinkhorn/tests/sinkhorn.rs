@@ -60,7 +60,7 @@ fn particle_step_approaches_the_w2_step_as_epsilon_shrinks() {
     };
     let mut previous = f32::INFINITY;
     for eps in [0.1, 0.03, 0.01, 0.003] {
-        let moved = host(entropic_transport_step(&z, &y, w, &solver, eps).unwrap());
+        let moved = host(entropic_transport_step(&z, &y, w, &solver, eps, n).unwrap());
         let gap = moved
             .iter()
             .zip(&w2)
@@ -146,6 +146,39 @@ fn coupled_flow_permutes_the_noise_and_shortens_paths() {
             assert!((z[i * d + k] - want).abs() < 1e-5);
         }
     }
+}
+
+/// Blocks are independent problems: transporting in blocks of 8 equals transporting each
+/// block alone, and a remainder block is handled.
+#[test]
+fn particle_step_transports_blocks_independently() {
+    let device = Device::flex();
+    let mut rng = Rng::seed(12);
+    let (n, d) = (20, 2);
+    let z = rng.normal_tensor(n, d, &device);
+    let y = rng.normal_tensor(n, d, &device).add_scalar(1.0);
+    let solver = gpfn_core::ot::Sinkhorn {
+        tolerance: 1e-5,
+        ..Default::default()
+    };
+    let blocked = host(entropic_transport_step(&z, &y, 0.4, &solver, 0.05, 8).unwrap());
+    // The relative ε uses the mean cost of the whole batch; pass the same absolute ε.
+    let scale = gpfn_core::ot::mean_cost(&z, &y);
+    for (start, len) in [(0, 8), (8, 8), (16, 4)] {
+        let zs = z.clone().narrow(0, start, len);
+        let ys = y.clone().narrow(0, start, len);
+        let rel = 0.05 * scale / gpfn_core::ot::mean_cost(&zs, &ys);
+        let alone = host(entropic_transport_step(&zs, &ys, 0.4, &solver, rel, len).unwrap());
+        for (k, v) in alone.iter().enumerate() {
+            // Same ε up to f32 rounding of the two mean costs: 1e-4 of O(1) values.
+            assert!(
+                (blocked[start * d + k] - v).abs() < 1e-4,
+                "row {}",
+                start + k / d
+            );
+        }
+    }
+    assert!(entropic_transport_step(&z, &y, 0.4, &solver, 0.05, 0).is_err());
 }
 
 #[test]
