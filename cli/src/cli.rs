@@ -172,6 +172,9 @@ pub enum MathCommand {
     Prox(JsonInput),
     /// Evaluate D(p, q) between diagonal Gaussians.
     Divergence(JsonInput),
+    /// Entropic optimal transport between two weighted point clouds: plan, cost and the
+    /// debiased Sinkhorn divergence.
+    Sinkhorn(JsonInput),
 }
 
 /// A JSON document from a file or standard input.

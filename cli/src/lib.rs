@@ -19,6 +19,7 @@ mod commands;
 // The built-in plugins are linked into every binary built on this crate.
 use gpfn_kl as _;
 use gpfn_rectified_flow as _;
+use gpfn_sinkhorn as _;
 use gpfn_w2 as _;
 
 pub use cli::Cli;

@@ -53,6 +53,7 @@ fn plugins_lists_every_builtin_with_its_crate() {
         ("divergence", "rectified-flow", "gpfn-rectified-flow"),
         ("sampler", "heun", "gpfn-rectified-flow"),
         ("data", "reflow-pairs", "gpfn-rectified-flow"),
+        ("divergence", "sinkhorn", "gpfn-sinkhorn"),
         ("sampler", "deterministic", "gpfn-core"),
         ("sampler", "stochastic", "gpfn-core"),
         ("schedule", "bfn-geometric", "gpfn-core"),
@@ -78,7 +79,7 @@ fn config_errors_are_reported_not_panicked() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.contains("unknown divergence `nope`") && e.contains("kl, rectified-flow, w2"),
+        e.contains("unknown divergence `nope`") && e.contains("kl, rectified-flow, sinkhorn, w2"),
         "{e}"
     );
     assert!(!e.contains("panicked"), "{e}");
@@ -189,6 +190,67 @@ fn math_prox_and_divergence_speak_json() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("unknown divergence `tv`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn math_sinkhorn_speaks_json() {
+    // y is x translated by v = (0, 1): the identity is the optimal plan, ⟨P, C⟩ = ‖v‖² = 1,
+    // and S_ε(x, x + v) = ‖v‖² exactly (a translation only shifts the potentials).
+    let o = gpfn(
+        &["math", "sinkhorn"],
+        Some(r#"{"x": [[0, 0], [1, 0]], "y": [[0, 1], [1, 1]], "epsilon": 0.01}"#),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let f = |k: &serde_json::Value| k.as_f64().unwrap();
+    // f32 arithmetic on O(1) values: 1e-5.
+    assert!((f(&v["cost"]) - 1.0).abs() < 1e-5, "{v}");
+    assert!((f(&v["divergence"]) - 1.0).abs() < 1e-5, "{v}");
+    assert!(
+        f(&v["marginal_error"]) <= 1e-3 && v["converged"] == true,
+        "{v}"
+    );
+    assert!(v["iterations"].as_u64().unwrap() >= 1, "{v}");
+    // Off-diagonal weight e^{−1/0.01} underflows.
+    assert!(
+        (f(&v["plan"][0][0]) - 0.5).abs() < 1e-5 && f(&v["plan"][0][1]) < 1e-6,
+        "{v}"
+    );
+
+    // Weights are normalised; the plan's rows carry them.
+    let o = gpfn(
+        &["math", "sinkhorn"],
+        Some(r#"{"x": [[0], [1]], "y": [[0], [1]], "a": [3, 1], "b": [1, 1], "epsilon": 0.05}"#),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let row0 = f(&v["plan"][0][0]) + f(&v["plan"][0][1]);
+    let col0 = f(&v["plan"][0][0]) + f(&v["plan"][1][0]);
+    assert!(
+        (row0 - 0.75).abs() <= 1e-3 && (col0 - 0.5).abs() < 1e-5,
+        "{v}"
+    );
+
+    let o = gpfn(
+        &["math", "sinkhorn"],
+        Some(r#"{"x": [[0, 0], [1, 0]], "y": [[0, 1]], "a": [1, 1, 1], "epsilon": 0.1}"#),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("a has 3 weights but there are 2 points"),
+        "{}",
+        stderr(&o)
+    );
+    let o = gpfn(
+        &["math", "sinkhorn"],
+        Some(r#"{"x": [[0, 0]], "y": [[0]], "epsilon": 0.1}"#),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("y[0] has 1 coordinates but 2 were expected"),
         "{}",
         stderr(&o)
     );

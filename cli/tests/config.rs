@@ -4,6 +4,7 @@
 use gpfn_core::config::{ConfigSources, load};
 use gpfn_kl as _;
 use gpfn_rectified_flow as _;
+use gpfn_sinkhorn as _;
 use gpfn_w2 as _;
 use std::path::PathBuf;
 
@@ -97,7 +98,7 @@ fn unknown_plugin_names_list_the_registered_ones() {
     let e = err(sources(None, &[], &["divergence.name=sinkhornish"]));
     assert!(e.contains("divergence.name"), "{e}");
     assert!(e.contains("`sinkhornish`"), "{e}");
-    assert!(e.contains("kl, rectified-flow, w2"), "{e}");
+    assert!(e.contains("kl, rectified-flow, sinkhorn, w2"), "{e}");
     assert!(e.contains("--set divergence.name"), "{e}");
     let e = err(sources(None, &[], &["sampler.name=leapfrog"]));
     assert!(e.contains("deterministic, heun, stochastic"), "{e}");

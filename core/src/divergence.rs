@@ -123,6 +123,14 @@ pub trait Divergence: Debug + Send + Sync + dyn_clone::DynClone {
         Ok(x.clone() * column(&a, &device) + noise.clone() * column(&b, &device))
     }
 
+    /// Whether `step` and `flow` pair the rows of a batch with each other (minibatch optimal
+    /// transport): row `i`'s particle then follows the batch's coupling rather than `x_i`
+    /// alone, so the conformance kit compares the law of the whole batch instead of the law
+    /// of each row.
+    fn couples_batch(&self) -> bool {
+        false
+    }
+
     /// Draws a training time `t` (default: uniform on `[0, 1)`, the continuous-time loss).
     fn sample_time(&self, rng: &mut Rng) -> f64 {
         rng.uniform()

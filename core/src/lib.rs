@@ -26,6 +26,7 @@ pub mod generate;
 pub mod io;
 pub mod math_json;
 pub mod network;
+pub mod ot;
 pub mod registry;
 pub mod rng;
 pub mod sampler;

@@ -1,18 +1,23 @@
-//! `gpfn math prox` and `gpfn math divergence`: the maths as JSON in, JSON out.
+//! `gpfn math prox`, `gpfn math divergence` and `gpfn math sinkhorn`: the maths as JSON in,
+//! JSON out.
 //!
 //! ```text
 //! prox:       {"divergence": "w2", "belief": {"mean": [..], "std": [..]}, "y": [..], "alpha": a}
 //!          →  {"belief": {"mean": [..], "std": [..]}}
 //! divergence: {"divergence": "kl", "p": {"mean": [..], "std": [..]}, "q": {..}}
 //!          →  {"value": v}
+//! sinkhorn:   {"x": [[..]..], "y": [[..]..], "a": [..], "b": [..], "epsilon": e}
+//!          →  {"plan": [[..]..], "cost": c, "entropic_cost": o, "divergence": s,
+//!              "iterations": k, "marginal_error": r, "converged": true}
 //! ```
 //! `"divergence"` is a plugin name, or a table `{"name": "…", …parameters}`.
 
 use crate::belief::DiagGaussian;
 use crate::divergence::Divergence;
+use crate::ot::Sinkhorn;
 use crate::registry::{self, PluginKind};
 use crate::{GpfnError, Result};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -151,4 +156,119 @@ pub fn divergence(input: &str, device: &Device) -> Result<Value> {
     let v = div.value(&to_tensor(&req.p, device), &to_tensor(&req.q, device));
     let value = v.into_data().try_to_vec::<f32>().expect("f32 tensor")[0] as f64;
     Ok(serde_json::json!({ "value": value }))
+}
+
+/// Points (rows) and weights of `gpfn math sinkhorn`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinkhornRequest {
+    x: Vec<Vec<f64>>,
+    y: Vec<Vec<f64>>,
+    #[serde(default)]
+    a: Option<Vec<f64>>,
+    #[serde(default)]
+    b: Option<Vec<f64>>,
+    epsilon: f64,
+    #[serde(default)]
+    tolerance: Option<f64>,
+    #[serde(default)]
+    max_iterations: Option<usize>,
+}
+
+/// The plan is returned only up to this many entries.
+pub const MAX_PLAN_ENTRIES: usize = 1_000_000;
+
+fn points(rows: &[Vec<f64>], what: &str, dim: Option<usize>) -> Result<(Vec<f32>, usize)> {
+    let Some(first) = rows.first() else {
+        return Err(GpfnError::Shape(format!("{what} has no points")));
+    };
+    let d = dim.unwrap_or(first.len());
+    if d == 0 {
+        return Err(GpfnError::Shape(format!(
+            "{what} has points of dimension 0"
+        )));
+    }
+    let mut v = Vec::with_capacity(rows.len() * d);
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() != d {
+            return Err(GpfnError::Shape(format!(
+                "{what}[{i}] has {} coordinates but {d} were expected",
+                r.len()
+            )));
+        }
+        if r.iter().any(|c| !c.is_finite()) {
+            return Err(GpfnError::Invalid(format!("{what}[{i}] is not finite")));
+        }
+        v.extend(r.iter().map(|&c| c as f32));
+    }
+    Ok((v, d))
+}
+
+fn weights(
+    w: &Option<Vec<f64>>,
+    what: &str,
+    n: usize,
+    device: &Device,
+) -> Result<Option<Tensor<2>>> {
+    let Some(w) = w else { return Ok(None) };
+    if w.len() != n {
+        return Err(GpfnError::Shape(format!(
+            "{what} has {} weights but there are {n} points",
+            w.len()
+        )));
+    }
+    if let Some(v) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+        return Err(GpfnError::Invalid(format!(
+            "{what} must be finite and non-negative, got {v}"
+        )));
+    }
+    if w.iter().all(|&v| v == 0.0) {
+        return Err(GpfnError::Invalid(format!("{what} has no positive weight")));
+    }
+    let v: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+    Ok(Some(Tensor::from_data(TensorData::new(v, [1, n]), device)))
+}
+
+/// Entropic OT between two weighted point clouds; returns the JSON answer. `cost` is the
+/// transport cost `⟨P, C⟩` (no entropy term), `entropic_cost` is `OT_ε`, `divergence` the
+/// debiased `S_ε`, all for the squared-Euclidean cost.
+pub fn sinkhorn(input: &str, device: &Device) -> Result<Value> {
+    let req: SinkhornRequest = parse(input)?;
+    let (xv, d) = points(&req.x, "x", None)?;
+    let (yv, _) = points(&req.y, "y", Some(d))?;
+    let (n, m) = (req.x.len(), req.y.len());
+    let x = Tensor::<3>::from_data(TensorData::new(xv, [1, n, d]), device);
+    let y = Tensor::<3>::from_data(TensorData::new(yv, [1, m, d]), device);
+    let a = weights(&req.a, "a", n, device)?;
+    let b = weights(&req.b, "b", m, device)?;
+    let mut solver = Sinkhorn::with_epsilon(req.epsilon);
+    if let Some(t) = req.tolerance {
+        solver.tolerance = t;
+    }
+    if let Some(k) = req.max_iterations {
+        solver.max_iterations = k;
+    }
+    let s = solver.divergence(&x, &y, a.as_ref(), b.as_ref())?;
+    let scalar = |t: Tensor<1>| t.into_scalar::<f32>() as f64;
+    let mut out = serde_json::json!({
+        "cost": scalar(s.xy.transport_cost()),
+        "entropic_cost": scalar(s.xy.entropic_cost()),
+        "divergence": scalar(s.value),
+        "iterations": s.xy.iterations,
+        "marginal_error": s.xy.marginal_error,
+        "converged": s.xy.converged,
+    });
+    if n * m <= MAX_PLAN_ENTRIES {
+        let plan =
+            s.xy.plan()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 tensor");
+        let rows: Vec<Vec<f64>> = plan
+            .chunks(m)
+            .map(|r| r.iter().map(|&v| v as f64).collect())
+            .collect();
+        out["plan"] = serde_json::json!(rows);
+    }
+    Ok(out)
 }

@@ -1,4 +1,4 @@
-//! `gpfn math prox` and `gpfn math divergence`.
+//! `gpfn math prox`, `gpfn math divergence` and `gpfn math sinkhorn`.
 
 use crate::cli::{JsonInput, MathCommand};
 use gpfn_core::config::{ConfigSources, load};
@@ -25,6 +25,7 @@ pub fn run(sources: &ConfigSources, cmd: MathCommand) -> Result<()> {
     let out = match cmd {
         MathCommand::Prox(input) => math_json::prox(&read(&input)?, &device)?,
         MathCommand::Divergence(input) => math_json::divergence(&read(&input)?, &device)?,
+        MathCommand::Sinkhorn(input) => math_json::sinkhorn(&read(&input)?, &device)?,
     };
     println!("{out}");
     Ok(())

@@ -13,7 +13,9 @@
 //!    network input after `i` steps equals the flow distribution at `t_i` (moments within
 //!    statistical tolerance), for every stochastic sampler and for the deterministic one
 //!    wherever the family moves particles; where it moves none, the deterministic sampler's
-//!    outputs coincide (the collapse BFN shows).
+//!    outputs coincide (the collapse BFN shows). For divergences that couple the rows of a
+//!    batch ([`Divergence::couples_batch`], minibatch OT) the moments of the whole batch are
+//!    compared instead of those of each data point's replicates.
 //! 2. *Proximal optimality* ([`optimality`]): perturbing the step's result in any parameter
 //!    does not lower the proximal objective.
 //! 3. *Special cases* ([`consistency`]): the sampling step is the proximal step with the

@@ -99,9 +99,16 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
                     .into_data()
                     .try_to_vec::<f32>()
                     .expect("f32");
-                let a = moments(&reached, groups, o.replicates, d);
-                let b = moments(&flow, groups, o.replicates, d);
-                let r = o.replicates as f64;
+                // A divergence that couples the rows of a batch moves row i towards its
+                // coupled partner, not towards x_i: compare the laws of whole batches.
+                let (g, r) = if div.couples_batch() {
+                    (1, n_rows)
+                } else {
+                    (groups, o.replicates)
+                };
+                let a = moments(&reached, g, r, d);
+                let b = moments(&flow, g, r, d);
+                let r = r as f64;
                 let mut worst: f64 = 0.0;
                 let mut ok = true;
                 for ((ma, sa), (mb, sb)) in a.iter().zip(&b) {

@@ -1,0 +1,47 @@
+//! The Sinkhorn divergence between two sets of feature vectors, as an evaluation metric.
+
+use super::sinkhorn::Sinkhorn;
+use crate::{GpfnError, Result};
+use burn::tensor::{Device, Tensor, TensorData};
+
+fn matrix(rows: &[Vec<f32>], what: &str, dim: Option<usize>, device: &Device) -> Result<Tensor<3>> {
+    let Some(first) = rows.first() else {
+        return Err(GpfnError::Shape(format!("{what} has no rows")));
+    };
+    let d = dim.unwrap_or(first.len());
+    if d == 0 {
+        return Err(GpfnError::Shape(format!("{what} has rows of dimension 0")));
+    }
+    let mut v = Vec::with_capacity(rows.len() * d);
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() != d {
+            return Err(GpfnError::Shape(format!(
+                "{what} row {i} has {} entries but {d} were expected",
+                r.len()
+            )));
+        }
+        if r.iter().any(|x| !x.is_finite()) {
+            return Err(GpfnError::Invalid(format!("{what} row {i} is not finite")));
+        }
+        v.extend_from_slice(r);
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(v, [1, rows.len(), d]),
+        device,
+    ))
+}
+
+/// `S_ε` between the uniform empirical measures of the rows of `x` and of `y` (e.g.
+/// features of generated and of test images), squared-Euclidean cost, solver defaults
+/// otherwise. `epsilon` is in the units of the cost (squared feature distances).
+pub fn feature_sinkhorn_divergence(
+    x: &[Vec<f32>],
+    y: &[Vec<f32>],
+    epsilon: f64,
+    device: &Device,
+) -> Result<f64> {
+    let xt = matrix(x, "x", None, device)?;
+    let yt = matrix(y, "y", Some(xt.dims()[2]), device)?;
+    let s = Sinkhorn::with_epsilon(epsilon).divergence(&xt, &yt, None, None)?;
+    Ok(s.value.into_scalar::<f32>() as f64)
+}

@@ -1,0 +1,74 @@
+//! Sinkhorn iterations per second for n = m ∈ {256, 1024, 4096} points, d ∈ {2, 784}.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/work/main/target cargo bench -p gpfn-sinkhorn --bench sinkhorn
+//! GPFN_BENCH_BACKEND=wgpu GPFN_BENCH_SIZES=256,1024 cargo bench -p gpfn-sinkhorn …
+//! ```
+//!
+//! One iteration is one update of `f` and one of `g` on a `[1, n, n]` cost matrix (two
+//! log-sum-exp passes over n² entries); the cost matrix is built once, outside the timing.
+//! The marginal error is read back once per timed run, so the time is the device's.
+
+use gpfn_core::backend;
+use gpfn_core::burn::tensor::{Device, Tensor};
+use gpfn_core::ot::{GroundCost, Sinkhorn};
+use gpfn_core::rng::Rng;
+use std::time::Instant;
+
+fn cloud(rng: &mut Rng, n: usize, d: usize, device: &Device) -> Tensor<3> {
+    rng.normal_tensor(n, d, device).reshape([1, n, d])
+}
+
+fn main() {
+    let backend_name = std::env::var("GPFN_BENCH_BACKEND").unwrap_or_else(|_| "flex".into());
+    let device = backend::device(&backend_name).expect("backend");
+    let sizes: Vec<usize> = std::env::var("GPFN_BENCH_SIZES")
+        .ok()
+        .map(|s| {
+            s.split(',')
+                .map(|v| v.trim().parse().expect("size"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![256, 1024, 4096]);
+    println!("backend {backend_name}");
+    println!("| n = m | d | iterations | seconds | iterations/s |");
+    println!("|---:|---:|---:|---:|---:|");
+    let mut rng = Rng::seed(0);
+    for &n in &sizes {
+        for d in [2, 784] {
+            let x = cloud(&mut rng, n, d, &device);
+            let y = cloud(&mut rng, n, d, &device);
+            let c = GroundCost::SquaredEuclidean.matrix(&x, &y);
+            let mean = c.clone().mean().into_scalar::<f32>() as f64;
+            let log_w = Tensor::<2>::full([1, n], -(n as f64).ln(), &device);
+            // About a second of work per size on 2 CPU cores.
+            let iterations = (50 * (256 * 256) / (n * n)).max(5);
+            let solver = Sinkhorn {
+                epsilon: 0.05 * mean,
+                tolerance: 1e-30,
+                max_iterations: iterations,
+                scaling: 0.0,
+                check_every: iterations,
+                cost: GroundCost::SquaredEuclidean,
+            };
+            // Warm-up (kernel compilation on GPU backends, allocation).
+            let warm = Sinkhorn {
+                max_iterations: 2,
+                check_every: 2,
+                ..solver.clone()
+            };
+            warm.solve_costs(c.clone(), log_w.clone(), log_w.clone())
+                .expect("solve");
+            let start = Instant::now();
+            let sol = solver
+                .solve_costs(c.clone(), log_w.clone(), log_w.clone())
+                .expect("solve");
+            let s = start.elapsed().as_secs_f64();
+            assert_eq!(sol.iterations, iterations);
+            println!(
+                "| {n} | {d} | {iterations} | {s:.3} | {:.1} |",
+                iterations as f64 / s
+            );
+        }
+    }
+}

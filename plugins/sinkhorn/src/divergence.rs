@@ -1,0 +1,198 @@
+//! The `sinkhorn` divergence.
+
+use crate::coupling::{Coupling, couple};
+use crate::step::entropic_transport_step;
+use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
+use gpfn_core::burn::tensor::Tensor;
+use gpfn_core::divergence::{Divergence, Noise, ProxStep, column};
+use gpfn_core::ot::Sinkhorn;
+use gpfn_core::rng::Rng;
+use gpfn_core::schedule::Schedule;
+use gpfn_w2::{W2Divergence, W2LossWeight};
+use serde::{Deserialize, Serialize};
+
+gpfn_core::register_plugin!(
+    Divergence,
+    "sinkhorn",
+    "entropic OT: particles move together by the Sinkhorn plan's barycentric projection; minibatch OT coupling in training"
+);
+
+/// Entropic optimal transport between the batch of particles and the batch of predictions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkhornDivergence {
+    /// Entropic regularisation of the particle step, relative to the mean squared distance
+    /// between particles and predictions: `ε = epsilon · mean_ij ‖z_i − x̂_j‖²`.
+    #[serde(default = "default_epsilon")]
+    pub epsilon: f64,
+    /// Marginal-error tolerance of the Sinkhorn solver.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Most Sinkhorn iterations per step.
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: usize,
+    /// The particle step transports consecutive blocks of this many rows of a batch (set it
+    /// to the training batch size so that sampling couples like training did).
+    #[serde(default = "default_block_size")]
+    pub block_size: usize,
+    /// Pairing of noise and data in training (and of fresh noise and predictions in the
+    /// stochastic sampler).
+    #[serde(default)]
+    pub coupling: Coupling,
+    /// Loss weighting, as for `w2`.
+    #[serde(default)]
+    pub loss_weight: W2LossWeight,
+    /// Cap on the velocity weight.
+    #[serde(default = "default_max_weight")]
+    pub max_weight: f64,
+}
+
+fn default_epsilon() -> f64 {
+    0.01
+}
+fn default_tolerance() -> f64 {
+    1e-3
+}
+fn default_max_iterations() -> usize {
+    500
+}
+fn default_block_size() -> usize {
+    256
+}
+fn default_max_weight() -> f64 {
+    100.0
+}
+
+impl Default for SinkhornDivergence {
+    fn default() -> Self {
+        SinkhornDivergence {
+            epsilon: default_epsilon(),
+            tolerance: default_tolerance(),
+            max_iterations: default_max_iterations(),
+            block_size: default_block_size(),
+            coupling: Coupling::Exact,
+            loss_weight: W2LossWeight::Velocity,
+            max_weight: default_max_weight(),
+        }
+    }
+}
+
+impl SinkhornDivergence {
+    /// The Gaussian part: `w2` with the same loss settings (the ε → 0 limit).
+    fn w2(&self) -> W2Divergence {
+        W2Divergence {
+            loss_weight: self.loss_weight,
+            max_weight: self.max_weight,
+        }
+    }
+
+    fn solver(&self) -> Sinkhorn {
+        Sinkhorn {
+            tolerance: self.tolerance,
+            max_iterations: self.max_iterations,
+            ..Default::default()
+        }
+    }
+
+    fn coupled(&self, target: &Tensor<2>, noise: Tensor<2>) -> Tensor<2> {
+        match self.coupling {
+            Coupling::Exact => couple(target, noise),
+            Coupling::Independent => noise,
+        }
+    }
+}
+
+#[typetag::serde(name = "sinkhorn")]
+impl Divergence for SinkhornDivergence {
+    fn divergence_name(&self) -> &'static str {
+        "sinkhorn"
+    }
+
+    fn belief_families(&self) -> &'static [&'static str] {
+        &["particle"]
+    }
+
+    fn default_schedule(&self) -> Box<dyn Schedule> {
+        self.w2().default_schedule()
+    }
+
+    /// `½ W2²` between the Gaussian summaries: the ε → 0 limit of the entropic cost.
+    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+        self.w2().value(p, q)
+    }
+
+    /// `α_i = w_i/(1 − w_i)`, as for `w2`.
+    fn accuracy(&self, step: &ProxStep) -> f64 {
+        self.w2().accuracy(step)
+    }
+
+    /// The `w2` closed form `m' = (1−w) m + w y`, `s' = (1−w) s`.
+    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian {
+        self.w2().prox(prev, y, alpha)
+    }
+
+    fn couples_batch(&self) -> bool {
+        true
+    }
+
+    fn step(
+        &self,
+        _family: &dyn BeliefFamily,
+        state: BeliefState,
+        x_hat: &Tensor<2>,
+        step: &ProxStep,
+        noise: Noise,
+        rng: &mut Rng,
+    ) -> BeliefState {
+        let gaussian = self.prox(&state.gaussian, x_hat, self.accuracy(step));
+        let w = step.weight;
+        let particle = state.particle.map(|z| match noise {
+            Noise::Deterministic => {
+                entropic_transport_step(&z, x_hat, w, &self.solver(), self.epsilon, self.block_size)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("entropic step failed ({e}); using the W2 step instead");
+                        z.clone().mul_scalar(1.0 - w) + x_hat.clone().mul_scalar(w)
+                    })
+            }
+            Noise::Stochastic { eta } => {
+                // η-resampling of the noise, then re-coupled to the predictions by minibatch
+                // OT so that the batch follows the (coupled) flow distribution:
+                // n = √(1−η²) ε̂ + η ξ,  z' = κ x̂ + (1 − κ) n_σ.
+                let [b, d] = z.dims();
+                let eps_hat = (z - x_hat.clone().mul_scalar(step.kappa_prev))
+                    .div_scalar(1.0 - step.kappa_prev);
+                let mut n = eps_hat.mul_scalar((1.0 - eta * eta).max(0.0).sqrt());
+                if eta > 0.0 {
+                    n = n + rng.normal_tensor(b, d, &x_hat.device()).mul_scalar(eta);
+                }
+                let n = self.coupled(x_hat, n);
+                x_hat.clone().mul_scalar(step.kappa) + n.mul_scalar(1.0 - step.kappa)
+            }
+        });
+        BeliefState { gaussian, particle }
+    }
+
+    /// `z = κ x + (1 − κ) ε_σ`, `ε ~ N(0, I)` i.i.d. and `σ` the minibatch OT pairing of the
+    /// batch `x` with the batch `ε` (identity for `coupling = "independent"`).
+    fn flow(
+        &self,
+        _family: &dyn BeliefFamily,
+        x: &Tensor<2>,
+        kappa: &[f64],
+        rng: &mut Rng,
+    ) -> Tensor<2> {
+        let [b, d] = x.dims();
+        let device = x.device();
+        let eps = self.coupled(x, rng.normal_tensor(b, d, &device));
+        let one_minus: Vec<f64> = kappa.iter().map(|k| 1.0 - k).collect();
+        x.clone() * column(kappa, &device) + eps * column(&one_minus, &device)
+    }
+
+    fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
+        Some((kappa, 1.0 - kappa))
+    }
+
+    fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
+        self.w2().loss_weight(schedule, t)
+    }
+}
