@@ -22,6 +22,23 @@ pub fn draw(
     device: &Device,
     seed: u64,
 ) -> Result<Vec<f32>> {
+    draw_stream(config, network, sampler, shape, count, device, seed, 0)
+}
+
+/// Draws `count` samples with the noise stream `(seed, "sample", stream)`: stream 0 is
+/// [`draw`]; large sample sets are drawn as batches on streams 0, 1, 2, … so that they fit in
+/// memory and each batch is reproducible on its own.
+#[allow(clippy::too_many_arguments)]
+pub fn draw_stream(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    count: usize,
+    device: &Device,
+    seed: u64,
+    stream: u64,
+) -> Result<Vec<f32>> {
     let family = config.belief_family()?;
     let schedule = config.schedule();
     let net = network.valid();
@@ -50,7 +67,7 @@ pub fn draw(
         dim: shape.iter().product(),
         device: device.clone(),
     };
-    let mut rng = Rng::derive(seed, "sample", 0);
+    let mut rng = Rng::derive(seed, "sample", stream);
     let out = sampler.sample(&problem, &mut rng)?;
     out.into_data()
         .try_to_vec::<f32>()
