@@ -2,9 +2,11 @@
 
 mod bench;
 mod config;
+mod eval;
 mod math;
 mod plugins;
 mod sample;
+mod sweep;
 mod train;
 
 use crate::cli::{Cli, Command};
@@ -20,6 +22,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Plugins(args) => plugins::run(&args),
         Command::Config(args) => config::run(&sources, &args),
         Command::Bench(args) => bench::run(&sources, &args),
+        Command::Eval(args) => eval::run(&sources, &args),
+        Command::Sweep(args) => sweep::run(&sources, &args),
         Command::Math(cmd) => math::run(&sources, cmd),
     }
 }
@@ -47,4 +51,16 @@ fn toml_string(s: &str) -> String {
 
 fn load_config(sources: &ConfigSources) -> Result<Loaded> {
     load(sources)
+}
+
+/// The backend a `--backend`/`--set backend=…` flag asks for, which overrides a run's own.
+fn backend_override(sources: &ConfigSources) -> Option<String> {
+    sources.sets.iter().rev().find_map(|set| {
+        set.strip_prefix("backend=").map(|b| {
+            gpfn_core::config::parse_value(b)
+                .as_str()
+                .unwrap_or(b)
+                .to_string()
+        })
+    })
 }
