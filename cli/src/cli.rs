@@ -141,10 +141,10 @@ pub struct ClassifierArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Passes over the training images.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 5)]
     pub epochs: usize,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Adam's peak learning rate (cosine decay to a tenth).
     #[arg(long, default_value_t = 2e-3)]

@@ -5,7 +5,7 @@
 //! Architecture, for images `[c, h, w]`: three 3×3 convolutions with ReLU (the second and
 //! third with stride 2: `h → ⌈h/2⌉ → ⌈h/4⌉`), a linear layer to `features` units with ReLU
 //! — the *features* — and a linear layer to the class logits. With the defaults
-//! (16/32/24 channels, 128 features) a 28×28 classifier has 163 810 parameters.
+//! (16/32/24 channels, 128 features) a 28×28 classifier has 163 682 parameters.
 //!
 //! A trained classifier is a folder: `classifier.bpk` (burn's burnpack weights) and
 //! `classifier.json` ([`ClassifierInfo`]: architecture, data set, test accuracy), written
@@ -278,4 +278,26 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Classifier, ClassifierInfo)>
             )
         })?;
     Ok((model, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_architecture_has_the_documented_size_and_feature_width() {
+        let spec = ClassifierSpec::for_images(&[1, 28, 28], 10).unwrap();
+        let model = spec.build(&Device::flex());
+        // Weights + biases: 3×3 convolutions 1→16, 16→32, 32→24; 28 → 14 → 7, so the hidden
+        // layer sees 24·7·7 = 1176 inputs; then 1176→128 and 128→10.
+        let conv = |i: usize, o: usize| 9 * i * o + o;
+        let expected = conv(1, 16) + conv(16, 32) + conv(32, 24) + 1176 * 128 + 128 + 128 * 10 + 10;
+        assert_eq!(model.num_params(), expected);
+        assert_eq!(expected, 163_682);
+        let x = Tensor::<2>::zeros([3, 784], &Device::flex());
+        assert_eq!(model.features(x.clone()).dims(), [3, 128]);
+        assert_eq!(model.forward(x).dims(), [3, 10]);
+        assert!(ClassifierSpec::for_images(&[784], 10).is_err());
+        assert!(ClassifierSpec::for_images(&[1, 28, 28], 1).is_err());
+    }
 }

@@ -31,8 +31,8 @@ pub struct ClassifierTraining {
 impl Default for ClassifierTraining {
     fn default() -> Self {
         ClassifierTraining {
-            epochs: 2,
-            batch_size: 128,
+            epochs: 5,
+            batch_size: 64,
             lr: 2e-3,
             seed: 0,
             progress: false,
