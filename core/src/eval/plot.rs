@@ -108,10 +108,20 @@ pub(crate) fn fid_against_nfe_with_text(
         macro_rules! finish {
             ($chart:expr) => {{
                 let mut chart = $chart;
+                let x_fmt = |x: &f64| format!("{x:.0}");
+                let y_fmt = |y: &f64| {
+                    if fid_hi >= 100.0 {
+                        format!("{y:.0}")
+                    } else {
+                        format!("{y:.2}")
+                    }
+                };
                 let mut mesh = chart.configure_mesh();
                 if text {
                     mesh.x_desc("NFE (network evaluations per sample)")
                         .y_desc("FID")
+                        .x_label_formatter(&x_fmt)
+                        .y_label_formatter(&y_fmt)
                         .label_style(("sans-serif", 16));
                 } else {
                     mesh.x_labels(0).y_labels(0);
@@ -132,8 +142,15 @@ pub(crate) fn fid_against_nfe_with_text(
                             .map_err(|e| plot_err(path, e))?
                     };
                     if text {
+                        // A solid key for the deterministic sampler, a dashed one otherwise.
+                        let gap = if sampler == "deterministic" { 0 } else { 6 };
                         anno.label(label).legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                            EmptyElement::at((x, y))
+                                + PathElement::new(vec![(0, 0), (9, 0)], color.stroke_width(3))
+                                + PathElement::new(
+                                    vec![(9 + gap, 0), (24, 0)],
+                                    color.stroke_width(3),
+                                )
                         });
                     }
                     chart
