@@ -8,8 +8,8 @@ use gpfn_core::burn::tensor::Device;
 use gpfn_core::dataset::{DataTable, Dataset, Mnist, Split};
 use gpfn_core::eval::classifier::{self, Classifier, embed};
 use gpfn_core::eval::{
-    ClassHistogram, ClassifierTraining, Features, GaussianStats, diversity, fid, precision_recall,
-    train_classifier,
+    ClassHistogram, ClassifierTraining, Features, GaussianStats, density_coverage, diversity, fid,
+    precision_recall, train_classifier,
 };
 use gpfn_core::rng::Rng;
 
@@ -62,7 +62,9 @@ fn metrics_on_classifier_features_give_the_known_answers() {
     let device = Device::flex();
     let (model, accuracy) = tiny_classifier(&train, &test, &device);
     // 40 steps on 2 000 images already separate the digits well; far above chance (10%).
-    assert!(accuracy > 0.7, "tiny classifier accuracy {accuracy}");
+    // Tests running at the same time share the flex device's seed, so the exact value
+    // varies between runs (0.78–0.81 observed); alone, a seed gives one classifier.
+    assert!(accuracy > 0.6, "tiny classifier accuracy {accuracy}");
 
     let d = test.dim();
     let n = 1000;
@@ -98,11 +100,17 @@ fn metrics_on_classifier_features_give_the_known_answers() {
     // Precision and recall of the real set against itself: every point is a ball centre.
     let pr = precision_recall(&real, &real, 3).unwrap();
     assert_eq!((pr.precision, pr.recall), (1.0, 1.0));
-    // Against an independent real set both stay high; against noise precision collapses.
+    // Against an independent real set both stay high.
     let pr = precision_recall(&real, &train_part, 3).unwrap();
     assert!(pr.precision > 0.6 && pr.recall > 0.6, "{pr:?}");
+    // Noise images all land near one point of feature space, which may well sit inside the
+    // wide ball of some outlying real image — the known weakness of improved precision that
+    // density/coverage address — so precision proves nothing here. Recall and coverage do:
+    // a clump of features reaches almost none of the real neighbourhoods.
     let pr = precision_recall(&real, &noise, 3).unwrap();
-    assert!(pr.precision < 0.1, "{pr:?}");
+    let dc = density_coverage(&real, &noise, 5).unwrap();
+    eprintln!("noise: {pr:?} {dc:?}");
+    assert!(pr.recall < 0.05 && dc.coverage < 0.05, "{pr:?} {dc:?}");
 
     // A single repeated image: diversity 0, one class covered.
     let one = test.values[..d].repeat(200);
