@@ -53,6 +53,11 @@ pub enum Command {
     /// Reflow a trained rectified flow: generate (noise, sample) pairs from it, train the
     /// next flow on them (the config's `reflow-pairs` data), optionally distil to one step.
     Reflow(ReflowArgs),
+    /// Evaluate a run's samples against the test images (FID, precision/recall, density/
+    /// coverage, diversity, classes); `gpfn eval classifier` trains the feature classifier.
+    Eval(EvalArgs),
+    /// Evaluate runs at several NFE with several samplers: CSV, markdown table, PNG plot.
+    Sweep(SweepArgs),
     /// The maths from the shell: JSON in, JSON out.
     #[command(subcommand)]
     Math(MathCommand),
@@ -147,6 +152,125 @@ pub struct BenchArgs {
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench.json")]
     pub out: std::path::PathBuf,
+}
+
+/// `gpfn eval`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EvalArgs {
+    /// `classifier`: train the evaluation classifier instead.
+    #[command(subcommand)]
+    pub command: Option<EvalCommand>,
+    /// What to evaluate.
+    #[command(flatten)]
+    pub run: EvalRunArgs,
+}
+
+/// `gpfn eval …`.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Train the small CNN whose penultimate features serve every metric, on the config's
+    /// data set (`--set data.name=mnist` or `fashion-mnist`); reports its test accuracy.
+    Classifier(ClassifierArgs),
+}
+
+/// `gpfn eval classifier`.
+#[derive(Debug, Args)]
+pub struct ClassifierArgs {
+    /// Folder to save it in (default: `classifiers/<data.name>`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Adam's peak learning rate (cosine decay to a tenth).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Use only the first N training images.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Use only the first N test images for the accuracy.
+    #[arg(long, value_name = "N")]
+    pub test_limit: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Options shared by `gpfn eval` and `gpfn sweep`.
+#[derive(Debug, Args)]
+pub struct EvalCommon {
+    /// Classifier folder (default: `classifiers/<data.name>` of the run).
+    #[arg(long, value_name = "DIR")]
+    pub classifier: Option<PathBuf>,
+    /// Samples to generate for each evaluation.
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// Reference images: the first N of the test split (default: all 10 000).
+    #[arg(long, value_name = "N")]
+    pub reference: Option<usize>,
+    /// Samples generated per batch (bounds sampling memory).
+    #[arg(long, default_value_t = 250)]
+    pub batch: usize,
+    /// Seed of the sampling noise (default: the run's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// `k` of improved precision and recall.
+    #[arg(long, default_value_t = 3)]
+    pub k_precision_recall: usize,
+    /// `k` of density and coverage.
+    #[arg(long, default_value_t = 5)]
+    pub k_density_coverage: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `gpfn eval` for one run, sampler and NFE.
+#[derive(Debug, Args)]
+pub struct EvalRunArgs {
+    /// Run folder (default: `run.dir/run.name` of the config).
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+    /// Checkpoint folder (default: the run's newest).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Sampler name (default: the run's).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Network evaluations per sample (= steps; default: the run's sampler steps).
+    #[arg(long)]
+    pub nfe: Option<usize>,
+    /// JSON report path (default: `<run>/eval/<sampler>-<nfe>.json`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: EvalCommon,
+}
+
+/// `gpfn sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Run folders to compare.
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// Network evaluations per sample, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = gpfn_core::eval::DEFAULT_NFES)]
+    pub nfe: Vec<usize>,
+    /// Samplers, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = gpfn_core::eval::DEFAULT_SAMPLERS.map(String::from))]
+    pub samplers: Vec<String>,
+    /// Folder for sweep.csv, sweep.md, sweep.json and fid-vs-nfe.png.
+    #[arg(long, value_name = "DIR", default_value = "sweep")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub common: EvalCommon,
 }
 
 /// `gpfn plugins`.

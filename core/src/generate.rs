@@ -71,8 +71,25 @@ pub fn draw(
     device: &Device,
     seed: u64,
 ) -> Result<Vec<f32>> {
+    draw_stream(config, network, sampler, shape, count, device, seed, 0)
+}
+
+/// Draws `count` samples with the noise stream `(seed, "sample", stream)`: stream 0 is
+/// [`draw`]; large sample sets are drawn as batches on streams 0, 1, 2, … so that they fit in
+/// memory and each batch is reproducible on its own.
+#[allow(clippy::too_many_arguments)]
+pub fn draw_stream(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    count: usize,
+    device: &Device,
+    seed: u64,
+    stream: u64,
+) -> Result<Vec<f32>> {
     with_problem(config, network, shape, count, device, |problem| {
-        let mut rng = Rng::derive(seed, "sample", 0);
+        let mut rng = Rng::derive(seed, "sample", stream);
         host(sampler.sample(problem, &mut rng)?)
     })
 }

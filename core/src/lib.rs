@@ -22,6 +22,7 @@ pub mod conformance;
 pub mod dataset;
 pub mod divergence;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod io;
 pub mod math_json;

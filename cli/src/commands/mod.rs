@@ -2,10 +2,12 @@
 
 mod bench;
 mod config;
+mod eval;
 mod math;
 mod plugins;
 mod reflow;
 mod sample;
+mod sweep;
 mod train;
 
 use crate::cli::{Cli, Command};
@@ -22,6 +24,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Config(args) => config::run(&sources, &args),
         Command::Bench(args) => bench::run(&sources, &args),
         Command::Reflow(args) => reflow::run(&sources, &args),
+        Command::Eval(args) => eval::run(&sources, &args),
+        Command::Sweep(args) => sweep::run(&sources, &args),
         Command::Math(cmd) => math::run(&sources, cmd),
     }
 }
@@ -57,28 +61,24 @@ fn pick_sampler(
     name: Option<&str>,
     steps: Option<usize>,
 ) -> Result<Box<dyn gpfn_core::sampler::Sampler>> {
-    use gpfn_core::GpfnError;
-    use gpfn_core::registry::{PluginKind, find, names};
-    let sampler: Box<dyn gpfn_core::sampler::Sampler> = match name {
-        Some(name) => {
-            if find(PluginKind::Sampler, name).is_none() {
-                return Err(GpfnError::UnknownPlugin {
-                    key: "--sampler".into(),
-                    kind: "sampler".into(),
-                    name: name.to_string(),
-                    registered: names(PluginKind::Sampler).join(", "),
-                });
-            }
-            let v = serde_json::json!({ "name": name, "steps": config.sampler.steps() });
-            serde_json::from_value(v).map_err(|e| GpfnError::Config {
-                key: "--sampler".into(),
-                message: e.to_string(),
-            })?
-        }
+    let sampler = match name {
+        Some(name) => gpfn_core::sampler::by_name(name, config.sampler.steps(), "--sampler")?,
         None => config.sampler.clone(),
     };
     Ok(match steps {
         Some(n) => sampler.with_steps(n),
         None => sampler,
+    })
+}
+
+/// The backend a `--backend`/`--set backend=…` flag asks for, which overrides a run's own.
+fn backend_override(sources: &ConfigSources) -> Option<String> {
+    sources.sets.iter().rev().find_map(|set| {
+        set.strip_prefix("backend=").map(|b| {
+            gpfn_core::config::parse_value(b)
+                .as_str()
+                .unwrap_or(b)
+                .to_string()
+        })
     })
 }

@@ -41,6 +41,34 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     }
 }
 
+/// The registered sampler `name` with `steps` steps and its other parameters at their
+/// defaults; `key` names the option that asked for it in errors.
+pub fn by_name(name: &str, steps: usize, key: &str) -> Result<Box<dyn Sampler>> {
+    use crate::registry::{PluginKind, find, names};
+    if find(PluginKind::Sampler, name).is_none() {
+        return Err(crate::GpfnError::UnknownPlugin {
+            key: key.into(),
+            kind: "sampler".into(),
+            name: name.into(),
+            registered: names(PluginKind::Sampler).join(", "),
+        });
+    }
+    serde_json::from_value(serde_json::json!({ "name": name, "steps": steps })).map_err(|e| {
+        crate::GpfnError::Config {
+            key: key.into(),
+            message: e.to_string(),
+        }
+    })
+}
+
+/// The registered name of `sampler` (its `name` tag).
+pub fn name_of(sampler: &dyn Sampler) -> String {
+    serde_json::to_value(sampler)
+        .ok()
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "sampler".into())
+}
+
 pub(crate) fn default_steps() -> usize {
     20
 }

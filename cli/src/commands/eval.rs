@@ -1,0 +1,182 @@
+//! `gpfn eval` and `gpfn eval classifier`.
+
+use super::{backend_override, load_config};
+use crate::cli::{ClassifierArgs, EvalArgs, EvalCommand, EvalCommon, EvalRunArgs};
+use gpfn_core::config::{Config, ConfigSources};
+use gpfn_core::dataset::Split;
+use gpfn_core::eval::classifier::{self, ClassifierInfo};
+use gpfn_core::eval::{
+    ClassifierTraining, EvalOptions, EvalReport, Evaluator, MetricOptions, TrainedRun,
+    train_classifier,
+};
+use gpfn_core::sampler::{self, Sampler};
+use gpfn_core::{GpfnError, Result, backend, io};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+pub fn run(sources: &ConfigSources, args: &EvalArgs) -> Result<()> {
+    match &args.command {
+        Some(EvalCommand::Classifier(c)) => classifier(sources, c),
+        None => evaluate(sources, &args.run),
+    }
+}
+
+/// `classifiers/<data.name>`.
+pub fn default_classifier_dir(config: &Config) -> PathBuf {
+    let data = serde_json::to_value(&config.data).unwrap_or_default();
+    let name = data
+        .get("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or("data")
+        .to_string();
+    PathBuf::from("classifiers").join(name)
+}
+
+fn classifier(sources: &ConfigSources, args: &ClassifierArgs) -> Result<()> {
+    let config = load_config(sources)?.config;
+    let device = backend::device(&config.backend)?;
+    let mut train = config.data.load(Split::Train, config.seed)?;
+    let mut test = config.data.load(Split::Test, config.seed)?;
+    for (table, limit) in [(&mut train, args.limit), (&mut test, args.test_limit)] {
+        if let Some(n) = limit {
+            let n = n.min(table.len());
+            table.values.truncate(n * table.dim());
+            if let Some(l) = table.labels.as_mut() {
+                l.truncate(n);
+            }
+        }
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_classifier_dir(&config));
+    let data = serde_json::to_value(&config.data).unwrap_or_default();
+    let (model, info) = train_classifier(
+        &train,
+        &test,
+        data,
+        &ClassifierTraining {
+            epochs: args.epochs,
+            batch_size: args.batch,
+            lr: args.lr,
+            seed: config.seed,
+            progress: !args.no_progress,
+        },
+        &device,
+    )?;
+    classifier::save(&out, &model, &info)?;
+    print_classifier(&info, &out);
+    Ok(())
+}
+
+fn print_classifier(info: &ClassifierInfo, out: &std::path::Path) {
+    println!(
+        "classifier {} · {} parameters · {} features · trained on {} images for {} epochs in {:.1} s\ntest accuracy {:.2}% ({} test images)",
+        out.display(),
+        info.parameters,
+        info.spec.features,
+        info.train_images,
+        info.epochs,
+        info.train_seconds,
+        100.0 * info.test_accuracy,
+        info.test_images
+    );
+}
+
+/// The metric options and the evaluator the common flags describe, for `config`'s data.
+pub fn evaluator(common: &EvalCommon, config: &Config) -> Result<Evaluator> {
+    let dir = common
+        .classifier
+        .clone()
+        .unwrap_or_else(|| default_classifier_dir(config));
+    let device = backend::device(&config.backend)?;
+    Evaluator::new(
+        &dir,
+        config,
+        common.reference,
+        MetricOptions {
+            k_precision_recall: common.k_precision_recall,
+            k_density_coverage: common.k_density_coverage,
+        },
+        &device,
+    )
+}
+
+/// A progress bar over `total` units, or a hidden one.
+pub fn bar(total: u64, show: bool, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {what} · eta {{eta}}"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}
+
+fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
+    let path = match &args.run {
+        Some(p) => p.clone(),
+        None => {
+            let c = load_config(sources)?.config;
+            c.run.dir.join(&c.run.name)
+        }
+    };
+    let run = TrainedRun::open(
+        &path,
+        args.checkpoint.as_deref(),
+        backend_override(sources).as_deref(),
+    )?;
+    if args.common.count < 2 {
+        return Err(GpfnError::Invalid(format!(
+            "--count {}: the metrics need at least 2 samples (the paper's comparison uses 10000)",
+            args.common.count
+        )));
+    }
+    let sampler: Box<dyn Sampler> = match &args.sampler {
+        Some(name) => sampler::by_name(name, run.config.sampler.steps(), "--sampler")?,
+        None => run.config.sampler.clone(),
+    };
+    let sampler = match args.nfe {
+        Some(0) => return Err(GpfnError::Invalid("--nfe must be positive".into())),
+        Some(n) => sampler.with_steps(n),
+        None => sampler,
+    };
+    let evaluator = evaluator(&args.common, &run.config)?;
+    let options = EvalOptions {
+        samples: args.common.count,
+        batch: args.common.batch,
+        seed: args.common.seed.unwrap_or(run.config.seed),
+    };
+    let progress = bar(options.samples as u64, !args.common.no_progress, "samples");
+    let (report, values) = evaluator.evaluate(&run, sampler.as_ref(), &options, &mut |k| {
+        progress.set_position(k as u64)
+    })?;
+    progress.finish_and_clear();
+    let name = sampler::name_of(sampler.as_ref());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| EvalReport::default_path(run.folder.path(), &name, sampler.steps()));
+    report.write(&out)?;
+    if run.shape.len() == 3 {
+        let per: usize = run.shape.iter().product();
+        let n = options.samples.min(100);
+        io::image_grid_png(
+            &out.with_extension("png"),
+            &values[..n * per],
+            &run.shape,
+            10,
+        )?;
+    }
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.table());
+    }
+    eprintln!("written to {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! `gpfn sweep`.
+
+use super::backend_override;
+use super::eval::evaluator;
+use crate::cli::SweepArgs;
+use gpfn_core::config::ConfigSources;
+use gpfn_core::eval::{EvalOptions, SweepOptions, TrainedRun, markdown, sweep, write_sweep};
+use gpfn_core::{GpfnError, Result};
+
+pub fn run(sources: &ConfigSources, args: &SweepArgs) -> Result<()> {
+    let backend = backend_override(sources);
+    let runs = args
+        .runs
+        .iter()
+        .map(|p| TrainedRun::open(p, None, backend.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
+    if args.common.count < 2 {
+        return Err(GpfnError::Invalid(format!(
+            "--count {}: the metrics need at least 2 samples",
+            args.common.count
+        )));
+    }
+    let first = &runs[0].config;
+    let data = |c: &gpfn_core::config::Config| serde_json::to_value(&c.data).unwrap_or_default();
+    if let Some(other) = runs.iter().find(|r| data(&r.config) != data(first)) {
+        return Err(GpfnError::Invalid(format!(
+            "runs {} and {} were trained on different data; a sweep compares runs of one data set",
+            runs[0].folder.path().display(),
+            other.folder.path().display()
+        )));
+    }
+    let evaluator = evaluator(&args.common, first)?;
+    let options = SweepOptions {
+        nfes: args.nfe.clone(),
+        samplers: args.samplers.clone(),
+        eval: EvalOptions {
+            samples: args.common.count,
+            batch: args.common.batch,
+            seed: args.common.seed.unwrap_or(first.seed),
+        },
+        progress: !args.common.no_progress,
+    };
+    let reports = sweep(&runs, &evaluator, &options)?;
+    let files = write_sweep(&reports, &args.out)?;
+    print!("{}", markdown(&reports));
+    eprintln!(
+        "written {}, {}, {} and {}",
+        files.csv.display(),
+        files.markdown.display(),
+        files.json.display(),
+        files.plot.display()
+    );
+    Ok(())
+}

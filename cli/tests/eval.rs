@@ -1,0 +1,172 @@
+//! `gpfn eval classifier`, `gpfn eval` and `gpfn sweep` end to end on a two-step MNIST run
+//! with a tiny U-Net and tiny sample counts (the numbers mean nothing; the plumbing does).
+//! Skipped, with a message, where `../shared/data/mnist` is absent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn gpfn(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpfn"));
+    cmd.args(args)
+        .current_dir(workspace())
+        .env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPFN_")) {
+        cmd.env_remove(k);
+    }
+    cmd.output().expect("gpfn runs")
+}
+
+fn ok(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
+    if !workspace().join("../shared/data/mnist").is_dir() {
+        eprintln!("../shared/data/mnist absent; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
+    let sets = [
+        "--config",
+        "configs/w2.toml",
+        "--set",
+        &run_dir,
+        "--set",
+        "train.steps=2",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "network.channels=[8, 16]",
+        "--set",
+        "network.attention=false",
+        "--set",
+        "sample.count=4",
+        "--set",
+        "train.sample_every=0",
+    ];
+    let mut args = sets.to_vec();
+    args.extend(["train", "--no-progress"]);
+    ok(&gpfn(&args));
+    let run = dir.path().join("w2");
+
+    let cls = dir.path().join("cls");
+    let cls_s = cls.display().to_string();
+    let mut args = sets.to_vec();
+    args.extend([
+        "eval",
+        "classifier",
+        "--out",
+        &cls_s,
+        "--epochs",
+        "1",
+        "--limit",
+        "600",
+        "--test-limit",
+        "200",
+        "--no-progress",
+    ]);
+    let out = ok(&gpfn(&args));
+    assert!(out.contains("test accuracy"), "{out}");
+    assert!(cls.join("classifier.bpk").exists() && cls.join("classifier.json").exists());
+
+    let run_s = run.display().to_string();
+    let common = [
+        "--classifier",
+        &cls_s,
+        "--count",
+        "12",
+        "--reference",
+        "40",
+        "--batch",
+        "5",
+        "--no-progress",
+    ];
+    let mut args = vec![
+        "eval",
+        "--run",
+        &run_s,
+        "--sampler",
+        "stochastic",
+        "--nfe",
+        "2",
+        "--json",
+    ];
+    args.extend(common);
+    let out = ok(&gpfn(&args));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["nfe"], 2);
+    assert_eq!(v["samples"], 12);
+    assert_eq!(v["reference"], 40);
+    assert_eq!(v["sampler"], "stochastic");
+    let m = &v["metrics"];
+    assert!(m["fid"].as_f64().unwrap() >= 0.0);
+    for key in ["precision", "recall", "coverage"] {
+        let x = m[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x), "{key} = {x}");
+    }
+    let hist: u64 = m["classes"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(hist, 12);
+    let written = run.join("eval/stochastic-2.json");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(saved, v);
+    assert!(run.join("eval/stochastic-2.png").exists());
+
+    let sweep_dir = dir.path().join("sweep");
+    let sweep_s = sweep_dir.display().to_string();
+    let mut args = vec!["sweep", &run_s, "--nfe", "1,2", "--out", &sweep_s];
+    args.extend(common);
+    let table = ok(&gpfn(&args));
+    assert!(table.contains("| w2 | w2 | deterministic | 2 |"), "{table}");
+    let csv = std::fs::read_to_string(sweep_dir.join("sweep.csv")).unwrap();
+    // Header + 2 samplers × 2 NFE.
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("w2,w2,deterministic,1,12,40,")
+    );
+    let png = std::fs::read(sweep_dir.join("fid-vs-nfe.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    assert!(sweep_dir.join("sweep.md").exists() && run.join("eval/deterministic-1.json").exists());
+
+    // Errors name the problem.
+    let o = gpfn(&[
+        "eval",
+        "--run",
+        &run_s,
+        "--classifier",
+        &run_s,
+        "--count",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("gpfn eval classifier"));
+    let o = gpfn(&[
+        "sweep",
+        &run_s,
+        "--samplers",
+        "leapfrog",
+        "--classifier",
+        &cls_s,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("deterministic, heun, stochastic"));
+}
