@@ -19,6 +19,7 @@ mod commands;
 // The built-in plugins are linked into every binary built on this crate.
 use gpfn_kl as _;
 use gpfn_w2 as _;
+use gpfn_fdiv as _;
 
 pub use cli::Cli;
 

@@ -30,12 +30,11 @@ pub fn training_loss(
     let device = x.device();
     let b = x.dims()[0];
     let t: Vec<f64> = (0..b).map(|_| divergence.sample_time(rng)).collect();
-    let kappa: Vec<f64> = t.iter().map(|&t| schedule.kappa(t)).collect();
     let weight: Vec<f64> = t
         .iter()
         .map(|&t| divergence.loss_weight(schedule, t))
         .collect();
-    let input = divergence.flow(family, &x, &kappa, rng);
+    let input = divergence.flow_at(family, schedule, &x, &t, rng)?;
     let x_hat = predict_x(network, target, divergence, schedule, input, &t)?;
     let squared_error = (x - x_hat).square().sum_dim(1);
     Ok((squared_error * column(&weight, &device)).mean())
