@@ -50,6 +50,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Measure training-step time and sampling throughput; prints and writes JSON.
     Bench(BenchArgs),
+    /// Reflow a trained rectified flow: generate (noise, sample) pairs from it, train the
+    /// next flow on them (the config's `reflow-pairs` data), optionally distil to one step.
+    Reflow(ReflowArgs),
     /// The maths from the shell: JSON in, JSON out.
     #[command(subcommand)]
     Math(MathCommand),
@@ -87,6 +90,43 @@ pub struct SampleArgs {
     /// Seed of the sampling noise (default: the run's seed).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// `gpfn reflow`.
+#[derive(Debug, Args)]
+pub struct ReflowArgs {
+    /// The trained run folder whose model generates the pairs.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Its checkpoint folder (default: the newest).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Number of pairs (default: the size of the trained run's training set).
+    #[arg(long)]
+    pub pairs: Option<usize>,
+    /// Pairs per `.npy` shard (and per sampling batch).
+    #[arg(long, default_value_t = 1000)]
+    pub shard_size: usize,
+    /// Sampler that generates the pairs (default: the trained run's).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Its number of steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Only generate (or complete) the pairs.
+    #[arg(long)]
+    pub generate_only: bool,
+    /// Then distil the reflowed model to one step, training this many steps (in the run
+    /// folder `run.name` + "-distill").
+    #[arg(long, value_name = "STEPS")]
+    pub distill: Option<u64>,
+    /// Continue interrupted trainings from their newest checkpoints (pair generation always
+    /// resumes).
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `gpfn bench`.

@@ -17,9 +17,10 @@ mod cli;
 mod commands;
 
 // The built-in plugins are linked into every binary built on this crate.
-use gpfn_kl as _;
-use gpfn_w2 as _;
 use gpfn_fdiv as _;
+use gpfn_kl as _;
+use gpfn_rectified_flow as _;
+use gpfn_w2 as _;
 
 pub use cli::Cli;
 

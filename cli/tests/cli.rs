@@ -25,7 +25,8 @@ fn gpfn(args: &[&str], stdin: Option<&str>) -> Output {
     }
     let mut child = cmd.spawn().expect("gpfn runs");
     if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        // gpfn may exit (e.g. on a bad flag) before reading its input: a closed pipe is fine.
+        let _ = child.stdin.take().unwrap().write_all(s.as_bytes());
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -49,6 +50,9 @@ fn plugins_lists_every_builtin_with_its_crate() {
         ("belief", "particle", "gpfn-core"),
         ("divergence", "kl", "gpfn-kl"),
         ("divergence", "w2", "gpfn-w2"),
+        ("divergence", "rectified-flow", "gpfn-rectified-flow"),
+        ("sampler", "heun", "gpfn-rectified-flow"),
+        ("data", "reflow-pairs", "gpfn-rectified-flow"),
         ("divergence", "forward-kl", "gpfn-fdiv"),
         ("divergence", "reverse-kl", "gpfn-fdiv"),
         ("divergence", "chi2", "gpfn-fdiv"),
@@ -81,7 +85,7 @@ fn config_errors_are_reported_not_panicked() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.contains("unknown divergence `nope`") && e.contains("kl, w2"),
+        e.contains("unknown divergence `nope`") && e.contains("kl, rectified-flow, reverse-kl"),
         "{e}"
     );
     assert!(!e.contains("panicked"), "{e}");
@@ -145,7 +149,10 @@ fn math_accepts_every_f_divergence() {
         ("\"chi2\"", 1f64.exp() - 1.0),
         ("\"hellinger\"", 1.0 - (-0.125f64).exp()),
         ("\"total-variation\"", 2.0 * phi_half - 1.0),
-        (r#"{"name": "alpha", "alpha": 0.3}"#, (1.0 - (-0.105f64).exp()) / 0.21),
+        (
+            r#"{"name": "alpha", "alpha": 0.3}"#,
+            (1.0 - (-0.105f64).exp()) / 0.21,
+        ),
     ];
     for (div, value) in expected {
         let input = format!(
@@ -156,7 +163,10 @@ fn math_accepts_every_f_divergence() {
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         let got = v["value"].as_f64().unwrap();
         // f32 evaluation of O(1) closed forms.
-        assert!((got - value).abs() < 1e-5 * (1.0 + value), "{div}: {got} vs {value}");
+        assert!(
+            (got - value).abs() < 1e-5 * (1.0 + value),
+            "{div}: {got} vs {value}"
+        );
     }
     let o = gpfn(
         &["math", "divergence"],
@@ -326,12 +336,117 @@ fn a_toy_run_trains_checkpoints_samples_and_resumes() {
     assert!(npy.with_extension("png").exists());
 
     let mut sample: Vec<&str> = common.to_vec();
-    sample.extend(["sample", "--sampler", "heun"]);
+    sample.extend(["sample", "--sampler", "leapfrog"]);
     let o = gpfn(&sample, None);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("deterministic, stochastic"),
+        stderr(&o).contains("deterministic, heun, stochastic"),
         "{}",
         stderr(&o)
     );
+}
+
+/// `gpfn reflow` end to end on the toy: pairs from a trained rectified flow (resumable:
+/// a second call keeps every shard), the reflow run, and its one-step distillation.
+#[test]
+fn reflow_generates_pairs_trains_and_distils() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
+    let pairs = format!("data.dir=\"{}\"", dir.path().join("pairs").display());
+    let quick = [
+        "--set",
+        "train.steps=20",
+        "--set",
+        "train.checkpoint_every=0",
+        "--set",
+        "sample.count=50",
+        "--set",
+        "network.hidden=[16, 16]",
+        "--set",
+        &run_dir,
+    ];
+    let mut train: Vec<&str> = vec!["--config", "configs/rectified-flow-toy.toml"];
+    train.extend(quick);
+    train.extend(["train", "--no-progress"]);
+    let o = gpfn(&train, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let teacher = dir.path().join("rectified-flow-toy");
+
+    let mut reflow: Vec<&str> = vec!["--config", "configs/reflow-toy.toml", "--set", &pairs];
+    reflow.extend(quick);
+    let from = teacher.display().to_string();
+    let mut generate = reflow.clone();
+    generate.extend([
+        "reflow",
+        "--from",
+        &from,
+        "--pairs",
+        "300",
+        "--shard-size",
+        "128",
+        "--sampler",
+        "heun",
+        "--steps",
+        "3",
+        "--generate-only",
+    ]);
+    let o = gpfn(&generate, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for k in 0..3 {
+        let (noise, _) =
+            gpfn_core::io::read_npy(&dir.path().join(format!("pairs/shard-{k:05}.noise.npy")))
+                .unwrap();
+        assert_eq!(noise.len(), 2 * if k < 2 { 128 } else { 44 });
+    }
+    let manifest = std::fs::read_to_string(dir.path().join("pairs/pairs.json")).unwrap();
+    assert!(manifest.contains("heun"), "{manifest}");
+
+    let mut all = reflow.clone();
+    all.extend([
+        "reflow",
+        "--from",
+        &from,
+        "--pairs",
+        "300",
+        "--shard-size",
+        "128",
+        "--sampler",
+        "heun",
+        "--steps",
+        "3",
+        "--distill",
+        "10",
+        "--no-progress",
+    ]);
+    let mtime = |k: usize| {
+        let p = dir.path().join(format!("pairs/shard-{k:05}.sample.npy"));
+        std::fs::metadata(p).unwrap().modified().unwrap()
+    };
+    let before: Vec<_> = (0..3).map(mtime).collect();
+    let o = gpfn(&all, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The complete shards were kept, not rewritten.
+    assert_eq!((0..3).map(mtime).collect::<Vec<_>>(), before);
+    assert!(dir.path().join("reflow-toy/samples/final.npy").exists());
+    let distilled = dir.path().join("reflow-toy-distill");
+    let config = std::fs::read_to_string(distilled.join("config.toml")).unwrap();
+    assert!(config.contains("time_sampling = \"distill\""), "{config}");
+    assert!(config.contains("init_from"), "{config}");
+    let metrics = std::fs::read_to_string(distilled.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 10);
+
+    // A pairs folder made with other settings is refused.
+    let mut other = reflow.clone();
+    other.extend([
+        "reflow",
+        "--from",
+        &from,
+        "--pairs",
+        "200",
+        "--generate-only",
+    ]);
+    let o = gpfn(&other, None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("count 300 ≠ 200"), "{}", stderr(&o));
 }

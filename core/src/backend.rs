@@ -75,6 +75,21 @@ fn probe(device: &Device) -> std::result::Result<(), String> {
     }
 }
 
+/// Serialises use of the backend's random number generator, which burn keeps per process, not
+/// per device: seeding it and drawing from it (parameter initialisation, dropout masks) happen
+/// under this lock so that two trainings in one process (tests run in parallel threads) cannot
+/// interleave their draws and lose reproducibility.
+static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `draw` with the backend's generator seeded to `seed` and held by this thread alone.
+pub fn with_seed<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
+    let _guard = BACKEND_RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    draw()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

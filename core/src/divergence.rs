@@ -109,6 +109,45 @@ pub trait Divergence: Debug + Send + Sync + dyn_clone::DynClone {
         None
     }
 
+    /// The flow distribution's sample for *given* prior noise `ε` (`[batch, dim]`, one row per
+    /// row of `x`): reflow trains on pairs `(ε, x)` coupled by a sampler instead of drawing
+    /// fresh noise. The default uses [`Divergence::flow_coefficients`]:
+    /// `input = a(κ) x + b(κ) ε`; a divergence without that closed form cannot train on pairs.
+    fn paired_flow(
+        &self,
+        family: &dyn BeliefFamily,
+        x: &Tensor<2>,
+        kappa: &[f64],
+        noise: &Tensor<2>,
+    ) -> crate::Result<Tensor<2>> {
+        let _ = family;
+        if noise.dims() != x.dims() {
+            return Err(crate::GpfnError::Shape(format!(
+                "paired noise has shape {:?}, the data {:?}",
+                noise.dims(),
+                x.dims()
+            )));
+        }
+        let mut a = Vec::with_capacity(kappa.len());
+        let mut b = Vec::with_capacity(kappa.len());
+        for &k in kappa {
+            let (ak, bk) = self
+                .flow_coefficients(k)
+                .ok_or_else(|| crate::GpfnError::Config {
+                    key: "data".into(),
+                    message: format!(
+                        "divergence `{}` has no closed-form flow `a x + b ε`, so it cannot \
+                         train on paired noise",
+                        self.divergence_name()
+                    ),
+                })?;
+            a.push(ak);
+            b.push(bk);
+        }
+        let device = x.device();
+        Ok(x.clone() * column(&a, &device) + noise.clone() * column(&b, &device))
+    }
+
     /// Draws a training time `t` (default: uniform on `[0, 1)`, the continuous-time loss).
     fn sample_time(&self, rng: &mut Rng) -> f64 {
         rng.uniform()

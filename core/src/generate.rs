@@ -12,16 +12,17 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::path::PathBuf;
 
-/// Draws `count` samples with `sampler`; returns `[count, dim]` host values.
-pub fn draw(
+/// Runs `f` on the sampling problem of `config` with the trained `network` (its EMA weights,
+/// usually) for `batch` samples of `shape`: the network's output converted to `x̂` by the
+/// configured target, the config's divergence, belief family and schedule.
+pub fn with_problem<T>(
     config: &Config,
     network: &Network,
-    sampler: &dyn Sampler,
     shape: &[usize],
-    count: usize,
+    batch: usize,
     device: &Device,
-    seed: u64,
-) -> Result<Vec<f32>> {
+    f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
+) -> Result<T> {
     let family = config.belief_family()?;
     let schedule = config.schedule();
     let net = network.valid();
@@ -32,11 +33,11 @@ pub fn draw(
         let rows = vec![t; z.dims()[0]];
         predict_x(&net, target, divergence, sched, z, &rows).expect("checked before sampling")
     };
-    if target == crate::network::Target::Eps && divergence.flow_coefficients(0.5).is_none() {
+    if target != crate::network::Target::X && divergence.flow_coefficients(0.5).is_none() {
         return Err(crate::GpfnError::Config {
             key: "network.target".into(),
             message: format!(
-                "divergence `{}` cannot convert a noise prediction",
+                "divergence `{}` cannot convert a {target:?} prediction (it has no flow `a x + b ε`)",
                 divergence.divergence_name()
             ),
         });
@@ -46,15 +47,34 @@ pub fn draw(
         family: family.as_ref(),
         schedule: schedule.as_ref(),
         predictor: &predictor,
-        batch: count,
+        batch,
         dim: shape.iter().product(),
         device: device.clone(),
     };
-    let mut rng = Rng::derive(seed, "sample", 0);
-    let out = sampler.sample(&problem, &mut rng)?;
-    out.into_data()
+    f(&problem)
+}
+
+/// A `[rows, dim]` tensor's host values.
+pub fn host(t: Tensor<2>) -> Result<Vec<f32>> {
+    t.into_data()
         .try_to_vec::<f32>()
         .map_err(|e| crate::GpfnError::Invalid(format!("reading samples: {e:?}")))
+}
+
+/// Draws `count` samples with `sampler`; returns `[count, dim]` host values.
+pub fn draw(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    count: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    with_problem(config, network, shape, count, device, |problem| {
+        let mut rng = Rng::derive(seed, "sample", 0);
+        host(sampler.sample(problem, &mut rng)?)
+    })
 }
 
 /// Draws `sample.count` samples with the config's sampler and writes

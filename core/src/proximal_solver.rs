@@ -176,8 +176,8 @@ pub fn solve(
         Start::Bayes => {
             let rho = problem.sq.clone().square().recip();
             let rho_next = rho.clone().add_scalar(alpha);
-            let m = (rho * problem.mq.clone() + problem.y.clone().mul_scalar(alpha))
-                / rho_next.clone();
+            let m =
+                (rho * problem.mq.clone() + problem.y.clone().mul_scalar(alpha)) / rho_next.clone();
             (m, rho_next.log().mul_scalar(-0.5))
         }
     };
@@ -276,7 +276,11 @@ impl Problem<'_> {
     /// Gradient by autodiff and Hessian by forward differences of it; the Newton direction.
     fn newton(&self, m: &Tensor<2>, u: &Tensor<2>, stalled: &Tensor<2, Bool>) -> Newton {
         let n = m.dims()[0];
-        let hm = u.clone().exp().clamp_min(MEAN_SCALE_FLOOR * 0.1).mul_scalar(H_REL);
+        let hm = u
+            .clone()
+            .exp()
+            .clamp_min(MEAN_SCALE_FLOOR * 0.1)
+            .mul_scalar(H_REL);
         // The perturbation f32 actually applied (`m + h − m` differs from `h` by ulps of `m`).
         let hm = (m.clone() + hm) - m.clone();
         let m3 = Tensor::cat(vec![m.clone(), m.clone() + hm.clone(), m.clone()], 0)
@@ -288,8 +292,12 @@ impl Problem<'_> {
         let j3 = self.objective(m3.clone(), u3.clone(), 3);
         let objective = j3.clone().inner().slice(0..n).reshape([n, 1]);
         let grads = j3.sum().backward();
-        let gm3 = m3.grad(&grads).unwrap_or_else(|| m3.clone().inner().zeros_like());
-        let gu3 = u3.grad(&grads).unwrap_or_else(|| u3.clone().inner().zeros_like());
+        let gm3 = m3
+            .grad(&grads)
+            .unwrap_or_else(|| m3.clone().inner().zeros_like());
+        let gu3 = u3
+            .grad(&grads)
+            .unwrap_or_else(|| u3.clone().inner().zeros_like());
         let part = |t: &Tensor<2>, i: usize| t.clone().slice(i * n..(i + 1) * n);
         let (gm, gu) = (part(&gm3, 0), part(&gu3, 0));
         let h_mm = (part(&gm3, 1) - gm.clone()) / hm.clone();
@@ -316,12 +324,11 @@ impl Problem<'_> {
         let max_gradient = max_abs(gm.mask_fill(stalled.clone(), 0.0))
             .max(max_abs(gu.mask_fill(stalled.clone(), 0.0)));
         // Trust region: |Δu| ≤ 1, |Δm| ≤ 2 s.
-        let cap = du
-            .clone()
-            .abs()
-            .clamp_min(1.0)
-            .recip()
-            .min_pair((dm.clone().abs() / s.mul_scalar(2.0)).clamp_min(1.0).recip());
+        let cap = du.clone().abs().clamp_min(1.0).recip().min_pair(
+            (dm.clone().abs() / s.mul_scalar(2.0))
+                .clamp_min(1.0)
+                .recip(),
+        );
         Newton {
             dm: dm * cap.clone(),
             du: du * cap,
@@ -492,7 +499,9 @@ mod tests {
         // D₁ = (m_p − m_q)⁴/4 + (s_p − s_q)² : no closed-form step; optimality conditions
         // α(m − y) + (m − m_q)³ = 0 and α s + 2(s − s_q) = 0 are checked on the result.
         let quartic = |p: &DiagGaussian, q: &DiagGaussian| -> Tensor<1> {
-            ((p.mean.clone() - q.mean.clone()).powi_scalar(4).mul_scalar(0.25)
+            ((p.mean.clone() - q.mean.clone())
+                .powi_scalar(4)
+                .mul_scalar(0.25)
                 + (p.std.clone() - q.std.clone()).square())
             .sum_dim(1)
             .squeeze_dim(1)
@@ -500,8 +509,7 @@ mod tests {
         let device = Device::flex();
         let (prev, y, cases) = grid(&device);
         for alpha in [0.1, 1.0, 10.0] {
-            let (p, report) =
-                solve(&quartic, &prev, &y, alpha, &SolverOptions::default()).unwrap();
+            let (p, report) = solve(&quartic, &prev, &y, alpha, &SolverOptions::default()).unwrap();
             assert!(report.converged, "α = {alpha}: {report:?}");
             let (m, s) = (host(p.mean), host(p.std));
             for (k, &[mq, sq, yk]) in cases.iter().enumerate() {

@@ -49,16 +49,26 @@ pub fn proximal_chain(
     rng: &mut Rng,
     stop_after: Option<usize>,
 ) -> Result<ChainEnd> {
-    if n == 0 {
-        return Err(GpfnError::Config {
-            key: "sampler.steps".into(),
-            message: "a chain needs at least one step".into(),
-        });
-    }
-    let grid = time_grid(problem.schedule, n);
-    let mut state = problem
+    check_steps(n)?;
+    let start = problem
         .family
         .prior(problem.batch, problem.dim, &problem.device, rng);
+    proximal_chain_from(problem, start, n, noise, rng, stop_after)
+}
+
+/// Runs `n` proximal steps (or only the first `stop_after`) from the belief `start` (a prior
+/// drawn by the caller, e.g. recorded noise that reflow pairs with the sample).
+pub fn proximal_chain_from(
+    problem: &SamplingProblem<'_>,
+    start: BeliefState,
+    n: usize,
+    noise: Noise,
+    rng: &mut Rng,
+    stop_after: Option<usize>,
+) -> Result<ChainEnd> {
+    check_steps(n)?;
+    let grid = time_grid(problem.schedule, n);
+    let mut state = start;
     let mut prediction = None;
     for step in grid.iter().take(stop_after.unwrap_or(n)) {
         let input = problem.family.network_input(&state);
@@ -70,4 +80,14 @@ pub fn proximal_chain(
     }
     let prediction = prediction.unwrap_or_else(|| problem.family.network_input(&state));
     Ok(ChainEnd { prediction, state })
+}
+
+fn check_steps(n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(GpfnError::Config {
+            key: "sampler.steps".into(),
+            message: "a chain needs at least one step".into(),
+        });
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod math;
 mod plugins;
+mod reflow;
 mod sample;
 mod train;
 
@@ -20,6 +21,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Plugins(args) => plugins::run(&args),
         Command::Config(args) => config::run(&sources, &args),
         Command::Bench(args) => bench::run(&sources, &args),
+        Command::Reflow(args) => reflow::run(&sources, &args),
         Command::Math(cmd) => math::run(&sources, cmd),
     }
 }
@@ -47,4 +49,36 @@ fn toml_string(s: &str) -> String {
 
 fn load_config(sources: &ConfigSources) -> Result<Loaded> {
     load(sources)
+}
+
+/// The sampler `name` (default: the config's) with `steps` steps (default: the config's).
+fn pick_sampler(
+    config: &gpfn_core::config::Config,
+    name: Option<&str>,
+    steps: Option<usize>,
+) -> Result<Box<dyn gpfn_core::sampler::Sampler>> {
+    use gpfn_core::GpfnError;
+    use gpfn_core::registry::{PluginKind, find, names};
+    let sampler: Box<dyn gpfn_core::sampler::Sampler> = match name {
+        Some(name) => {
+            if find(PluginKind::Sampler, name).is_none() {
+                return Err(GpfnError::UnknownPlugin {
+                    key: "--sampler".into(),
+                    kind: "sampler".into(),
+                    name: name.to_string(),
+                    registered: names(PluginKind::Sampler).join(", "),
+                });
+            }
+            let v = serde_json::json!({ "name": name, "steps": config.sampler.steps() });
+            serde_json::from_value(v).map_err(|e| GpfnError::Config {
+                key: "--sampler".into(),
+                message: e.to_string(),
+            })?
+        }
+        None => config.sampler.clone(),
+    };
+    Ok(match steps {
+        Some(n) => sampler.with_steps(n),
+        None => sampler,
+    })
 }

@@ -4,7 +4,6 @@ use super::load_config;
 use crate::cli::SampleArgs;
 use gpfn_core::config::{ConfigSources, parse_value};
 use gpfn_core::dataset::Split;
-use gpfn_core::sampler::Sampler;
 use gpfn_core::train::{RunFolder, build_network, checkpoint};
 use gpfn_core::{GpfnError, Result, backend, generate};
 
@@ -34,31 +33,7 @@ pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
     let device = backend::device(&config.backend)?;
     let shape = config.data.load(Split::Test, config.seed)?.shape;
     let network = checkpoint::load_ema(&ckpt, build_network(&config, &shape, &device)?)?;
-    let sampler: Box<dyn Sampler> = match &args.sampler {
-        Some(name) => {
-            let v = serde_json::json!({ "name": name, "steps": config.sampler.steps() });
-            if gpfn_core::registry::find(gpfn_core::registry::PluginKind::Sampler, name).is_none() {
-                return Err(GpfnError::UnknownPlugin {
-                    key: "--sampler".into(),
-                    kind: "sampler".into(),
-                    name: name.clone(),
-                    registered: gpfn_core::registry::names(
-                        gpfn_core::registry::PluginKind::Sampler,
-                    )
-                    .join(", "),
-                });
-            }
-            serde_json::from_value(v).map_err(|e| GpfnError::Config {
-                key: "--sampler".into(),
-                message: e.to_string(),
-            })?
-        }
-        None => config.sampler.clone(),
-    };
-    let sampler = match args.steps {
-        Some(n) => sampler.with_steps(n),
-        None => sampler,
-    };
+    let sampler = super::pick_sampler(&config, args.sampler.as_deref(), args.steps)?;
     let count = args.count.unwrap_or(config.sample.count);
     let seed = args.seed.unwrap_or(config.seed);
     let values = generate::draw(

@@ -87,6 +87,10 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Write samples every this many steps (0: only at the end).
     pub sample_every: u64,
+    /// A checkpoint folder whose EMA weights start the model and its EMA (fine-tuning, e.g.
+    /// distilling a reflowed model); ignored when `--resume` finds a checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 /// `[sample]`: what `gpfn sample` and periodic sampling draw.

@@ -79,10 +79,7 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
         }
         for noise in modes {
             // The last step can reach κ = 1 (a point mass); check the interior ones.
-            for i in [1, n / 2, n - 1]
-                .into_iter()
-                .filter(|&i| i >= 1)
-            {
+            for i in [1, n / 2, n - 1].into_iter().filter(|&i| i >= 1) {
                 let name = format!("oracle/{family_name}/{noise:?}/step {i}");
                 let mut rng = Rng::derive(o.seed, &name, 0);
                 let end = match proximal_chain(&problem, n, noise, &mut rng, Some(i)) {
@@ -98,18 +95,14 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
                     .try_to_vec::<f32>()
                     .expect("f32");
                 let t = vec![grid[i - 1].t; n_rows];
-                let flow = match div.flow_at(family.as_ref(), schedule.as_ref(), &x, &t, &mut rng)
-                {
+                let flow = match div.flow_at(family.as_ref(), schedule.as_ref(), &x, &t, &mut rng) {
                     Ok(f) => f,
                     Err(e) => {
                         report.push(name, false, e.to_string());
                         continue;
                     }
                 };
-                let flow = flow
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32");
+                let flow = flow.into_data().try_to_vec::<f32>().expect("f32");
                 let a = moments(&reached, groups, o.replicates, d);
                 let b = moments(&flow, groups, o.replicates, d);
                 let r = o.replicates as f64;

@@ -57,6 +57,22 @@ impl DataLoader {
         }
         Tensor::from_data(TensorData::new(v, [idx.len(), d]), device)
     }
+
+    /// The paired noise of batch number `k` (the same rows as [`DataLoader::batch`]), where
+    /// the table has a noise column.
+    pub fn noise_batch(&mut self, k: u64, device: &Device) -> Option<Tensor<2>> {
+        self.table.noise.as_ref()?;
+        let d = self.table.dim();
+        let idx = self.indices(k);
+        let mut v = Vec::with_capacity(idx.len() * d);
+        for i in &idx {
+            v.extend_from_slice(self.table.noise_row(*i).expect("checked above"));
+        }
+        Some(Tensor::from_data(
+            TensorData::new(v, [idx.len(), d]),
+            device,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +85,7 @@ mod tests {
             shape: vec![1],
             values: (0..10).map(|i| i as f32).collect(),
             labels: None,
+            noise: None,
         };
         let mut loader = DataLoader::new(table, 5, 3);
         let mut seen: Vec<usize> = loader.indices(0);
@@ -78,5 +95,37 @@ mod tests {
         // A fresh loader reproduces batch 3 exactly.
         let again = DataLoader::new(loader.table().clone(), 5, 3).indices(3);
         assert_eq!(again, loader.indices(3));
+    }
+
+    #[test]
+    fn paired_noise_follows_its_rows() {
+        let device = Device::flex();
+        let table = DataTable {
+            shape: vec![2],
+            values: (0..20).map(|i| i as f32).collect(),
+            labels: None,
+            noise: Some((0..20).map(|i| -(i as f32)).collect()),
+        };
+        let mut loader = DataLoader::new(table, 4, 5);
+        for k in 0..4 {
+            let x = loader
+                .batch(k, &device)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let n = loader.noise_batch(k, &device).unwrap();
+            let n = n.into_data().try_to_vec::<f32>().unwrap();
+            // Each noise row is the negated data row it was stored with.
+            assert_eq!(n, x.iter().map(|v| -v).collect::<Vec<_>>());
+        }
+        let mut plain = DataLoader::new(
+            DataTable {
+                noise: None,
+                ..loader.table().clone()
+            },
+            4,
+            5,
+        );
+        assert!(plain.noise_batch(0, &device).is_none());
     }
 }

@@ -125,6 +125,7 @@ pub fn load_idx_images(dir: &Path, split: Split, limit: Option<usize>) -> Result
         shape: vec![1, rows, cols],
         values,
         labels: Some(labels.data[..n].to_vec()),
+        noise: None,
     })
 }
 

@@ -33,6 +33,10 @@ pub struct DataTable {
     pub values: Vec<f32>,
     /// Class labels, where the data set has them.
     pub labels: Option<Vec<u8>>,
+    /// Paired prior noise, row-major like `values`: row `i` of the data was generated from
+    /// noise row `i` (reflow's coupling). Training then draws the flow from this noise
+    /// instead of fresh noise (see [`crate::divergence::Divergence::paired_flow`]).
+    pub noise: Option<Vec<f32>>,
 }
 
 impl DataTable {
@@ -55,6 +59,12 @@ impl DataTable {
     pub fn row(&self, i: usize) -> &[f32] {
         let d = self.dim();
         &self.values[i * d..(i + 1) * d]
+    }
+
+    /// Paired noise of row `i`, if the table has a noise column.
+    pub fn noise_row(&self, i: usize) -> Option<&[f32]> {
+        let d = self.dim();
+        self.noise.as_ref().map(|n| &n[i * d..(i + 1) * d])
     }
 }
 

@@ -45,6 +45,7 @@ fn generate(
         shape: vec![2],
         values,
         labels: None,
+        noise: None,
     }
 }
 

@@ -67,6 +67,25 @@ pub enum Target {
     /// The noise `ε̂` of the flow distribution `input = a(κ) x + b(κ) ε`; converted to
     /// `x̂ = (input − b ε̂)/a` (and `x̂ = 0` where `a < 10⁻³`, as BFN does near `t = 0`).
     Eps,
+    /// The velocity `v̂` of the straight path `input = a x + b ε` in the signal level,
+    /// `v = x − ε` (Rectified Flow's `v = dz/dt` on the `uniform` schedule, where `a + b = 1`);
+    /// converted to `x̂ = (input + b v̂)/(a + b)`, i.e. `x̂ = z + (1 − κ) v̂` for particle
+    /// beliefs (and `x̂ = 0` where `a + b < 10⁻³`).
+    Velocity,
+}
+
+impl Target {
+    /// `(c_z, c_out)` of the conversion `x̂ = c_z · input + c_out · output` for a flow
+    /// `input = a x + b ε`: `(1, 0)` for `x`, `(1/a, −b/a)` for `eps`, `(1/(a+b), b/(a+b))` for
+    /// `velocity` (zero where the divisor is below `10⁻³`).
+    pub fn conversion(self, a: f64, b: f64) -> (f64, f64) {
+        let inv = |d: f64| if d >= 1e-3 { 1.0 / d } else { 0.0 };
+        match self {
+            Target::X => (1.0, 0.0),
+            Target::Eps => (inv(a), -b * inv(a)),
+            Target::Velocity => (inv(a + b), b * inv(a + b)),
+        }
+    }
 }
 
 /// A network configuration (`[network] name = "…"`).
@@ -79,10 +98,15 @@ pub trait NetworkConfig: Debug + Send + Sync + dyn_clone::DynClone {
     fn target(&self) -> Target {
         Target::X
     }
+
+    /// Whether the forward pass in training draws random numbers (dropout).
+    fn uses_dropout(&self) -> bool {
+        false
+    }
 }
 
 /// `x̂` for network inputs `z` at per-row times `t`: the network's output, converted from
-/// `ε̂` where the network predicts noise (see [`Target::Eps`]).
+/// `ε̂` or `v̂` where the network predicts noise or velocity (see [`Target::conversion`]).
 pub fn predict_x(
     network: &Network,
     target: Target,
@@ -93,29 +117,27 @@ pub fn predict_x(
 ) -> Result<Tensor<2>> {
     let device = z.device();
     let out = network.forward(z.clone(), crate::divergence::column(t, &device));
-    match target {
-        Target::X => Ok(out),
-        Target::Eps => {
-            let mut scale = Vec::with_capacity(t.len());
-            let mut noise = Vec::with_capacity(t.len());
-            for &ti in t {
-                let (a, b) = divergence
-                    .flow_coefficients(schedule.kappa(ti))
-                    .ok_or_else(|| crate::GpfnError::Config {
-                        key: "network.target".into(),
-                        message: format!(
-                            "divergence `{}` has no closed-form flow `a x + b ε`; use target = \"x\"",
-                            divergence.divergence_name()
-                        ),
-                    })?;
-                let inv = if a >= 1e-3 { 1.0 / a } else { 0.0 };
-                scale.push(inv);
-                noise.push(b * inv);
-            }
-            let col = |v: &[f64]| crate::divergence::column(v, &device);
-            Ok(z * col(&scale) - out * col(&noise))
-        }
+    if target == Target::X {
+        return Ok(out);
     }
+    let mut scale = Vec::with_capacity(t.len());
+    let mut mix = Vec::with_capacity(t.len());
+    for &ti in t {
+        let (a, b) = divergence
+            .flow_coefficients(schedule.kappa(ti))
+            .ok_or_else(|| crate::GpfnError::Config {
+                key: "network.target".into(),
+                message: format!(
+                    "divergence `{}` has no closed-form flow `a x + b ε`; use target = \"x\"",
+                    divergence.divergence_name()
+                ),
+            })?;
+        let (cz, cout) = target.conversion(a, b);
+        scale.push(cz);
+        mix.push(cout);
+    }
+    let col = |v: &[f64]| crate::divergence::column(v, &device);
+    Ok(z * col(&scale) + out * col(&mix))
 }
 
 dyn_clone::clone_trait_object!(NetworkConfig);

@@ -307,6 +307,10 @@ impl NetworkConfig for UNetConfig {
     fn target(&self) -> super::Target {
         self.target
     }
+
+    fn uses_dropout(&self) -> bool {
+        self.dropout > 0.0
+    }
 }
 
 /// Nearest-neighbour ×2 upsampling.

@@ -2,9 +2,10 @@
 
 use super::{Sampler, default_steps};
 use crate::Result;
+use crate::belief::BeliefState;
 use crate::divergence::Noise;
 use crate::rng::Rng;
-use crate::sampling::{SamplingProblem, proximal_chain};
+use crate::sampling::{SamplingProblem, proximal_chain, proximal_chain_from};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -35,5 +36,15 @@ impl Sampler for DeterministicSampler {
 
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
         Ok(proximal_chain(problem, self.steps, Noise::Deterministic, rng, None)?.prediction)
+    }
+
+    fn sample_from(
+        &self,
+        problem: &SamplingProblem<'_>,
+        start: BeliefState,
+        rng: &mut Rng,
+    ) -> Result<Tensor<2>> {
+        let noise = Noise::Deterministic;
+        Ok(proximal_chain_from(problem, start, self.steps, noise, rng, None)?.prediction)
     }
 }

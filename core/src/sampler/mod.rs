@@ -7,6 +7,7 @@ pub use deterministic::DeterministicSampler;
 pub use stochastic::StochasticSampler;
 
 use crate::Result;
+use crate::belief::BeliefState;
 use crate::rng::Rng;
 use crate::sampling::SamplingProblem;
 use burn::tensor::Tensor;
@@ -23,6 +24,21 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
 
     /// Draws `problem.batch` samples.
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>>;
+
+    /// Draws one sample per row of `start`, a prior belief given by the caller (reflow records
+    /// the prior noise it pairs with each sample). Samplers that cannot start from a given
+    /// belief keep this default, which says so.
+    fn sample_from(
+        &self,
+        problem: &SamplingProblem<'_>,
+        start: BeliefState,
+        rng: &mut Rng,
+    ) -> Result<Tensor<2>> {
+        let _ = (problem, start, rng);
+        Err(crate::GpfnError::Invalid(
+            "this sampler cannot start from a given prior belief".into(),
+        ))
+    }
 }
 
 pub(crate) fn default_steps() -> usize {

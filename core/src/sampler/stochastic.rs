@@ -1,9 +1,10 @@
 //! `stochastic`: BFN's sender samples for Gaussian beliefs, η-resampling for particles.
 
 use super::{Sampler, default_steps};
+use crate::belief::BeliefState;
 use crate::divergence::Noise;
 use crate::rng::Rng;
-use crate::sampling::{SamplingProblem, proximal_chain};
+use crate::sampling::{SamplingProblem, proximal_chain, proximal_chain_from};
 use crate::{GpfnError, Result};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,18 @@ fn default_eta() -> f64 {
     1.0
 }
 
+impl StochasticSampler {
+    fn noise(&self) -> Result<Noise> {
+        if !(0.0..=1.0).contains(&self.eta) {
+            return Err(GpfnError::Config {
+                key: "sampler.eta".into(),
+                message: format!("η must lie in [0, 1], got {}", self.eta),
+            });
+        }
+        Ok(Noise::Stochastic { eta: self.eta })
+    }
+}
+
 #[typetag::serde(name = "stochastic")]
 impl Sampler for StochasticSampler {
     fn steps(&self) -> usize {
@@ -44,13 +57,17 @@ impl Sampler for StochasticSampler {
     }
 
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
-        if !(0.0..=1.0).contains(&self.eta) {
-            return Err(GpfnError::Config {
-                key: "sampler.eta".into(),
-                message: format!("η must lie in [0, 1], got {}", self.eta),
-            });
-        }
-        let noise = Noise::Stochastic { eta: self.eta };
+        let noise = self.noise()?;
         Ok(proximal_chain(problem, self.steps, noise, rng, None)?.prediction)
+    }
+
+    fn sample_from(
+        &self,
+        problem: &SamplingProblem<'_>,
+        start: BeliefState,
+        rng: &mut Rng,
+    ) -> Result<Tensor<2>> {
+        let noise = self.noise()?;
+        Ok(proximal_chain_from(problem, start, self.steps, noise, rng, None)?.prediction)
     }
 }

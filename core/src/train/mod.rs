@@ -9,7 +9,7 @@ mod run_folder;
 mod schedule;
 
 pub use ema::update_ema;
-pub use loss::training_loss;
+pub use loss::{training_loss, training_loss_paired};
 pub use run_folder::RunFolder;
 pub use schedule::learning_rate;
 
@@ -68,8 +68,7 @@ pub fn optimizer(config: &Config) -> ModuleOptimizer {
 
 /// Builds the network of `config` for data of `shape` on `device`, seeded by the run seed.
 pub fn build_network(config: &Config, shape: &[usize], device: &Device) -> Result<Network> {
-    device.seed(config.seed);
-    config.network.build(shape, device)
+    backend::with_seed(device, config.seed, || config.network.build(shape, device))
 }
 
 /// Trains `config` in `folder`.
@@ -97,6 +96,10 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     let mut loader = DataLoader::new(table, t.batch_size, config.seed);
 
     let mut model = build_network(config, &shape, &ad)?;
+    if let Some(init) = &t.init_from {
+        model = checkpoint::load_ema(init, model)?;
+        tracing::info!(checkpoint = %init.display(), "initial weights");
+    }
     let mut ema = model.valid();
     let mut optim = optimizer(config);
     let mut start = 0;
@@ -144,18 +147,29 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
             break;
         }
         let lr = learning_rate(t.lr, t.warmup_steps, t.steps, t.final_lr_ratio, step);
-        ad.seed(config.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let x = loader.batch(step, &ad);
+        let noise = loader.noise_batch(step, &ad);
         let mut rng = Rng::derive(config.seed, "train", step);
-        let l = training_loss(
-            &model,
-            config.network.target(),
-            config.divergence.as_ref(),
-            family.as_ref(),
-            schedule.as_ref(),
-            x,
-            &mut rng,
-        )?;
+        let forward = || {
+            training_loss_paired(
+                &model,
+                config.network.target(),
+                config.divergence.as_ref(),
+                family.as_ref(),
+                schedule.as_ref(),
+                x,
+                noise.as_ref(),
+                &mut rng,
+            )
+        };
+        // Dropout draws its masks from the backend's generator: seed it per step (so resume
+        // is exact) and hold it for the forward pass.
+        let l = if config.network.uses_dropout() {
+            let seed = config.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            backend::with_seed(&ad, seed, forward)?
+        } else {
+            forward()?
+        };
         let log_now = (step + 1) % t.log_every.max(1) == 0 || step + 1 == t.steps;
         if log_now {
             let value = l.clone().into_scalar::<f32>() as f64;

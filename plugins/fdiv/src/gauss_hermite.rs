@@ -61,7 +61,11 @@ mod tests {
                     double_factorial *= (2 * j - 1) as f64;
                 }
                 let exact = sqrt_pi * double_factorial / 2f64.powi(j as i32);
-                let sum: f64 = x.iter().zip(&w).map(|(x, w)| w * x.powi(2 * j as i32)).sum();
+                let sum: f64 = x
+                    .iter()
+                    .zip(&w)
+                    .map(|(x, w)| w * x.powi(2 * j as i32))
+                    .sum();
                 // f64 nodes to ~1e-14; moments of degree ≤ 14 lose a few digits to ξ^{2j}.
                 assert_relative_eq!(sum, exact, max_relative = 1e-11);
             }

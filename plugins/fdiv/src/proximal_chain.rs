@@ -166,8 +166,15 @@ pub fn flow_at_kappa(
                 .unwrap_or(0)
         })
         .collect();
-    simulated_flow(div, family, &time_grid(schedule.as_ref(), n), x, &steps, rng)
-        .expect("grid indices are at most n and one per row by construction")
+    simulated_flow(
+        div,
+        family,
+        &time_grid(schedule.as_ref(), n),
+        x,
+        &steps,
+        rng,
+    )
+    .expect("grid indices are at most n and one per row by construction")
 }
 
 /// The loss weight at `t = t_{i−1}`.

@@ -115,9 +115,8 @@ pub fn total_variation(p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
     let sign_b = b.clone().sign() + b.clone().equal_elem(0.0).float();
     // B² − 4AC simplifies to 4(δ²/(s_p² s_q²) − 2 ln(s_q/s_p) A), a sum of two non-negative
     // terms (A and ln(s_q/s_p) have opposite signs): no cancellation when s_p ≪ s_q.
-    let disc = (delta.clone().square() / (vp * vq.clone())
-        - log_ratio.mul_scalar(2.0) * a.clone())
-    .mul_scalar(4.0);
+    let disc = (delta.clone().square() / (vp * vq.clone()) - log_ratio.mul_scalar(2.0) * a.clone())
+        .mul_scalar(4.0);
     let disc_pos = disc.clone().greater_elem(0.0);
     let sqrt_disc = disc
         .mask_where(disc_pos.clone().bool_not(), ones.clone())
@@ -180,7 +179,8 @@ pub fn jensen_shannon(p: &DiagGaussian, q: &DiagGaussian, nodes: usize) -> Tenso
     let (mb, sb) = (pick(&q.mean, &p.mean), pick(&q.std, &p.std));
     let x = ma + sa.clone().mul_scalar(std::f64::consts::SQRT_2) * xi.clone();
     // r = ln a(x) − ln b(x) = −ξ² + ln(s_b/s_a) + (x − m_b)²/(2 s_b²).
-    let r = xi.square().neg() + (sb.clone() / sa).log()
+    let r = xi.square().neg()
+        + (sb.clone() / sa).log()
         + (x - mb).square() / sb.square().mul_scalar(2.0);
     let ln2 = std::f64::consts::LN_2;
     let first = softplus(r.clone().neg()).neg().add_scalar(ln2);

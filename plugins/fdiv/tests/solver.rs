@@ -37,7 +37,10 @@ fn forward_kl_through_the_solver_is_the_exact_kl_step() {
     let mut rng = Rng::seed(11);
     let (b, d) = (6, 5);
     let mean = tensor(
-        &rng.normals(b * d).iter().map(|&x| x as f64).collect::<Vec<_>>(),
+        &rng.normals(b * d)
+            .iter()
+            .map(|&x| x as f64)
+            .collect::<Vec<_>>(),
         b,
         &device,
     );
@@ -103,8 +106,14 @@ fn assert_flows_agree(div: &dyn Divergence, family: &dyn gpfn_core::belief::Beli
             // Five standard errors of a difference of means / of standard deviations.
             let se_m = ((sa * sa + sb * sb) / r as f64).sqrt();
             let se_s = ((sa * sa + sb * sb) / (2.0 * r as f64)).sqrt();
-            assert!((ma - mb).abs() <= 5.0 * se_m + 1e-6, "step {j}: {ma} vs {mb}");
-            assert!((sa - sb).abs() <= 5.0 * se_s + 1e-6, "step {j}: {sa} vs {sb}");
+            assert!(
+                (ma - mb).abs() <= 5.0 * se_m + 1e-6,
+                "step {j}: {ma} vs {mb}"
+            );
+            assert!(
+                (sa - sb).abs() <= 5.0 * se_s + 1e-6,
+                "step {j}: {sa} vs {sb}"
+            );
         }
     }
 }
@@ -147,7 +156,13 @@ fn simulated_flow_of_forward_kl_through_the_solver_matches_bfn() {
     }
     // Off the grid the simulated flow refuses, naming the grid.
     let err = fkl
-        .flow_at(&DiagGaussianFamily {}, &schedule, &x, &vec![0.1; r], &mut rng)
+        .flow_at(
+            &DiagGaussianFamily {},
+            &schedule,
+            &x,
+            &vec![0.1; r],
+            &mut rng,
+        )
         .unwrap_err();
     assert!(err.to_string().contains("6-step grid"), "{err}");
 }
@@ -203,11 +218,12 @@ fn hellinger_conforms() {
 
 #[test]
 fn jensen_shannon_conforms() {
-    // 16 nodes keep the kit fast; the kit checks the chain, the value's accuracy is
-    // tests/values.rs's business.
+    // 6 nodes keep the kit affordable (16 took over 4 minutes on the loaded 2-core machine):
+    // the kit checks the chain and the optimality of each step for the value as configured,
+    // both exact for any node count; the value's accuracy is tests/values.rs's business.
     gpfn_core::conformance::assert_conforms(&small(|d: JensenShannon| JensenShannon {
         steps: NonZeroUsize::new(6).unwrap(),
-        nodes: NonZeroUsize::new(16).unwrap(),
+        nodes: NonZeroUsize::new(6).unwrap(),
         ..d
     }));
 }

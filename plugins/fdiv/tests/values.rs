@@ -151,7 +151,10 @@ fn values_sum_over_coordinates_and_vanish_at_p_equal_q() {
         // Summation order of 7 f32 terms.
         assert_relative_eq!(total, per, max_relative = 1e-6);
         let zero = evaluate(name, &p1, &p1, 0.7);
-        assert!(zero.iter().all(|z| z.abs() < 1e-6), "{name}(p, p) = {zero:?}");
+        assert!(
+            zero.iter().all(|z| z.abs() < 1e-6),
+            "{name}(p, p) = {zero:?}"
+        );
     }
 }
 

@@ -1,0 +1,69 @@
+//! `gpfn reflow`.
+
+use super::{load_config, pick_sampler};
+use crate::cli::ReflowArgs;
+use gpfn_core::Result;
+use gpfn_core::config::ConfigSources;
+use gpfn_core::train::{RunFolder, TrainOptions};
+use gpfn_rectified_flow::reflow::{ReflowOptions, run as reflow};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub fn run(sources: &ConfigSources, args: &ReflowArgs) -> Result<()> {
+    let config = load_config(sources)?.config;
+    let sampler = if args.sampler.is_some() || args.steps.is_some() {
+        let teacher = RunFolder::open(&args.from)?.config()?;
+        Some(pick_sampler(&teacher, args.sampler.as_deref(), args.steps)?)
+    } else {
+        None
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: saving a checkpoint (Ctrl-C again to abort at once)");
+    }) {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
+    let summary = reflow(
+        &config,
+        &ReflowOptions {
+            source: args.from.clone(),
+            checkpoint: args.checkpoint.clone(),
+            sampler,
+            pairs: args.pairs,
+            shard_size: args.shard_size,
+            generate_only: args.generate_only,
+            distill_steps: args.distill,
+            train: TrainOptions {
+                resume: args.resume,
+                progress: !args.no_progress,
+                stop_after: None,
+                interrupt: Some(interrupt),
+            },
+        },
+    )?;
+    tracing::info!(
+        pairs = %summary.pairs_dir.display(),
+        written = summary.pairs.written,
+        kept = summary.pairs.skipped,
+        "reflow pairs"
+    );
+    println!("{}", summary.pairs_dir.display());
+    for (what, run) in [("reflow", &summary.reflow), ("distill", &summary.distill)] {
+        if let Some((path, s)) = run {
+            tracing::info!(
+                step = s.step,
+                loss = ?s.loss,
+                seconds = format!("{:.1}", s.seconds),
+                folder = %path.display(),
+                "{what} {}",
+                if s.interrupted { "stopped" } else { "done" }
+            );
+            println!("{}", path.display());
+        }
+    }
+    Ok(())
+}
