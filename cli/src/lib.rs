@@ -17,6 +17,7 @@ mod cli;
 mod commands;
 
 // The built-in plugins are linked into every binary built on this crate.
+use gpfn_fdiv as _;
 use gpfn_kl as _;
 use gpfn_rectified_flow as _;
 use gpfn_sinkhorn as _;

@@ -54,6 +54,13 @@ fn plugins_lists_every_builtin_with_its_crate() {
         ("sampler", "heun", "gpfn-rectified-flow"),
         ("data", "reflow-pairs", "gpfn-rectified-flow"),
         ("divergence", "sinkhorn", "gpfn-sinkhorn"),
+        ("divergence", "forward-kl", "gpfn-fdiv"),
+        ("divergence", "reverse-kl", "gpfn-fdiv"),
+        ("divergence", "chi2", "gpfn-fdiv"),
+        ("divergence", "hellinger", "gpfn-fdiv"),
+        ("divergence", "jensen-shannon", "gpfn-fdiv"),
+        ("divergence", "total-variation", "gpfn-fdiv"),
+        ("divergence", "alpha", "gpfn-fdiv"),
         ("sampler", "deterministic", "gpfn-core"),
         ("sampler", "stochastic", "gpfn-core"),
         ("schedule", "bfn-geometric", "gpfn-core"),
@@ -79,7 +86,8 @@ fn config_errors_are_reported_not_panicked() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.contains("unknown divergence `nope`") && e.contains("kl, rectified-flow, sinkhorn, w2"),
+        e.contains("unknown divergence `nope`")
+            && e.contains("kl, rectified-flow, reverse-kl, sinkhorn, total-variation, w2"),
         "{e}"
     );
     assert!(!e.contains("panicked"), "{e}");
@@ -131,6 +139,79 @@ fn missing_backends_name_the_feature() {
         e.contains("backend `cuda`") && e.contains("--features cuda"),
         "{e}"
     );
+}
+
+#[test]
+fn math_accepts_every_f_divergence() {
+    // p = N(1, 1), q = N(0, 1): closed forms (docs/maths.md) evaluated in f64.
+    let phi_half = 0.691_462_461_274_013_1; // Φ(½)
+    let expected = [
+        ("\"forward-kl\"", 0.5),
+        ("\"reverse-kl\"", 0.5),
+        ("\"chi2\"", 1f64.exp() - 1.0),
+        ("\"hellinger\"", 1.0 - (-0.125f64).exp()),
+        ("\"total-variation\"", 2.0 * phi_half - 1.0),
+        (
+            r#"{"name": "alpha", "alpha": 0.3}"#,
+            (1.0 - (-0.105f64).exp()) / 0.21,
+        ),
+    ];
+    for (div, value) in expected {
+        let input = format!(
+            r#"{{"divergence": {div}, "p": {{"mean": [1.0], "std": [1.0]}}, "q": {{"mean": [0.0], "std": [1.0]}}}}"#
+        );
+        let o = gpfn(&["math", "divergence"], Some(&input));
+        assert!(o.status.success(), "{div}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let got = v["value"].as_f64().unwrap();
+        // f32 evaluation of O(1) closed forms.
+        assert!(
+            (got - value).abs() < 1e-5 * (1.0 + value),
+            "{div}: {got} vs {value}"
+        );
+    }
+    let o = gpfn(
+        &["math", "divergence"],
+        Some(
+            r#"{"divergence": "jensen-shannon", "p": {"mean": [0.0], "std": [1.0]}, "q": {"mean": [0.0], "std": [1.0]}}"#,
+        ),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // χ² outside its domain (2σ_q² ≤ σ_p²) is +∞: an error, not `null`.
+    let o = gpfn(
+        &["math", "divergence"],
+        Some(
+            r#"{"divergence": "chi2", "p": {"mean": [0.0], "std": [2.0]}, "q": {"mean": [0.0], "std": [1.0]}}"#,
+        ),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("`chi2` is inf"), "{}", stderr(&o));
+
+    // Every f-divergence's prox runs the generic solver; forward-kl's is Bayes' rule:
+    // ρ = 1 + 3 = 4, μ = 3·1/4, σ = ½.
+    for name in [
+        "forward-kl",
+        "reverse-kl",
+        "chi2",
+        "hellinger",
+        "jensen-shannon",
+        "total-variation",
+        "alpha",
+    ] {
+        let input = format!(
+            r#"{{"divergence": "{name}", "belief": {{"mean": [0.0], "std": [1.0]}}, "y": [1.0], "alpha": 3.0}}"#
+        );
+        let o = gpfn(&["math", "prox"], Some(&input));
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let m = v["belief"]["mean"][0].as_f64().unwrap();
+        let s = v["belief"]["std"][0].as_f64().unwrap();
+        // Every step moves the mean towards y and shrinks the belief.
+        assert!(m > 0.0 && m < 1.0 && s > 0.0 && s < 1.0, "{name}: {v}");
+        if name == "forward-kl" {
+            assert!((m - 0.75).abs() < 1e-5 && (s - 0.5).abs() < 1e-5, "{v}");
+        }
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! name the key.
 
 use gpfn_core::config::{ConfigSources, load};
+use gpfn_fdiv as _;
 use gpfn_kl as _;
 use gpfn_rectified_flow as _;
 use gpfn_sinkhorn as _;
@@ -98,7 +99,13 @@ fn unknown_plugin_names_list_the_registered_ones() {
     let e = err(sources(None, &[], &["divergence.name=sinkhornish"]));
     assert!(e.contains("divergence.name"), "{e}");
     assert!(e.contains("`sinkhornish`"), "{e}");
-    assert!(e.contains("kl, rectified-flow, sinkhorn, w2"), "{e}");
+    assert!(
+        e.contains(
+            "alpha, chi2, forward-kl, hellinger, jensen-shannon, kl, rectified-flow, reverse-kl, \
+             sinkhorn, total-variation, w2"
+        ),
+        "{e}"
+    );
     assert!(e.contains("--set divergence.name"), "{e}");
     let e = err(sources(None, &[], &["sampler.name=leapfrog"]));
     assert!(e.contains("deterministic, heun, stochastic"), "{e}");
@@ -157,4 +164,30 @@ fn data_dir_env_is_not_a_config_layer() {
     // `--data-dir` is `--set data.dir`: a toy data set has no folder, and the error says so.
     let e = err(sources(None, &[], &["data.dir=\"/tmp\""]));
     assert!(e.contains("data") && e.contains("dir"), "{e}");
+}
+
+#[test]
+fn the_f_divergence_configs_load_with_their_parameters() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (file, name) in [
+        ("fdiv-hellinger-toy.toml", "hellinger"),
+        ("fdiv-hellinger.toml", "hellinger"),
+        ("fdiv-reverse-kl-toy.toml", "reverse-kl"),
+        ("fdiv-reverse-kl.toml", "reverse-kl"),
+    ] {
+        let path = root.join("configs").join(file);
+        let c = load(&sources(Some(path), &[], &[]))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .config;
+        assert_eq!(c.divergence.divergence_name(), name, "{file}");
+        // A simulated flow exists on its grid only: the sampler must use the same steps.
+        assert_eq!(c.divergence.flow_grid(), Some(c.sampler.steps()), "{file}");
+    }
+    // A parameter of another plugin is an error naming it.
+    let e = err(sources(
+        None,
+        &[],
+        &["divergence.name=\"hellinger\"", "divergence.alpha=0.3"],
+    ));
+    assert!(e.contains("alpha"), "{e}");
 }

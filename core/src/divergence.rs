@@ -74,6 +74,31 @@ pub trait Divergence: Debug + Send + Sync + dyn_clone::DynClone {
         rng: &mut Rng,
     ) -> Tensor<2>;
 
+    /// A sample of the flow distribution at times `t` (one per row of `x`) under `schedule`:
+    /// what the training loss and the conformance kit call. The default reads the closed form
+    /// [`flow`](Self::flow) at the signal levels `κ(t)`; a divergence whose flow is simulated
+    /// (see [`flow_grid`](Self::flow_grid)) overrides it, and fails for times off its grid.
+    fn flow_at(
+        &self,
+        family: &dyn BeliefFamily,
+        schedule: &dyn Schedule,
+        x: &Tensor<2>,
+        t: &[f64],
+        rng: &mut Rng,
+    ) -> crate::Result<Tensor<2>> {
+        let kappa: Vec<f64> = t.iter().map(|&t| schedule.kappa(t)).collect();
+        Ok(self.flow(family, x, &kappa, rng))
+    }
+
+    /// `Some(n)` when the flow distribution has no closed form and is simulated on the `n`-step
+    /// grid (`crate::simulated_flow`): such a divergence trains on the grid times its
+    /// `sample_time` draws, is sampled with `n` steps, and its step need not move the mean by
+    /// the linear contraction `(1 − w_i) m + w_i y`. `None` (the default): the flow is a closed
+    /// form in `κ(t)` and the mean contracts with the schedule's weight.
+    fn flow_grid(&self) -> Option<usize> {
+        None
+    }
+
     /// Weight of `‖x − x̂‖²` in the training loss at time `t`.
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64;
 

@@ -28,11 +28,13 @@ pub mod io;
 pub mod math_json;
 pub mod network;
 pub mod ot;
+pub mod proximal_solver;
 pub mod registry;
 pub mod rng;
 pub mod sampler;
 pub mod sampling;
 pub mod schedule;
+pub mod simulated_flow;
 pub mod train;
 
 pub use burn;

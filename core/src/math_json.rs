@@ -155,6 +155,13 @@ pub fn divergence(input: &str, device: &Device) -> Result<Value> {
     check(&req.q, "q", Some(req.p.mean.len()))?;
     let v = div.value(&to_tensor(&req.p, device), &to_tensor(&req.q, device));
     let value = v.into_data().try_to_vec::<f32>().expect("f32 tensor")[0] as f64;
+    if !value.is_finite() {
+        // JSON has no infinity: say so rather than print `null`.
+        return Err(GpfnError::Invalid(format!(
+            "divergence `{}` is {value} for these beliefs (outside its domain)",
+            div.divergence_name()
+        )));
+    }
     Ok(serde_json::json!({ "value": value }))
 }
 

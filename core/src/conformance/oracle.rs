@@ -25,15 +25,17 @@ fn oracle_data(r: usize) -> (Vec<f32>, usize) {
     (v, points.len())
 }
 
-/// Mean and standard deviation of each (point, coordinate) group.
-fn moments(values: &[f32], groups: usize, r: usize, d: usize) -> Vec<(f64, f64)> {
+/// Mean, standard deviation and kurtosis `μ₄/σ⁴` of each (point, coordinate) group.
+fn moments(values: &[f32], groups: usize, r: usize, d: usize) -> Vec<(f64, f64, f64)> {
     let mut out = Vec::new();
     for g in 0..groups {
         for k in 0..d {
             let xs: Vec<f64> = (0..r).map(|j| values[(g * r + j) * d + k] as f64).collect();
             let m = xs.iter().sum::<f64>() / r as f64;
             let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (r - 1) as f64;
-            out.push((m, var.sqrt()));
+            let m4 = xs.iter().map(|x| (x - m).powi(4)).sum::<f64>() / r as f64;
+            let kurtosis = if var > 0.0 { m4 / (var * var) } else { 3.0 };
+            out.push((m, var.sqrt(), kurtosis));
         }
     }
     out
@@ -45,7 +47,9 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
     let n_rows = groups * o.replicates;
     let x = Tensor::<2>::from_data(TensorData::new(data, [n_rows, d]), &o.device);
     let schedule = div.default_schedule();
-    let grid = time_grid(schedule.as_ref(), o.steps);
+    // A simulated flow exists on its own grid only: check the chain of that many steps.
+    let n = div.flow_grid().unwrap_or(o.steps);
+    let grid = time_grid(schedule.as_ref(), n);
     let oracle_x = x.clone();
     let oracle = move |_z: Tensor<2>, _t: f64| oracle_x.clone();
     for &family_name in div.belief_families() {
@@ -75,13 +79,10 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
         }
         for noise in modes {
             // The last step can reach κ = 1 (a point mass); check the interior ones.
-            for i in [1, o.steps / 2, o.steps - 1]
-                .into_iter()
-                .filter(|&i| i >= 1)
-            {
+            for i in [1, n / 2, n - 1].into_iter().filter(|&i| i >= 1) {
                 let name = format!("oracle/{family_name}/{noise:?}/step {i}");
                 let mut rng = Rng::derive(o.seed, &name, 0);
-                let end = match proximal_chain(&problem, o.steps, noise, &mut rng, Some(i)) {
+                let end = match proximal_chain(&problem, n, noise, &mut rng, Some(i)) {
                     Ok(e) => e,
                     Err(e) => {
                         report.push(name, false, e.to_string());
@@ -93,12 +94,15 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
                     .into_data()
                     .try_to_vec::<f32>()
                     .expect("f32");
-                let kappa = vec![grid[i - 1].kappa; n_rows];
-                let flow = div
-                    .flow(family.as_ref(), &x, &kappa, &mut rng)
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32");
+                let t = vec![grid[i - 1].t; n_rows];
+                let flow = match div.flow_at(family.as_ref(), schedule.as_ref(), &x, &t, &mut rng) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        report.push(name, false, e.to_string());
+                        continue;
+                    }
+                };
+                let flow = flow.into_data().try_to_vec::<f32>().expect("f32");
                 // A divergence that couples the rows of a batch moves row i towards its
                 // coupled partner, not towards x_i: compare the laws of whole batches.
                 let (g, r) = if div.couples_batch() {
@@ -111,11 +115,15 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
                 let r = r as f64;
                 let mut worst: f64 = 0.0;
                 let mut ok = true;
-                for ((ma, sa), (mb, sb)) in a.iter().zip(&b) {
+                for ((ma, sa, ka), (mb, sb, kb)) in a.iter().zip(&b) {
                     // Five standard errors: of a difference of means, √((s_a² + s_b²)/r); of
-                    // a difference of standard deviations, ≈ √((s_a² + s_b²)/(2r)).
+                    // a difference of standard deviations, ≈ √((κ_a − 1) s_a² + (κ_b − 1) s_b²)
+                    // / √(4r) with the kurtoses κ (√((s_a² + s_b²)/(2r)) for Gaussians, κ = 3;
+                    // simulated flows of nonlinear steps are heavier-tailed).
                     let se_m = ((sa * sa + sb * sb) / r).sqrt();
-                    let se_s = ((sa * sa + sb * sb) / (2.0 * r)).sqrt();
+                    let se_s = (((ka - 1.0).max(2.0) * sa * sa + (kb - 1.0).max(2.0) * sb * sb)
+                        / (4.0 * r))
+                        .sqrt();
                     let zm = (ma - mb).abs() / (5.0 * se_m + 1e-5);
                     let zs = (sa - sb).abs() / (5.0 * se_s + 1e-5);
                     worst = worst.max(zm).max(zs);
@@ -141,7 +149,7 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
             };
             let name = format!("oracle/{family_name}/deterministic collapses");
             let mut rng = Rng::derive(o.seed, &name, 0);
-            match proximal_chain(&p, o.steps, Noise::Deterministic, &mut rng, None) {
+            match proximal_chain(&p, n, Noise::Deterministic, &mut rng, None) {
                 Ok(end) => {
                     let v = end.prediction.into_data().try_to_vec::<f32>().expect("f32");
                     let spread = (0..d)

@@ -1,7 +1,7 @@
 //! The GPFN training loss.
 //!
 //! For data `x`, a time `t` drawn by the divergence (continuous: `t ~ U[0, 1)`), the network
-//! input `z ~ flow(x, κ(t))` and the prediction `x̂ = F(z, t)`:
+//! input `z ~ flow_at(x, t)` (the flow at `κ(t)`, or simulated on a grid) and the prediction `x̂ = F(z, t)`:
 //!
 //! ```text
 //! L = E_{x, t, z} [ λ(t) · ‖x − x̂‖² ]
@@ -48,14 +48,16 @@ pub fn training_loss_paired(
     let device = x.device();
     let b = x.dims()[0];
     let t: Vec<f64> = (0..b).map(|_| divergence.sample_time(rng)).collect();
-    let kappa: Vec<f64> = t.iter().map(|&t| schedule.kappa(t)).collect();
     let weight: Vec<f64> = t
         .iter()
         .map(|&t| divergence.loss_weight(schedule, t))
         .collect();
     let input = match noise {
-        Some(eps) => divergence.paired_flow(family, &x, &kappa, eps)?,
-        None => divergence.flow(family, &x, &kappa, rng),
+        Some(eps) => {
+            let kappa: Vec<f64> = t.iter().map(|&t| schedule.kappa(t)).collect();
+            divergence.paired_flow(family, &x, &kappa, eps)?
+        }
+        None => divergence.flow_at(family, schedule, &x, &t, rng)?,
     };
     let x_hat = predict_x(network, target, divergence, schedule, input, &t)?;
     let squared_error = (x - x_hat).square().sum_dim(1);

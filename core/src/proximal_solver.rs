@@ -1,0 +1,540 @@
+//! The generic numerical proximal solver: the GPFN step for any divergence that can only be
+//! evaluated.
+//!
+//! For a diagonal-Gaussian belief `q = N(m_q, s_q²)`, an observation `y` and an accuracy
+//! `α > 0`, it solves DESIGN §1's step over the diagonal-Gaussian family:
+//!
+//! ```text
+//! p* = argmin_{p = N(m, e^{2u})}  α · ½ Σ_k ((m_k − y_k)² + e^{2u_k})  +  D(p, q)
+//! ```
+//!
+//! with `D` *separable*: `D(p, q) = Σ_k D₁(p_k, q_k)`, the per-coordinate value summed over
+//! coordinates (the contract of [`Divergence::value`] between diagonal Gaussians). The objective
+//! then splits into one independent two-parameter problem `J(m_k, u_k)` per (row, coordinate),
+//! and the solver runs a damped Newton method on all of them at once, as tensors on the
+//! device:
+//!
+//! 1. gradient `g = ∇J` by burn's autodiff, at the iterate and at the iterate moved by `h_m`
+//!    in `m` and by `h_u` in `u` (one backward pass over the three stacked copies); the 2×2
+//!    Hessian is the forward difference of those gradients, symmetrised;
+//! 2. Newton direction `Δ = −H⁻¹ g` where `H` is positive definite, otherwise the diagonal
+//!    step `Δ_j = −g_j / max(|H_jj|, c)`; the direction is capped (`|Δu| ≤ 1`,
+//!    `|Δm| ≤ 2 e^u`), a trust region that keeps iterates where the Gaussian is sensible;
+//! 3. backtracking: the largest step fraction in `{1, ½, …, 2⁻⁷}` whose objective is finite
+//!    and not above the current one (up to f32 rounding) is taken, per coordinate; a
+//!    coordinate where none is acceptable stays put; where the previous belief `p = q` (the
+//!    minimiser of `D`, and the non-smooth point of e.g. total variation) has a lower
+//!    objective still, the iterate jumps there.
+//!
+//! Coordinates where no step is acceptable are *stalled* (the f32 floor of a smooth problem,
+//! or a kink) and are counted, not measured, by the residual.
+//! It stops when the largest full Newton step (in `m/max(s, 0.1)` and `u`) is below the
+//! tolerance
+//! (and takes that last step), or at the iteration cap, and reports the iterations, the largest step and gradient and
+//! whether it converged. Per-coordinate values come from evaluating the divergence on
+//! beliefs reshaped to `[rows · dim, 1]`, which is exact for a separable `D`.
+
+use crate::belief::DiagGaussian;
+use crate::divergence::Divergence;
+use crate::{GpfnError, Result};
+use burn::tensor::{Bool, Tensor};
+
+/// Where the Newton iteration starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Start {
+    /// At the previous belief `q` itself.
+    Previous,
+    /// At the KL (Bayes) step `ρ = ρ_q + α`, `m = (ρ_q m_q + α y)/ρ`: every f-divergence is
+    /// KL to second order around `p = q`, so this is close for small moves, and it stays off
+    /// the non-smooth point `p = q` of divergences such as total variation.
+    #[default]
+    Bayes,
+}
+
+/// Settings of the solver.
+#[derive(Clone, Copy, Debug)]
+pub struct SolverOptions {
+    /// Convergence tolerance on the largest full Newton step, in `Δm/max(s, 0.1)` and `Δ log s`.
+    /// The f32 floor of that step is ~1e-6 (gradient rounding over small `s`), so the
+    /// default is 1e-5; the last step is taken, leaving errors far below the tolerance.
+    pub tolerance: f64,
+    /// Iteration cap.
+    pub max_iterations: usize,
+    /// Initial iterate.
+    pub start: Start,
+}
+
+impl Default for SolverOptions {
+    fn default() -> Self {
+        SolverOptions {
+            tolerance: 1e-5,
+            max_iterations: 60,
+            start: Start::Bayes,
+        }
+    }
+}
+
+/// How a solve went.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SolverReport {
+    /// Newton iterations taken.
+    pub iterations: usize,
+    /// The largest full Newton step at the last iterate (the residual),
+    /// `max_k max(|Δm_k|/max(s_k, 0.1), |Δu_k|)`.
+    pub max_step: f64,
+    /// The largest gradient component `max_k |∇J_k|` at the last iterate.
+    pub max_gradient: f64,
+    /// Whether `max_step ≤ tolerance` was reached.
+    pub converged: bool,
+    /// Coordinates left out of `max_step` because no step along their Newton direction
+    /// lowered the objective: at the f32 noise floor of a smooth problem, or at a kink
+    /// (total variation at `p = q`).
+    pub stalled: usize,
+}
+
+/// Step fractions tried by the backtracking line search, largest first.
+const FRACTIONS: [f32; 8] = [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125];
+/// Relative forward-difference steps of the Hessian: `h_m = H_REL · max(s, 0.01)`, `h_u = H_REL`.
+/// f32 gradients carry ~1e-7 relative error, so the Hessian is accurate to ~1e-4 relative:
+/// enough for Newton's direction, and it does not touch the fixed point (`g = 0`).
+const H_REL: f32 = 1e-3;
+/// Mean steps are measured in units of `max(s, 0.1)`: f32 resolves an O(1) mean to ~1e-7, so
+/// a tolerance of 1e-5 on `|Δm|/s` would be below rounding once `s ≪ 0.1`.
+const MEAN_SCALE_FLOOR: f32 = 0.1;
+/// Smallest curvature used by the diagonal fallback step.
+const MIN_CURVATURE: f32 = 1e-6;
+
+/// Solves the proximal step of `div` (see the module documentation) with its
+/// [`Divergence::value`].
+pub fn solve_prox(
+    div: &dyn Divergence,
+    prev: &DiagGaussian,
+    y: &Tensor<2>,
+    alpha: f64,
+    options: &SolverOptions,
+) -> Result<(DiagGaussian, SolverReport)> {
+    solve(&|p, q| div.value(p, q), prev, y, alpha, options)
+}
+
+/// Solves `argmin_p α E_p[½‖x − y‖²] + D(p, q)` over diagonal Gaussians for a separable,
+/// differentiable `value(p, q) = Σ_k D₁(p_k, q_k)` (per row, `[rows]`). `α = +∞` returns the
+/// point mass at `y` (std 0). Errors on a non-positive or NaN `α` and on mismatched shapes.
+pub fn solve(
+    value: &dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
+    prev: &DiagGaussian,
+    y: &Tensor<2>,
+    alpha: f64,
+    options: &SolverOptions,
+) -> Result<(DiagGaussian, SolverReport)> {
+    if alpha.is_nan() || alpha <= 0.0 {
+        return Err(GpfnError::Invalid(format!(
+            "proximal solver: the accuracy must be positive, got {alpha}"
+        )));
+    }
+    let [b, d] = prev.dims();
+    if y.dims() != [b, d] || prev.std.dims() != [b, d] {
+        return Err(GpfnError::Shape(format!(
+            "proximal solver: belief is {:?} (std {:?}) but y is {:?}",
+            [b, d],
+            prev.std.dims(),
+            y.dims()
+        )));
+    }
+    let on_autodiff = prev.mean.is_autodiff();
+    let back = |t: Tensor<2>| {
+        let t = t.reshape([b, d]);
+        if on_autodiff { t.autodiff() } else { t }
+    };
+    if alpha.is_infinite() {
+        let report = SolverReport {
+            iterations: 0,
+            max_step: 0.0,
+            max_gradient: 0.0,
+            converged: true,
+            stalled: 0,
+        };
+        let y = y.clone().inner().detach();
+        return Ok((
+            DiagGaussian {
+                std: back(y.clone().mul_scalar(0.0)),
+                mean: back(y),
+            },
+            report,
+        ));
+    }
+    let n = b * d;
+    let flat = |t: &Tensor<2>| t.clone().inner().reshape([n, 1]);
+    let problem = Problem {
+        value,
+        mq: flat(&prev.mean),
+        sq: flat(&prev.std),
+        y: flat(y),
+        alpha,
+    };
+    let (mut m, mut u) = match options.start {
+        Start::Previous => (problem.mq.clone(), problem.sq.clone().log()),
+        Start::Bayes => {
+            let rho = problem.sq.clone().square().recip();
+            let rho_next = rho.clone().add_scalar(alpha);
+            let m =
+                (rho * problem.mq.clone() + problem.y.clone().mul_scalar(alpha)) / rho_next.clone();
+            (m, rho_next.log().mul_scalar(-0.5))
+        }
+    };
+    let mut report = SolverReport {
+        iterations: 0,
+        max_step: f64::INFINITY,
+        max_gradient: f64::INFINITY,
+        converged: false,
+        stalled: 0,
+    };
+    // Coordinates where the last line search found no acceptable move.
+    let mut stalled: Tensor<2, Bool> = m.clone().zeros_like().greater_elem(0.0);
+    loop {
+        let newton = problem.newton(&m, &u, &stalled);
+        report.max_step = newton.residual;
+        report.max_gradient = newton.max_gradient;
+        if newton.residual <= options.tolerance {
+            // Take the last (tiny) Newton step: near the fixed point it squares the error.
+            m = m + newton.dm;
+            u = u + newton.du;
+            report.converged = true;
+            break;
+        }
+        if report.iterations >= options.max_iterations || !newton.residual.is_finite() {
+            break;
+        }
+        let (fraction, at_prev) = problem.line_search(&m, &u, &newton);
+        stalled = fraction
+            .clone()
+            .equal_elem(0.0)
+            .bool_and(at_prev.clone().bool_not());
+        report.stalled = stalled.clone().int().sum().into_scalar::<i64>() as usize;
+        m = (m + newton.dm * fraction.clone()).mask_where(at_prev.clone(), problem.mq.clone());
+        u = (u + newton.du * fraction).mask_where(at_prev, problem.sq.clone().log());
+        report.iterations += 1;
+    }
+    Ok((
+        DiagGaussian {
+            mean: back(m),
+            std: back(u.exp()),
+        },
+        report,
+    ))
+}
+
+/// The per-coordinate problems, flattened to `[n, 1]` columns on a device without autodiff.
+struct Problem<'a> {
+    value: &'a dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
+    mq: Tensor<2>,
+    sq: Tensor<2>,
+    y: Tensor<2>,
+    alpha: f64,
+}
+
+/// A (capped) Newton direction at an iterate.
+struct Newton {
+    dm: Tensor<2>,
+    du: Tensor<2>,
+    /// The objective at the iterate, `[n, 1]`.
+    objective: Tensor<2>,
+    residual: f64,
+    max_gradient: f64,
+}
+
+fn max_abs(t: Tensor<2>) -> f64 {
+    // NaN propagates through `max` on flex only sometimes: map it to +∞ explicitly.
+    let t = t.abs();
+    let nan = t.clone().is_nan();
+    t.mask_fill(nan, f32::INFINITY).max().into_scalar::<f32>() as f64
+}
+
+impl Problem<'_> {
+    /// `J(m, u) = α ½((m − y)² + e^{2u}) + D₁(N(m, e^{2u}), q)` for `k` stacked copies of the
+    /// problem: `m`, `u` are `[k n, 1]`; returns `[k n]`.
+    fn objective(&self, m: Tensor<2>, u: Tensor<2>, copies: usize) -> Tensor<1> {
+        // Constants enter an autodiff graph as constants (burn treats a tensor without autodiff
+        // as one when it meets a tracked tensor).
+        let rep = |t: &Tensor<2>| {
+            if copies == 1 {
+                t.clone()
+            } else {
+                t.clone().repeat_dim(0, copies)
+            }
+        };
+        let s = u.exp();
+        let q = DiagGaussian {
+            mean: rep(&self.mq),
+            std: rep(&self.sq),
+        };
+        let expected = ((m.clone() - rep(&self.y)).square() + s.clone().square())
+            .squeeze_dim::<1>(1)
+            .mul_scalar(0.5 * self.alpha);
+        expected + (self.value)(&DiagGaussian { mean: m, std: s }, &q)
+    }
+
+    /// Gradient by autodiff and Hessian by forward differences of it; the Newton direction.
+    fn newton(&self, m: &Tensor<2>, u: &Tensor<2>, stalled: &Tensor<2, Bool>) -> Newton {
+        let n = m.dims()[0];
+        let hm = u
+            .clone()
+            .exp()
+            .clamp_min(MEAN_SCALE_FLOOR * 0.1)
+            .mul_scalar(H_REL);
+        // The perturbation f32 actually applied (`m + h − m` differs from `h` by ulps of `m`).
+        let hm = (m.clone() + hm) - m.clone();
+        let m3 = Tensor::cat(vec![m.clone(), m.clone() + hm.clone(), m.clone()], 0)
+            .autodiff()
+            .require_grad();
+        let u3 = Tensor::cat(vec![u.clone(), u.clone(), u.clone().add_scalar(H_REL)], 0)
+            .autodiff()
+            .require_grad();
+        let j3 = self.objective(m3.clone(), u3.clone(), 3);
+        let objective = j3.clone().inner().slice(0..n).reshape([n, 1]);
+        let grads = j3.sum().backward();
+        let gm3 = m3
+            .grad(&grads)
+            .unwrap_or_else(|| m3.clone().inner().zeros_like());
+        let gu3 = u3
+            .grad(&grads)
+            .unwrap_or_else(|| u3.clone().inner().zeros_like());
+        let part = |t: &Tensor<2>, i: usize| t.clone().slice(i * n..(i + 1) * n);
+        let (gm, gu) = (part(&gm3, 0), part(&gu3, 0));
+        let h_mm = (part(&gm3, 1) - gm.clone()) / hm.clone();
+        let h_um = (part(&gu3, 1) - gu.clone()) / hm;
+        let h_mu = (part(&gm3, 2) - gm.clone()).div_scalar(H_REL);
+        let h_uu = (part(&gu3, 2) - gu.clone()).div_scalar(H_REL);
+        let h_off = (h_um + h_mu).mul_scalar(0.5);
+        let det = h_mm.clone() * h_uu.clone() - h_off.clone().square();
+        // Newton where H is positive definite, the diagonal step elsewhere.
+        let pd: Tensor<2, Bool> = h_mm
+            .clone()
+            .greater_elem(0.0)
+            .bool_and(det.clone().greater_elem(0.0));
+        let newton_m = (h_uu.clone() * gm.clone() - h_off.clone() * gu.clone()) / det.clone();
+        let newton_u = (h_mm.clone() * gu.clone() - h_off * gm.clone()) / det;
+        let diag_m = gm.clone() / h_mm.abs().clamp_min(MIN_CURVATURE);
+        let diag_u = gu.clone() / h_uu.abs().clamp_min(MIN_CURVATURE);
+        let dm = diag_m.mask_where(pd.clone(), newton_m).neg();
+        let du = diag_u.mask_where(pd, newton_u).neg();
+        let s = u.clone().exp();
+        let scale = s.clone().clamp_min(MEAN_SCALE_FLOOR);
+        let residual = max_abs((dm.clone() / scale).mask_fill(stalled.clone(), 0.0))
+            .max(max_abs(du.clone().mask_fill(stalled.clone(), 0.0)));
+        let max_gradient = max_abs(gm.mask_fill(stalled.clone(), 0.0))
+            .max(max_abs(gu.mask_fill(stalled.clone(), 0.0)));
+        // Trust region: |Δu| ≤ 1, |Δm| ≤ 2 s.
+        let cap = du.clone().abs().clamp_min(1.0).recip().min_pair(
+            (dm.clone().abs() / s.mul_scalar(2.0))
+                .clamp_min(1.0)
+                .recip(),
+        );
+        Newton {
+            dm: dm * cap.clone(),
+            du: du * cap,
+            objective,
+            residual,
+            max_gradient,
+        }
+    }
+
+    /// The largest acceptable step fraction per coordinate (0 where none is), `[n, 1]`, and
+    /// where the previous belief `p = q` is better still (the minimiser of `D` and the one
+    /// non-smooth point of f-divergences such as total variation, which Newton only
+    /// approaches).
+    fn line_search(
+        &self,
+        m: &Tensor<2>,
+        u: &Tensor<2>,
+        newton: &Newton,
+    ) -> (Tensor<2>, Tensor<2, Bool>) {
+        let n = m.dims()[0];
+        let k = FRACTIONS.len();
+        let mk = Tensor::cat(
+            FRACTIONS
+                .iter()
+                .map(|&c| m.clone() + newton.dm.clone().mul_scalar(c))
+                .collect(),
+            0,
+        );
+        let uk = Tensor::cat(
+            FRACTIONS
+                .iter()
+                .map(|&c| u.clone() + newton.du.clone().mul_scalar(c))
+                .collect(),
+            0,
+        );
+        let jk = self.objective(mk, uk, k).reshape([k * n, 1]);
+        let j0 = newton.objective.clone();
+        // Not above the current value beyond f32 rounding of J (a few ulps of |J|).
+        let slack = j0.clone().abs().add_scalar(1.0).mul_scalar(4e-7);
+        let limit = j0.clone() + slack;
+        let mut fraction = m.clone().zeros_like();
+        let mut chosen = j0;
+        for (i, &c) in FRACTIONS.iter().enumerate().rev() {
+            let ji = jk.clone().slice(i * n..(i + 1) * n);
+            let ok = ji
+                .clone()
+                .is_finite()
+                .bool_and(ji.clone().lower_equal(limit.clone()));
+            fraction = fraction.mask_fill(ok.clone(), c);
+            chosen = chosen.mask_where(ok, ji);
+        }
+        let at_prev = self
+            .objective(self.mq.clone(), self.sq.clone().log(), 1)
+            .reshape([n, 1])
+            .lower(chosen);
+        (fraction, at_prev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    /// Forward KL between diagonal Gaussians, written inline (independent of any plugin).
+    fn kl(p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+        let vq = q.std.clone().square();
+        ((p.std.clone().square() + (p.mean.clone() - q.mean.clone()).square()) / vq
+            + (q.std.clone() / p.std.clone()).log().mul_scalar(2.0)
+            - 1.0)
+            .sum_dim(1)
+            .squeeze_dim(1)
+            .mul_scalar(0.5)
+    }
+
+    /// ½ W2² between diagonal Gaussians, written inline.
+    fn half_w2(p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+        ((p.mean.clone() - q.mean.clone()).square() + (p.std.clone() - q.std.clone()).square())
+            .sum_dim(1)
+            .squeeze_dim(1)
+            .mul_scalar(0.5)
+    }
+
+    fn host(t: Tensor<2>) -> Vec<f64> {
+        t.into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect()
+    }
+
+    /// A grid of previous beliefs and observations: means and observations in `[−2, 2]`,
+    /// stds in `[0.1, 3]`, one coordinate per combination.
+    fn grid(device: &Device) -> (DiagGaussian, Tensor<2>, Vec<[f64; 3]>) {
+        let mut cases = Vec::new();
+        for &m in &[-2.0, 0.0, 0.7] {
+            for &s in &[0.1, 0.5, 1.0, 3.0] {
+                for &y in &[-2.0, 0.0, 0.3, 2.0] {
+                    cases.push([m, s, y]);
+                }
+            }
+        }
+        let d = cases.len();
+        let col = |i: usize| -> Tensor<2> {
+            let v: Vec<f32> = cases.iter().map(|c| c[i] as f32).collect();
+            Tensor::from_data(TensorData::new(v, [1, d]), device)
+        };
+        (
+            DiagGaussian {
+                mean: col(0),
+                std: col(1),
+            },
+            col(2),
+            cases,
+        )
+    }
+
+    #[test]
+    fn reproduces_the_kl_closed_form_bayes_rule() {
+        let device = Device::flex();
+        let (prev, y, cases) = grid(&device);
+        let options = SolverOptions {
+            start: Start::Previous,
+            ..SolverOptions::default()
+        };
+        for alpha in [0.01, 0.3, 1.0, 7.0, 100.0] {
+            let (p, report) = solve(&kl, &prev, &y, alpha, &options).unwrap();
+            assert!(report.converged, "α = {alpha}: {report:?}");
+            let (m, s) = (host(p.mean), host(p.std));
+            for (k, &[mq, sq, yk]) in cases.iter().enumerate() {
+                // Bayes: ρ = 1/s_q² + α, m = (m_q/s_q² + α y)/ρ.
+                let rho = 1.0 / (sq * sq) + alpha;
+                let mean = (mq / (sq * sq) + alpha * yk) / rho;
+                // 1e-5: the tolerance of the issue; the f32 fixed point is ~1e-7 accurate.
+                approx::assert_relative_eq!(m[k], mean, epsilon = 1e-5, max_relative = 1e-5);
+                approx::assert_relative_eq!(s[k], rho.sqrt().recip(), max_relative = 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn reproduces_the_w2_closed_form() {
+        let device = Device::flex();
+        let (prev, y, cases) = grid(&device);
+        for start in [Start::Previous, Start::Bayes] {
+            let options = SolverOptions {
+                start,
+                ..SolverOptions::default()
+            };
+            for alpha in [0.01, 0.3, 1.0, 7.0, 100.0] {
+                let (p, report) = solve(&half_w2, &prev, &y, alpha, &options).unwrap();
+                assert!(report.converged, "α = {alpha}: {report:?}");
+                let (m, s) = (host(p.mean), host(p.std));
+                let w = alpha / (1.0 + alpha);
+                for (k, &[mq, sq, yk]) in cases.iter().enumerate() {
+                    // m = (1 − w) m_q + w y, s = (1 − w) s_q; 1e-5 as above.
+                    let mean = (1.0 - w) * mq + w * yk;
+                    approx::assert_relative_eq!(m[k], mean, epsilon = 1e-5, max_relative = 1e-5);
+                    approx::assert_relative_eq!(s[k], (1.0 - w) * sq, max_relative = 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn solves_a_divergence_known_only_by_its_value() {
+        // D₁ = (m_p − m_q)⁴/4 + (s_p − s_q)² : no closed-form step; optimality conditions
+        // α(m − y) + (m − m_q)³ = 0 and α s + 2(s − s_q) = 0 are checked on the result.
+        let quartic = |p: &DiagGaussian, q: &DiagGaussian| -> Tensor<1> {
+            ((p.mean.clone() - q.mean.clone())
+                .powi_scalar(4)
+                .mul_scalar(0.25)
+                + (p.std.clone() - q.std.clone()).square())
+            .sum_dim(1)
+            .squeeze_dim(1)
+        };
+        let device = Device::flex();
+        let (prev, y, cases) = grid(&device);
+        for alpha in [0.1, 1.0, 10.0] {
+            let (p, report) = solve(&quartic, &prev, &y, alpha, &SolverOptions::default()).unwrap();
+            assert!(report.converged, "α = {alpha}: {report:?}");
+            let (m, s) = (host(p.mean), host(p.std));
+            for (k, &[mq, sq, yk]) in cases.iter().enumerate() {
+                let stationarity = alpha * (m[k] - yk) + (m[k] - mq).powi(3);
+                // Residual of an f32 solution: terms of size ≤ α·4 + 64, rounded at 1e-7.
+                assert!(stationarity.abs() < 1e-4 * (1.0 + alpha), "{stationarity}");
+                let s_star = 2.0 * sq / (alpha + 2.0);
+                approx::assert_relative_eq!(s[k], s_star, max_relative = 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input_and_handles_infinite_accuracy() {
+        let device = Device::flex();
+        let (prev, y, _) = grid(&device);
+        let options = SolverOptions::default();
+        assert!(solve(&kl, &prev, &y, 0.0, &options).is_err());
+        assert!(solve(&kl, &prev, &y, f64::NAN, &options).is_err());
+        let short = y.clone().slice([0..1, 0..3]);
+        let err = solve(&kl, &prev, &short, 1.0, &options).unwrap_err();
+        assert!(err.to_string().contains("y is [1, 3]"), "{err}");
+        let (p, report) = solve(&kl, &prev, &y, f64::INFINITY, &options).unwrap();
+        assert!(report.converged);
+        assert_eq!(host(p.mean), host(y));
+        assert!(host(p.std).iter().all(|&s| s == 0.0));
+    }
+}

@@ -1,0 +1,155 @@
+//! The registered f-divergences: `forward-kl`, `reverse-kl`, `chi2`, `hellinger`,
+//! `jensen-shannon`, `total-variation` and `alpha`. Each is a config type with the shared
+//! chain settings (`steps`, `loss_weight`, `tolerance`, `max_iterations`) and its own
+//! parameters, whose value is one of [`crate::values`].
+
+use crate::proximal_chain::{
+    ChainSettings, FLossWeight, default_max_iterations, default_steps, default_tolerance,
+};
+use crate::values;
+use gpfn_core::belief::DiagGaussian;
+use gpfn_core::burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroUsize;
+
+fn nonzero_steps() -> NonZeroUsize {
+    NonZeroUsize::new(default_steps()).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn default_alpha() -> f64 {
+    0.5
+}
+
+fn default_nodes() -> NonZeroUsize {
+    NonZeroUsize::new(48).unwrap_or(NonZeroUsize::MIN)
+}
+
+macro_rules! f_divergence {
+    (
+        $(#[$meta:meta])*
+        $ty:ident, $name:literal, $desc:literal,
+        { $( $(#[$fmeta:meta])* $field:ident : $fty:ty = $fdefault:expr ),* $(,)? },
+        |$this:ident, $p:ident, $q:ident| $value:expr
+    ) => {
+        gpfn_core::register_plugin!(Divergence, $name, $desc);
+
+        $(#[$meta])*
+        #[derive(Clone, Debug, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $ty {
+            /// Steps `n` of the grid the flow distribution is simulated on (sample with
+            /// `sampler.steps = n`).
+            #[serde(default = "nonzero_steps")]
+            pub steps: NonZeroUsize,
+            /// Training-loss weighting.
+            #[serde(default)]
+            pub loss_weight: FLossWeight,
+            /// Proximal solver tolerance (largest Newton step in `m/s` and `ln s`).
+            #[serde(default = "default_tolerance")]
+            pub tolerance: f64,
+            /// Proximal solver iteration cap.
+            #[serde(default = "default_max_iterations")]
+            pub max_iterations: usize,
+            $( $(#[$fmeta])* pub $field: $fty, )*
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                $ty {
+                    steps: nonzero_steps(),
+                    loss_weight: FLossWeight::default(),
+                    tolerance: default_tolerance(),
+                    max_iterations: default_max_iterations(),
+                    $( $field: $fdefault, )*
+                }
+            }
+        }
+
+        impl $ty {
+            /// The shared chain settings.
+            pub fn settings(&self) -> ChainSettings {
+                ChainSettings {
+                    steps: self.steps.get(),
+                    loss_weight: self.loss_weight,
+                    tolerance: self.tolerance,
+                    max_iterations: self.max_iterations,
+                }
+            }
+
+            /// `D(p, q)` per row, summed over coordinates.
+            pub fn divergence_value(&self, $p: &DiagGaussian, $q: &DiagGaussian) -> Tensor<1> {
+                let $this = self;
+                $value
+            }
+        }
+
+        $crate::impl_f_divergence!($ty, $name);
+    };
+}
+
+f_divergence!(
+    /// `KL(p ‖ q)` through the generic solver: the same step as the exact `kl` plugin (BFN),
+    /// computed numerically; registered as `forward-kl` because `kl` is the closed form.
+    ForwardKl, "forward-kl",
+    "KL(p‖q) through the generic numerical proximal solver (the closed form is `kl`)",
+    {},
+    |_this, p, q| values::forward_kl(p, q)
+);
+
+f_divergence!(
+    /// Reverse KL, `KL(q ‖ p)`: mode-seeking in the new belief.
+    ReverseKl, "reverse-kl",
+    "reverse KL(q‖p) between diagonal Gaussians, generic numerical proximal step",
+    {},
+    |_this, p, q| values::reverse_kl(p, q)
+);
+
+f_divergence!(
+    /// Pearson χ²(p ‖ q); `+∞` outside `2 s_q² > s_p²`.
+    Chi2, "chi2",
+    "Pearson χ²(p‖q) between diagonal Gaussians (finite for 2σ_q² > σ_p²), numerical step",
+    {},
+    |_this, p, q| values::chi2(p, q)
+);
+
+f_divergence!(
+    /// Squared Hellinger distance `H² = 1 − ∫√(pq)` per coordinate, summed.
+    Hellinger, "hellinger",
+    "squared Hellinger 1 − ∫√(pq) per coordinate, summed; numerical proximal step",
+    {},
+    |_this, p, q| values::squared_hellinger(p, q)
+);
+
+f_divergence!(
+    /// Jensen–Shannon divergence by Gauss–Hermite quadrature.
+    JensenShannon, "jensen-shannon",
+    "Jensen–Shannon divergence by Gauss–Hermite quadrature; numerical proximal step",
+    {
+        /// Gauss–Hermite nodes per expectation.
+        #[serde(default = "default_nodes")]
+        nodes: NonZeroUsize = default_nodes(),
+    },
+    |this, p, q| values::jensen_shannon(p, q, this.nodes.get())
+);
+
+f_divergence!(
+    /// Total variation `½∫|p − q|` per coordinate, summed (closed form through the crossing
+    /// points of the densities). Not differentiable at `p = q`.
+    TotalVariation, "total-variation",
+    "total variation ½∫|p − q| per coordinate, summed (exact); numerical proximal step",
+    {},
+    |_this, p, q| values::total_variation(p, q)
+);
+
+f_divergence!(
+    /// Amari's α-divergence `(1 − ∫p^α q^{1−α})/(α(1 − α))`; α → 1 is `KL(p ‖ q)`, α → 0 is
+    /// `KL(q ‖ p)`, α = ½ is `4 H²`, α = 2 is `χ²/2`.
+    AlphaDivergence, "alpha",
+    "Amari α-divergence (parameter alpha; 1: KL(p‖q), 0: KL(q‖p)), numerical proximal step",
+    {
+        /// The divergence's α (any real; the value is `+∞` where `∫p^α q^{1−α}` diverges).
+        #[serde(default = "default_alpha")]
+        alpha: f64 = default_alpha(),
+    },
+    |this, p, q| values::alpha_divergence(p, q, this.alpha)
+);
