@@ -39,26 +39,42 @@ fn wgpu_matches_flex_on_a_tiny_model() {
         "flex {a} vs wgpu {b}"
     );
 
-    // A few training steps of the same seeded run give close losses and samples.
-    let mut outcome = Vec::new();
-    for name in ["flex", "wgpu"] {
-        let dir = tempfile::tempdir().unwrap();
-        let sets = [
-            format!("run.dir=\"{}\"", dir.path().display()),
+    // A few training steps from the same initial weights give close losses and samples. Each
+    // backend has its own random generator, so the initial weights come from one flex
+    // checkpoint (`train.init_from`) rather than from the seed.
+    let config_for = |dir: &Path, name: &str, extra: &[String]| {
+        let mut sets = vec![
+            format!("run.dir=\"{}\"", dir.display()),
             format!("backend=\"{name}\""),
-            "train.steps=5".into(),
             "train.log_every=5".into(),
             "train.checkpoint_every=0".into(),
             "sample.count=32".into(),
             "network.hidden=[16, 16]".into(),
         ];
-        let config = load(&ConfigSources {
+        sets.extend_from_slice(extra);
+        load(&ConfigSources {
             file: Some(workspace().join("configs/w2-toy.toml")),
             env: Vec::new(),
-            sets: sets.to_vec(),
+            sets,
         })
         .unwrap()
-        .config;
+        .config
+    };
+    let init_dir = tempfile::tempdir().unwrap();
+    let init = config_for(init_dir.path(), "flex", &["train.steps=1".into()]);
+    let init_folder = RunFolder::create(&init, false).unwrap();
+    train(&init, &init_folder, &TrainOptions::default()).unwrap();
+    let init_ckpt = gpfn_core::train::checkpoint::latest(&init_folder.checkpoints())
+        .unwrap()
+        .unwrap();
+    let mut outcome = Vec::new();
+    for name in ["flex", "wgpu"] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = [
+            "train.steps=5".to_string(),
+            format!("train.init_from=\"{}\"", init_ckpt.display()),
+        ];
+        let config = config_for(dir.path(), name, &extra);
         let folder = RunFolder::create(&config, false).unwrap();
         let summary = train(&config, &folder, &TrainOptions::default()).unwrap();
         let device = backend::device(name).unwrap();
