@@ -68,7 +68,14 @@ pub fn optimizer(config: &Config) -> ModuleOptimizer {
 
 /// Builds the network of `config` for data of `shape` on `device`, seeded by the run seed.
 pub fn build_network(config: &Config, shape: &[usize], device: &Device) -> Result<Network> {
-    backend::with_seed(device, config.seed, || config.network.build(shape, device))
+    backend::with_seed(device, config.seed, || {
+        let network = config.network.build(shape, device)?;
+        // burn initialises parameters lazily, on first use: read them all now, while this
+        // thread holds the seeded generator, or the draws happen later, unseeded and racing
+        // with other trainings of the process.
+        let _ = network.flat_parameters();
+        Ok(network)
+    })
 }
 
 /// Trains `config` in `folder`.
