@@ -142,4 +142,11 @@ fn a_scaffolded_crate_builds_and_passes_its_tests() {
     assert!(out.contains("test conforms ... ok"), "{out}");
     // burn and the other dependencies come from the workspace's build.
     assert!(!out.contains("Compiling burn"), "{out}");
+    // And it is formatted as generated.
+    let o = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["fmt", "--check"])
+        .current_dir(&krate)
+        .output()
+        .expect("cargo fmt runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
