@@ -46,6 +46,9 @@ pub enum Command {
     Sample(SampleArgs),
     /// List the registered plugins.
     Plugins(PluginsArgs),
+    /// Write plugin crates: `gpfn plugin new NAME` scaffolds a divergence plugin.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Print the resolved configuration and where each value came from.
     Config(ConfigArgs),
     /// Measure training-step time and sampling throughput; prints and writes JSON.
@@ -279,6 +282,29 @@ pub struct PluginsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `gpfn plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Write a new divergence plugin crate (value, registration, conformance test, config
+    /// and its own `gpfn` binary) that builds and passes its tests as generated.
+    New(PluginNewArgs),
+}
+
+/// `gpfn plugin new`.
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The divergence's config name (`[divergence] name = "NAME"`): lowercase ASCII letters,
+    /// digits and single dashes, starting with a letter. The crate is `gpfn-plugin-NAME`.
+    pub name: String,
+    /// Folder to write the crate into (default: `./gpfn-plugin-NAME`); must be new or empty.
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// The gpfn checkout the crate's path dependencies point at (default: the source tree
+    /// this `gpfn` was built from).
+    #[arg(long, value_name = "DIR", env = "GPFN_SOURCE")]
+    pub gpfn: Option<PathBuf>,
 }
 
 /// `gpfn config`.

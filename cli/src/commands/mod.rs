@@ -4,13 +4,14 @@ mod bench;
 mod config;
 mod eval;
 mod math;
+mod plugin_new;
 mod plugins;
 mod reflow;
 mod sample;
 mod sweep;
 mod train;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PluginCommand};
 use gpfn_core::Result;
 use gpfn_core::config::{ConfigSources, Loaded, load};
 
@@ -21,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&sources, &args),
         Command::Sample(args) => sample::run(&sources, &args),
         Command::Plugins(args) => plugins::run(&args),
+        Command::Plugin(PluginCommand::New(args)) => plugin_new::run(&args),
         Command::Config(args) => config::run(&sources, &args),
         Command::Bench(args) => bench::run(&sources, &args),
         Command::Reflow(args) => reflow::run(&sources, &args),

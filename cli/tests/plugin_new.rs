@@ -1,0 +1,152 @@
+//! `gpfn plugin new`: the scaffolded crate builds and passes its own tests as generated
+//! (offline, against this checkout's path dependencies), and bad names and destinations are
+//! refused.
+//!
+//! The generated crate reuses the workspace's compiled dependencies: it is built with the
+//! workspace's target folder (the parent of `CARGO_TARGET_TMPDIR`), the workspace's
+//! Cargo.lock, and the same `[profile.*]` settings (checked below), so only gpfn's own crates
+//! and the new one are compiled.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn gpfn(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpfn"));
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPFN_")) {
+        cmd.env_remove(k);
+    }
+    cmd.output().expect("gpfn runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn invalid_names_and_non_empty_folders_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x");
+    let p = path.to_str().unwrap();
+    for bad in ["Mmd", "my_div", "9lives", "kl"] {
+        let o = gpfn(&["plugin", "new", bad, "--path", p]);
+        assert_eq!(o.status.code(), Some(1), "{bad}");
+        assert!(stderr(&o).contains("invalid plugin name"), "{}", stderr(&o));
+        assert!(!path.exists());
+    }
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join("keep"), "").unwrap();
+    let o = gpfn(&["plugin", "new", "fresh", "--path", p]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_template_has_the_workspace_profiles() {
+    let root: toml::Table = std::fs::read_to_string(workspace().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let template: toml::Table = include_str!("../src/commands/plugin_template/Cargo.toml.tmpl")
+        .replace("{{gpfn_core}}", "\"\"")
+        .replace("{{gpfn_fdiv}}", "\"\"")
+        .replace("{{gpfn_cli}}", "\"\"")
+        .parse()
+        .unwrap();
+    let (root, template) = (
+        root["profile"].as_table().unwrap(),
+        template["profile"].as_table().unwrap(),
+    );
+    // The same profiles, plus gpfn's own crates (members there, dependencies here) named at
+    // the dev opt-level they get in the workspace.
+    let mut expected = root.clone();
+    let dev_opt = root["dev"]["opt-level"].clone();
+    let members: toml::Table = std::fs::read_to_string(workspace().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let packages = expected["dev"]
+        .as_table_mut()
+        .unwrap()
+        .entry("package")
+        .or_insert_with(|| toml::Value::Table(Default::default()))
+        .as_table_mut()
+        .unwrap();
+    for (name, _) in members["workspace"]["dependencies"].as_table().unwrap() {
+        if name.starts_with("gpfn-") {
+            let mut t = toml::Table::new();
+            t.insert("opt-level".into(), dev_opt.clone());
+            packages.insert(name.clone(), toml::Value::Table(t));
+        }
+    }
+    assert_eq!(&expected, template);
+}
+
+#[test]
+fn a_scaffolded_crate_builds_and_passes_its_tests() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let krate = tmp.path().join("scaffold");
+    let o = gpfn(&[
+        "plugin",
+        "new",
+        "scaffold-test",
+        "--path",
+        krate.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "src/main.rs",
+        "tests/conformance.rs",
+        "configs/scaffold-test-toy.toml",
+        "README.md",
+    ] {
+        assert!(krate.join(f).is_file(), "{f} missing");
+    }
+    // The workspace's lock file pins every dependency to what is already built, and its cargo
+    // settings (if any) give the same compiler flags.
+    std::fs::copy(workspace().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let local = workspace().join(".cargo/config.toml");
+    if local.is_file() {
+        std::fs::create_dir_all(krate.join(".cargo")).unwrap();
+        std::fs::copy(&local, krate.join(".cargo/config.toml")).unwrap();
+    }
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let start = std::time::Instant::now();
+    let o = Command::new(cargo)
+        .args(["test", "--offline"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("cargo runs");
+    eprintln!(
+        "cargo test on the scaffolded crate took {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    let out = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("test conforms ... ok"), "{out}");
+    // burn and the other dependencies come from the workspace's build.
+    assert!(!out.contains("Compiling burn"), "{out}");
+    // And it is formatted as generated.
+    let o = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["fmt", "--check"])
+        .current_dir(&krate)
+        .output()
+        .expect("cargo fmt runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
