@@ -1,15 +1,14 @@
 //! `gpfn eval` and `gpfn eval classifier`.
 
-use super::{backend_override, load_config};
+use super::load_config;
 use crate::cli::{ClassifierArgs, EvalArgs, EvalCommand, EvalCommon, EvalRunArgs};
 use gpfn_core::config::{Config, ConfigSources};
 use gpfn_core::dataset::Split;
 use gpfn_core::eval::classifier::{self, ClassifierInfo};
 use gpfn_core::eval::{
-    ClassifierTraining, EvalOptions, EvalReport, Evaluator, MetricOptions, TrainedRun,
-    train_classifier,
+    ClassifierTraining, EvalOptions, EvalReport, Evaluator, MetricOptions, train_classifier,
 };
-use gpfn_core::sampler::{self, Sampler};
+use gpfn_core::sampler;
 use gpfn_core::{GpfnError, Result, backend, io};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -118,33 +117,17 @@ pub fn bar(total: u64, show: bool, what: &str) -> ProgressBar {
 }
 
 fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
-    let path = match &args.run {
-        Some(p) => p.clone(),
-        None => {
-            let c = load_config(sources)?.config;
-            c.run.dir.join(&c.run.name)
-        }
-    };
-    let run = TrainedRun::open(
-        &path,
-        args.checkpoint.as_deref(),
-        backend_override(sources).as_deref(),
-    )?;
+    let run = super::open_run(sources, args.run.as_deref(), args.checkpoint.as_deref())?;
     if args.common.count < 2 {
         return Err(GpfnError::Invalid(format!(
             "--count {}: the metrics need at least 2 samples (the paper's comparison uses 10000)",
             args.common.count
         )));
     }
-    let sampler: Box<dyn Sampler> = match &args.sampler {
-        Some(name) => sampler::by_name(name, run.config.sampler.steps(), "--sampler")?,
-        None => run.config.sampler.clone(),
-    };
-    let sampler = match args.nfe {
-        Some(0) => return Err(GpfnError::Invalid("--nfe must be positive".into())),
-        Some(n) => sampler.with_steps(n),
-        None => sampler,
-    };
+    if args.nfe == Some(0) {
+        return Err(GpfnError::Invalid("--nfe must be positive".into()));
+    }
+    let sampler = super::pick_sampler(&run.config, args.sampler.as_deref(), args.nfe)?;
     let evaluator = evaluator(&args.common, &run.config)?;
     let options = EvalOptions {
         samples: args.common.count,

@@ -57,6 +57,47 @@ fn load_config(sources: &ConfigSources) -> Result<Loaded> {
     load(sources)
 }
 
+/// Training options of an interactive run: a progress bar unless `no_progress`, and a Ctrl-C
+/// handler whose first press finishes the current step, saves a checkpoint and exits cleanly
+/// (a second press aborts at once).
+fn interactive_training(resume: bool, no_progress: bool) -> gpfn_core::train::TrainOptions {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: saving a checkpoint (Ctrl-C again to abort at once)");
+    }) {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
+    gpfn_core::train::TrainOptions {
+        resume,
+        progress: !no_progress,
+        stop_after: None,
+        interrupt: Some(interrupt),
+    }
+}
+
+/// The trained run of `--run` (default: the config's `run.dir/run.name`) at `checkpoint`
+/// (default: its newest), on the backend the flags ask for (default: the run's own).
+fn open_run(
+    sources: &ConfigSources,
+    run: Option<&std::path::Path>,
+    checkpoint: Option<&std::path::Path>,
+) -> Result<gpfn_core::eval::TrainedRun> {
+    let path = match run {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let c = load_config(sources)?.config;
+            c.run.dir.join(&c.run.name)
+        }
+    };
+    gpfn_core::eval::TrainedRun::open(&path, checkpoint, backend_override(sources).as_deref())
+}
+
 /// The sampler `name` (default: the config's) with `steps` steps (default: the config's).
 fn pick_sampler(
     config: &gpfn_core::config::Config,

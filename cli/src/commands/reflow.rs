@@ -4,10 +4,8 @@ use super::{load_config, pick_sampler};
 use crate::cli::ReflowArgs;
 use gpfn_core::Result;
 use gpfn_core::config::ConfigSources;
-use gpfn_core::train::{RunFolder, TrainOptions};
+use gpfn_core::train::RunFolder;
 use gpfn_rectified_flow::reflow::{ReflowOptions, run as reflow};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn run(sources: &ConfigSources, args: &ReflowArgs) -> Result<()> {
     let config = load_config(sources)?.config;
@@ -17,16 +15,6 @@ pub fn run(sources: &ConfigSources, args: &ReflowArgs) -> Result<()> {
     } else {
         None
     };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    if let Err(e) = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: saving a checkpoint (Ctrl-C again to abort at once)");
-    }) {
-        tracing::warn!("cannot install the Ctrl-C handler: {e}");
-    }
     let summary = reflow(
         &config,
         &ReflowOptions {
@@ -37,12 +25,7 @@ pub fn run(sources: &ConfigSources, args: &ReflowArgs) -> Result<()> {
             shard_size: args.shard_size,
             generate_only: args.generate_only,
             distill_steps: args.distill,
-            train: TrainOptions {
-                resume: args.resume,
-                progress: !args.no_progress,
-                stop_after: None,
-                interrupt: Some(interrupt),
-            },
+            train: super::interactive_training(args.resume, args.no_progress),
         },
     )?;
     tracing::info!(

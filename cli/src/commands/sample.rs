@@ -1,26 +1,13 @@
 //! `gpfn sample`.
 
-use super::{backend_override, load_config};
 use crate::cli::SampleArgs;
 use gpfn_core::config::ConfigSources;
-use gpfn_core::eval::TrainedRun;
 use gpfn_core::sampler;
 use gpfn_core::{Result, generate};
 
 pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
-    let path = match &args.run {
-        Some(p) => p.clone(),
-        None => {
-            let c = load_config(sources)?.config;
-            c.run.dir.join(&c.run.name)
-        }
-    };
     // Flags still choose the backend for this invocation.
-    let run = TrainedRun::open(
-        &path,
-        args.checkpoint.as_deref(),
-        backend_override(sources).as_deref(),
-    )?;
+    let run = super::open_run(sources, args.run.as_deref(), args.checkpoint.as_deref())?;
     let config = &run.config;
     let sampler = super::pick_sampler(config, args.sampler.as_deref(), args.steps)?;
     let count = args.count.unwrap_or(config.sample.count);
