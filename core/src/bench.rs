@@ -87,7 +87,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
     let mut model = build_network(config, &shape, &ad)?;
     let mut optim = optimizer(config);
     let mut step = |k: u64, model: crate::network::Network| -> Result<crate::network::Network> {
-        let x = loader.batch(k, &ad);
+        let (x, noise) = loader.paired_batch(k, &ad);
         let mut rng = Rng::derive(config.seed, "bench-train", k);
         let l = training_loss(
             &model,
@@ -96,6 +96,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
             family.as_ref(),
             schedule.as_ref(),
             x,
+            noise.as_ref(),
             &mut rng,
         )?;
         let grads = GradientsParams::from_grads(l.backward(), &model);

@@ -49,30 +49,34 @@ impl DataLoader {
 
     /// Batch number `k` as a `[batch, d]` tensor.
     pub fn batch(&mut self, k: u64, device: &Device) -> Tensor<2> {
-        let d = self.table.dim();
         let idx = self.indices(k);
-        let mut v = Vec::with_capacity(idx.len() * d);
-        for i in &idx {
-            v.extend_from_slice(self.table.row(*i));
-        }
-        Tensor::from_data(TensorData::new(v, [idx.len(), d]), device)
+        gather(&idx, |i| self.table.row(i), device)
     }
 
-    /// The paired noise of batch number `k` (the same rows as [`DataLoader::batch`]), where
-    /// the table has a noise column.
-    pub fn noise_batch(&mut self, k: u64, device: &Device) -> Option<Tensor<2>> {
-        self.table.noise.as_ref()?;
-        let d = self.table.dim();
+    /// Batch number `k` and, where the table has a noise column, the paired noise of the
+    /// same rows (reflow's coupling).
+    pub fn paired_batch(&mut self, k: u64, device: &Device) -> (Tensor<2>, Option<Tensor<2>>) {
         let idx = self.indices(k);
-        let mut v = Vec::with_capacity(idx.len() * d);
-        for i in &idx {
-            v.extend_from_slice(self.table.noise_row(*i).expect("checked above"));
-        }
-        Some(Tensor::from_data(
-            TensorData::new(v, [idx.len(), d]),
-            device,
-        ))
+        let x = gather(&idx, |i| self.table.row(i), device);
+        let noise = self.table.noise.as_ref().map(|_| {
+            gather(
+                &idx,
+                |i| self.table.noise_row(i).expect("the table has noise"),
+                device,
+            )
+        });
+        (x, noise)
     }
+}
+
+/// The rows `idx` stacked into a `[idx.len(), d]` tensor.
+fn gather<'a>(idx: &[usize], row: impl Fn(usize) -> &'a [f32], device: &Device) -> Tensor<2> {
+    let d = idx.first().map_or(0, |&i| row(i).len());
+    let mut v = Vec::with_capacity(idx.len() * d);
+    for &i in idx {
+        v.extend_from_slice(row(i));
+    }
+    Tensor::from_data(TensorData::new(v, [idx.len(), d]), device)
 }
 
 #[cfg(test)]
@@ -108,13 +112,17 @@ mod tests {
         };
         let mut loader = DataLoader::new(table, 4, 5);
         for k in 0..4 {
-            let x = loader
-                .batch(k, &device)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
-            let n = loader.noise_batch(k, &device).unwrap();
-            let n = n.into_data().try_to_vec::<f32>().unwrap();
+            let (x, n) = loader.paired_batch(k, &device);
+            assert_eq!(
+                x.clone().into_data().try_to_vec::<f32>().unwrap(),
+                loader
+                    .batch(k, &device)
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+            );
+            let x = x.into_data().try_to_vec::<f32>().unwrap();
+            let n = n.unwrap().into_data().try_to_vec::<f32>().unwrap();
             // Each noise row is the negated data row it was stored with.
             assert_eq!(n, x.iter().map(|v| -v).collect::<Vec<_>>());
         }
@@ -126,6 +134,6 @@ mod tests {
             4,
             5,
         );
-        assert!(plain.noise_batch(0, &device).is_none());
+        assert!(plain.paired_batch(0, &device).1.is_none());
     }
 }

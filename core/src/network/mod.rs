@@ -48,7 +48,22 @@ impl burn::module::ModuleVisitor for Flatten {
     }
 }
 
+/// Touches every parameter, which makes burn run its lazy initialisation.
+struct Initialise;
+
+impl burn::module::ModuleVisitor for Initialise {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
 impl Network {
+    /// Runs burn's lazy parameter initialisation now, on the calling thread, instead of at
+    /// the first forward pass (no host copy).
+    pub fn initialise_parameters(&self) {
+        self.visit(&mut Initialise);
+    }
+
     /// All parameters, in visiting order, as host values (for comparisons and tests).
     pub fn flat_parameters(&self) -> Vec<f32> {
         let mut f = Flatten(Vec::new());

@@ -17,25 +17,12 @@ use crate::rng::Rng;
 use crate::schedule::Schedule;
 use burn::tensor::Tensor;
 
-/// The training loss of one batch `x: [batch, dim]`, as a one-element tensor.
+/// The training loss of one batch `x: [batch, dim]`, as a one-element tensor. With
+/// `noise = Some(ε)` (row `i` paired with data row `i`, as reflow's pairs are) the network
+/// input is [`Divergence::paired_flow`]`(x, κ, ε)` instead of a fresh draw of
+/// [`Divergence::flow_at`].
 #[allow(clippy::too_many_arguments)]
 pub fn training_loss(
-    network: &Network,
-    target: Target,
-    divergence: &dyn Divergence,
-    family: &dyn BeliefFamily,
-    schedule: &dyn Schedule,
-    x: Tensor<2>,
-    rng: &mut Rng,
-) -> crate::Result<Tensor<1>> {
-    training_loss_paired(network, target, divergence, family, schedule, x, None, rng)
-}
-
-/// [`training_loss`] where the flow's prior noise may be given: with `noise = Some(ε)` (row
-/// `i` paired with data row `i`, as reflow's pairs are) the network input is
-/// [`Divergence::paired_flow`]`(x, κ, ε)` instead of a fresh draw of [`Divergence::flow`].
-#[allow(clippy::too_many_arguments)]
-pub fn training_loss_paired(
     network: &Network,
     target: Target,
     divergence: &dyn Divergence,

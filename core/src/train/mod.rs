@@ -9,7 +9,7 @@ mod run_folder;
 mod schedule;
 
 pub use ema::update_ema;
-pub use loss::{training_loss, training_loss_paired};
+pub use loss::training_loss;
 pub use run_folder::RunFolder;
 pub use schedule::learning_rate;
 
@@ -73,7 +73,7 @@ pub fn build_network(config: &Config, shape: &[usize], device: &Device) -> Resul
         // burn initialises parameters lazily, on first use: read them all now, while this
         // thread holds the seeded generator, or the draws happen later, unseeded and racing
         // with other trainings of the process.
-        let _ = network.flat_parameters();
+        network.initialise_parameters();
         Ok(network)
     })
 }
@@ -103,7 +103,18 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     let mut loader = DataLoader::new(table, t.batch_size, config.seed);
 
     let mut model = build_network(config, &shape, &ad)?;
-    if let Some(init) = &t.init_from {
+    let ckpt_root = folder.checkpoints();
+    let resume_from = if options.resume {
+        let latest = checkpoint::latest(&ckpt_root)?;
+        if latest.is_none() {
+            tracing::warn!(folder = %folder.path().display(), "--resume: no checkpoint yet, starting from step 0");
+        }
+        latest
+    } else {
+        None
+    };
+    // A resumed run restores its own weights; `init_from` only seeds a fresh one.
+    if let (None, Some(init)) = (&resume_from, &t.init_from) {
         model = checkpoint::load_ema(init, model)?;
         tracing::info!(checkpoint = %init.display(), "initial weights");
     }
@@ -111,17 +122,12 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     let mut optim = optimizer(config);
     let mut start = 0;
     let mut loss: Option<f64> = None;
-    let ckpt_root = folder.checkpoints();
-    if options.resume {
-        if let Some(dir) = checkpoint::latest(&ckpt_root)? {
-            let r = checkpoint::restore(&dir, model, ema, optim)?;
-            (model, ema, optim) = (r.model, r.ema, r.optimizer);
-            start = r.state.step;
-            loss = r.state.loss;
-            tracing::info!(step = start, checkpoint = %dir.display(), "resumed");
-        } else {
-            tracing::warn!(folder = %folder.path().display(), "--resume: no checkpoint yet, starting from step 0");
-        }
+    if let Some(dir) = resume_from {
+        let r = checkpoint::restore(&dir, model, ema, optim)?;
+        (model, ema, optim) = (r.model, r.ema, r.optimizer);
+        start = r.state.step;
+        loss = r.state.loss;
+        tracing::info!(step = start, checkpoint = %dir.display(), "resumed");
     }
     let parameters = model.num_params();
     tracing::info!(parameters, steps = t.steps, batch = t.batch_size, backend = %config.backend, "training");
@@ -154,11 +160,10 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
             break;
         }
         let lr = learning_rate(t.lr, t.warmup_steps, t.steps, t.final_lr_ratio, step);
-        let x = loader.batch(step, &ad);
-        let noise = loader.noise_batch(step, &ad);
+        let (x, noise) = loader.paired_batch(step, &ad);
         let mut rng = Rng::derive(config.seed, "train", step);
         let forward = || {
-            training_loss_paired(
+            training_loss(
                 &model,
                 config.network.target(),
                 config.divergence.as_ref(),
