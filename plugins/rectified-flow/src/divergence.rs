@@ -5,8 +5,8 @@ use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::divergence::{Divergence, Noise, ProxStep};
 use gpfn_core::rng::Rng;
-use gpfn_core::schedule::{Schedule, Uniform};
-use gpfn_w2::W2Divergence;
+use gpfn_core::schedule::Schedule;
+use gpfn_w2::{W2Divergence, W2LossWeight};
 use serde::{Deserialize, Serialize};
 
 gpfn_core::register_plugin!(
@@ -105,9 +105,15 @@ impl Default for RectifiedFlow {
     }
 }
 
-/// The W2 maths Rectified Flow shares (its step, value and flow); the loss is its own.
-fn w2() -> W2Divergence {
-    W2Divergence::default()
+impl RectifiedFlow {
+    /// The W2 divergence Rectified Flow is: its step, value, flow and velocity-matching loss
+    /// weight (capped at this `max_weight`); only the time sampling is Rectified Flow's own.
+    fn w2(&self) -> W2Divergence {
+        W2Divergence {
+            loss_weight: W2LossWeight::Velocity,
+            max_weight: self.max_weight,
+        }
+    }
 }
 
 /// The logistic function `σ(u) = 1/(1 + e^{−u})`.
@@ -127,22 +133,22 @@ impl Divergence for RectifiedFlow {
 
     /// `uniform`: `κ(t) = t`, the grid `w_i = 1/(n − i + 1)` of Rectified Flow.
     fn default_schedule(&self) -> Box<dyn Schedule> {
-        Box::new(Uniform {})
+        self.w2().default_schedule()
     }
 
     /// `½ W2²(p, q) = ½ Σ_k [(m_p − m_q)² + (s_p − s_q)²]`.
     fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
-        gpfn_w2::half_w2_squared(p, q)
+        self.w2().value(p, q)
     }
 
     /// `α_i = w_i/(1 − w_i)`; on the uniform grid `α_i = 1/(n − i)` (∞ at the last step).
     fn accuracy(&self, step: &ProxStep) -> f64 {
-        w2().accuracy(step)
+        self.w2().accuracy(step)
     }
 
     /// `m' = (1 − w) m + w y`, `s' = (1 − w) s`, `w = α/(1 + α)`.
     fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian {
-        w2().prox(prev, y, alpha)
+        self.w2().prox(prev, y, alpha)
     }
 
     /// The JKO step `z_i = (1 − w_i) z_{i−1} + w_i x̂` (deterministic: Euler for
@@ -156,7 +162,7 @@ impl Divergence for RectifiedFlow {
         noise: Noise,
         rng: &mut Rng,
     ) -> BeliefState {
-        w2().step(family, state, x_hat, step, noise, rng)
+        self.w2().step(family, state, x_hat, step, noise, rng)
     }
 
     /// The straight path `z = κ x + (1 − κ) ε`, `ε ~ N(0, I)`.
@@ -167,19 +173,18 @@ impl Divergence for RectifiedFlow {
         kappa: &[f64],
         rng: &mut Rng,
     ) -> Tensor<2> {
-        w2().flow(family, x, kappa, rng)
+        self.w2().flow(family, x, kappa, rng)
     }
 
     fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
-        Some((kappa, 1.0 - kappa))
+        self.w2().flow_coefficients(kappa)
     }
 
     /// Velocity matching: `‖v − v̂‖²` with `v = dz/dt = κ'(x − z)/(1 − κ)` and
     /// `v̂ = κ'(x̂ − z)/(1 − κ)` is `λ ‖x − x̂‖²` with `λ = (κ'/(1 − κ))²` (uniform:
     /// `1/(1 − t)²`), capped at `max_weight`.
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
-        let r = schedule.kappa_dot(t) / (1.0 - schedule.kappa(t)).max(1e-12);
-        (r * r).min(self.max_weight)
+        self.w2().loss_weight(schedule, t)
     }
 
     /// `uniform`: `t ~ U[0, 1)`; `logit-normal`: `t = σ(m + s n)`; `distill`: `t = 0`.

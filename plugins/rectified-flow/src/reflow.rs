@@ -13,9 +13,10 @@
 use crate::pairs::{PairsReport, PairsRequest, generate_pairs};
 use gpfn_core::config::Config;
 use gpfn_core::dataset::Split;
+use gpfn_core::eval::TrainedRun;
 use gpfn_core::sampler::Sampler;
-use gpfn_core::train::{RunFolder, TrainOptions, TrainSummary, build_network, checkpoint, train};
-use gpfn_core::{GpfnError, Result, backend};
+use gpfn_core::train::{RunFolder, TrainOptions, TrainSummary, checkpoint, train};
+use gpfn_core::{GpfnError, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -77,39 +78,37 @@ pub fn pairs_dir(config: &Config) -> Result<PathBuf> {
 /// `options.source`.
 pub fn generate(config: &Config, options: &ReflowOptions) -> Result<(PathBuf, PairsReport)> {
     let dir = pairs_dir(config)?;
-    let source = RunFolder::open(&options.source)?;
-    let mut teacher = source.config()?;
-    teacher.backend = config.backend.clone();
-    let ckpt = match &options.checkpoint {
-        Some(c) => c.clone(),
-        None => checkpoint::latest(&source.checkpoints())?.ok_or_else(|| GpfnError::Run {
-            path: source.path().to_path_buf(),
-            message: "no checkpoint yet; train it first".into(),
-        })?,
-    };
-    let device = backend::device(&teacher.backend)?;
-    let table = teacher.data.load(Split::Train, teacher.seed)?;
-    let shape = table.shape.clone();
-    let network = checkpoint::load_ema(&ckpt, build_network(&teacher, &shape, &device)?)?;
+    let teacher = TrainedRun::open(
+        &options.source,
+        options.checkpoint.as_deref(),
+        Some(&config.backend),
+    )?;
     let sampler = options
         .sampler
         .clone()
-        .unwrap_or_else(|| teacher.sampler.clone());
+        .unwrap_or_else(|| teacher.config.sampler.clone());
+    let count = match options.pairs {
+        Some(n) => n,
+        None => teacher
+            .config
+            .data
+            .load(Split::Train, teacher.config.seed)?
+            .len(),
+    };
     let request = PairsRequest {
         dir: dir.clone(),
-        count: options.pairs.unwrap_or(table.len()),
+        count,
         shard_size: options.shard_size,
         seed: config.seed,
-        checkpoint: ckpt,
+        checkpoint: teacher.checkpoint.clone(),
     };
-    drop(table);
     let report = generate_pairs(
-        &teacher,
-        &network,
+        &teacher.config,
+        &teacher.network,
         sampler.as_ref(),
-        &shape,
+        &teacher.shape,
         &request,
-        &device,
+        &teacher.device,
     )?;
     Ok((dir, report))
 }
