@@ -49,7 +49,6 @@ pub fn proximal_chain(
     rng: &mut Rng,
     stop_after: Option<usize>,
 ) -> Result<ChainEnd> {
-    check_steps(n)?;
     let start = problem
         .family
         .prior(problem.batch, problem.dim, &problem.device, rng);
@@ -66,7 +65,7 @@ pub fn proximal_chain_from(
     rng: &mut Rng,
     stop_after: Option<usize>,
 ) -> Result<ChainEnd> {
-    check_steps(n)?;
+    check_steps(problem, n)?;
     let grid = time_grid(problem.schedule, n);
     let mut state = start;
     let mut prediction = None;
@@ -82,11 +81,28 @@ pub fn proximal_chain_from(
     Ok(ChainEnd { prediction, state })
 }
 
-fn check_steps(n: usize) -> Result<()> {
+/// Checks that an `n`-step chain can sample `problem`: at least one step, and, for a
+/// divergence whose flow is simulated on a grid ([`Divergence::flow_grid`]), exactly the
+/// grid's steps (its network was trained on those inputs only).
+///
+/// [`Divergence::flow_grid`]: crate::divergence::Divergence::flow_grid
+pub fn check_steps(problem: &SamplingProblem<'_>, n: usize) -> Result<()> {
     if n == 0 {
         return Err(GpfnError::Config {
             key: "sampler.steps".into(),
             message: "a chain needs at least one step".into(),
+        });
+    }
+    if let Some(grid) = problem.divergence.flow_grid()
+        && grid != n
+    {
+        return Err(GpfnError::Config {
+            key: "sampler.steps".into(),
+            message: format!(
+                "divergence `{}` simulates its flow on a {grid}-step grid and was trained there; \
+                 sample it with {grid} steps, not {n}",
+                problem.divergence.divergence_name()
+            ),
         });
     }
     Ok(())

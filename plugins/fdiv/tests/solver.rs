@@ -265,3 +265,37 @@ fn alpha_divergences_conform() {
         });
     }
 }
+
+/// A simulated-flow divergence was trained on its grid's inputs only: a chain of another
+/// length is refused with an error naming `sampler.steps`, the grid's own length runs.
+#[test]
+fn chains_off_the_simulated_grid_are_refused() {
+    use gpfn_core::divergence::Noise;
+    use gpfn_core::sampling::{SamplingProblem, proximal_chain};
+    let div = small(|d: Hellinger| Hellinger {
+        steps: NonZeroUsize::new(4).unwrap(),
+        ..d
+    });
+    let family = DiagGaussianFamily {};
+    let schedule = div.default_schedule();
+    let predictor = |z: Tensor<2>, _t: f64| z.zeros_like();
+    let problem = SamplingProblem {
+        divergence: &div,
+        family: &family,
+        schedule: schedule.as_ref(),
+        predictor: &predictor,
+        batch: 3,
+        dim: 2,
+        device: Device::flex(),
+    };
+    let mut rng = Rng::seed(1);
+    let e = proximal_chain(&problem, 5, Noise::Deterministic, &mut rng, None)
+        .err()
+        .expect("a 5-step chain on a 4-step grid is refused")
+        .to_string();
+    assert!(
+        e.contains("sampler.steps") && e.contains("4-step grid"),
+        "{e}"
+    );
+    assert!(proximal_chain(&problem, 4, Noise::Deterministic, &mut rng, None).is_ok());
+}

@@ -26,7 +26,7 @@ use gpfn_core::belief::BeliefState;
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::Sampler;
-use gpfn_core::sampling::SamplingProblem;
+use gpfn_core::sampling::{SamplingProblem, check_steps};
 use gpfn_core::schedule::time_grid;
 use gpfn_core::{GpfnError, Result};
 use serde::{Deserialize, Serialize};
@@ -62,8 +62,6 @@ impl Default for HeunSampler {
 pub struct HeunEnd {
     /// The last prediction `x̂` (the sample).
     pub prediction: Tensor<2>,
-    /// The particle after the last step taken.
-    pub particle: Tensor<2>,
     /// Network evaluations made.
     pub nfe: usize,
 }
@@ -98,25 +96,15 @@ fn check_straight_path(problem: &SamplingProblem<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `n` Heun steps (or only the first `stop_after`) from the particle of `start`.
-pub fn heun_chain(
-    problem: &SamplingProblem<'_>,
-    start: BeliefState,
-    n: usize,
-    stop_after: Option<usize>,
-) -> Result<HeunEnd> {
-    if n == 0 {
-        return Err(GpfnError::Config {
-            key: "sampler.steps".into(),
-            message: "a chain needs at least one step".into(),
-        });
-    }
+/// Runs `n` Heun steps from the particle of `start`.
+pub fn heun_chain(problem: &SamplingProblem<'_>, start: BeliefState, n: usize) -> Result<HeunEnd> {
+    check_steps(problem, n)?;
     check_straight_path(problem)?;
     let mut z = problem.family.network_input(&start);
     let mut prediction = None;
     let mut nfe = 0;
     let grid = time_grid(problem.schedule, n);
-    for step in grid.iter().take(stop_after.unwrap_or(n)) {
+    for step in &grid {
         let x1 = (problem.predictor)(z.clone(), step.t_prev);
         nfe += 1;
         // Predictor: z̃ = z + Δκ u₁ = (1 − w) z + w x̂₁, the JKO step.
@@ -137,8 +125,7 @@ pub fn heun_chain(
         prediction = Some(x1);
     }
     Ok(HeunEnd {
-        prediction: prediction.unwrap_or_else(|| z.clone()),
-        particle: z,
+        prediction: prediction.unwrap_or(z),
         nfe,
     })
 }
@@ -166,6 +153,6 @@ impl Sampler for HeunSampler {
         start: BeliefState,
         _rng: &mut Rng,
     ) -> Result<Tensor<2>> {
-        Ok(heun_chain(problem, start, self.steps, None)?.prediction)
+        Ok(heun_chain(problem, start, self.steps)?.prediction)
     }
 }
