@@ -164,15 +164,22 @@ pub fn solve(
     }
     let n = b * d;
     let flat = |t: &Tensor<2>| t.clone().inner().reshape([n, 1]);
-    let problem = Problem {
+    let (mq, sq) = (flat(&prev.mean), flat(&prev.std));
+    let uq = sq.clone().log();
+    let mut problem = Problem {
         value,
-        mq: flat(&prev.mean),
-        sq: flat(&prev.std),
+        j_prev: mq.zeros_like(),
+        mq,
+        sq,
+        uq,
         y: flat(y),
         alpha,
     };
+    problem.j_prev = problem
+        .objective(problem.mq.clone(), problem.uq.clone(), 1)
+        .reshape([n, 1]);
     let (mut m, mut u) = match options.start {
-        Start::Previous => (problem.mq.clone(), problem.sq.clone().log()),
+        Start::Previous => (problem.mq.clone(), problem.uq.clone()),
         Start::Bayes => {
             let rho = problem.sq.clone().square().recip();
             let rho_next = rho.clone().add_scalar(alpha);
@@ -209,10 +216,12 @@ pub fn solve(
             .clone()
             .equal_elem(0.0)
             .bool_and(at_prev.clone().bool_not());
-        report.stalled = stalled.clone().int().sum().into_scalar::<i64>() as usize;
         m = (m + newton.dm * fraction.clone()).mask_where(at_prev.clone(), problem.mq.clone());
-        u = (u + newton.du * fraction).mask_where(at_prev, problem.sq.clone().log());
+        u = (u + newton.du * fraction).mask_where(at_prev, problem.uq.clone());
         report.iterations += 1;
+    }
+    if report.iterations > 0 {
+        report.stalled = stalled.int().sum().into_scalar::<i64>() as usize;
     }
     Ok((
         DiagGaussian {
@@ -228,6 +237,10 @@ struct Problem<'a> {
     value: &'a dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
     mq: Tensor<2>,
     sq: Tensor<2>,
+    /// `ln s_q`: the previous belief in the solver's coordinates.
+    uq: Tensor<2>,
+    /// `J` at the previous belief, `[n, 1]` (the line search compares with it).
+    j_prev: Tensor<2>,
     y: Tensor<2>,
     alpha: f64,
 }
@@ -242,11 +255,22 @@ struct Newton {
     max_gradient: f64,
 }
 
-fn max_abs(t: Tensor<2>) -> f64 {
-    // NaN propagates through `max` on flex only sometimes: map it to +∞ explicitly.
-    let t = t.abs();
-    let nan = t.clone().is_nan();
-    t.mask_fill(nan, f32::INFINITY).max().into_scalar::<f32>() as f64
+/// `max |t|` of each tensor, read back to the host together (one synchronisation).
+fn max_abs<const K: usize>(ts: [Tensor<2>; K]) -> [f64; K] {
+    let maxima = ts
+        .into_iter()
+        .map(|t| {
+            // NaN propagates through `max` on flex only sometimes: map it to +∞ explicitly.
+            let t = t.abs();
+            let nan = t.clone().is_nan();
+            t.mask_fill(nan, f32::INFINITY).max()
+        })
+        .collect();
+    let host = Tensor::cat(maxima, 0)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 maxima");
+    std::array::from_fn(|i| host[i] as f64)
 }
 
 impl Problem<'_> {
@@ -319,10 +343,13 @@ impl Problem<'_> {
         let du = diag_u.mask_where(pd, newton_u).neg();
         let s = u.clone().exp();
         let scale = s.clone().clamp_min(MEAN_SCALE_FLOOR);
-        let residual = max_abs((dm.clone() / scale).mask_fill(stalled.clone(), 0.0))
-            .max(max_abs(du.clone().mask_fill(stalled.clone(), 0.0)));
-        let max_gradient = max_abs(gm.mask_fill(stalled.clone(), 0.0))
-            .max(max_abs(gu.mask_fill(stalled.clone(), 0.0)));
+        let [step_m, step_u, grad_m, grad_u] = max_abs([
+            (dm.clone() / scale).mask_fill(stalled.clone(), 0.0),
+            du.clone().mask_fill(stalled.clone(), 0.0),
+            gm.mask_fill(stalled.clone(), 0.0),
+            gu.mask_fill(stalled.clone(), 0.0),
+        ]);
+        let (residual, max_gradient) = (step_m.max(step_u), grad_m.max(grad_u));
         // Trust region: |Δu| ≤ 1, |Δm| ≤ 2 s.
         let cap = du.clone().abs().clamp_min(1.0).recip().min_pair(
             (dm.clone().abs() / s.mul_scalar(2.0))
@@ -380,10 +407,7 @@ impl Problem<'_> {
             fraction = fraction.mask_fill(ok.clone(), c);
             chosen = chosen.mask_where(ok, ji);
         }
-        let at_prev = self
-            .objective(self.mq.clone(), self.sq.clone().log(), 1)
-            .reshape([n, 1])
-            .lower(chosen);
+        let at_prev = self.j_prev.clone().lower(chosen);
         (fraction, at_prev)
     }
 }
