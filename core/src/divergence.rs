@@ -188,8 +188,21 @@ pub fn transport(prev: &DiagGaussian, next: &DiagGaussian, z: &Tensor<2>) -> Ten
 }
 
 /// Particle η-resampling (DESIGN §1):
-/// `z_i = κ_i x̂ + (1 − κ_i)(√(1−η²) ε̂ + η ξ)`, `ε̂ = (z_{i−1} − κ_{i−1} x̂)/(1 − κ_{i−1})`.
+/// `z_i = κ_i x̂ + (1 − κ_i) n`, with `n` the resampled noise of [`eta_noise`].
 pub fn eta_resample(
+    x_hat: &Tensor<2>,
+    z: &Tensor<2>,
+    step: &ProxStep,
+    eta: f64,
+    rng: &mut Rng,
+) -> Tensor<2> {
+    let noise = eta_noise(x_hat, z, step, eta, rng);
+    x_hat.clone().mul_scalar(step.kappa) + noise.mul_scalar(1.0 - step.kappa)
+}
+
+/// The noise of η-resampling: `n = √(1−η²) ε̂ + η ξ`, `ξ ~ N(0, I)`, where
+/// `ε̂ = (z_{i−1} − κ_{i−1} x̂)/(1 − κ_{i−1})` is the noise the particle implies.
+pub fn eta_noise(
     x_hat: &Tensor<2>,
     z: &Tensor<2>,
     step: &ProxStep,
@@ -203,17 +216,20 @@ pub fn eta_resample(
     if eta > 0.0 {
         noise = noise + rng.normal_tensor(b, d, &z.device()).mul_scalar(eta);
     }
-    x_hat.clone().mul_scalar(step.kappa) + noise.mul_scalar(1.0 - step.kappa)
+    noise
 }
 
 /// The straight-path flow of particle beliefs: `z = κ x + (1 − κ) ε`, `ε ~ N(0, I)`.
 pub fn particle_flow(x: &Tensor<2>, kappa: &[f64], rng: &mut Rng) -> Tensor<2> {
     let [b, d] = x.dims();
+    straight_path(x, kappa, rng.normal_tensor(b, d, &x.device()))
+}
+
+/// `z = κ x + (1 − κ) ε` per row, for given noise `ε` (`[batch, dim]`, one row per row of `x`).
+pub fn straight_path(x: &Tensor<2>, kappa: &[f64], eps: Tensor<2>) -> Tensor<2> {
     let device = x.device();
-    let k = column(kappa, &device);
     let one_minus: Vec<f64> = kappa.iter().map(|k| 1.0 - k).collect();
-    let eps = rng.normal_tensor(b, d, &device);
-    x.clone() * k + eps * column(&one_minus, &device)
+    x.clone() * column(kappa, &device) + eps * column(&one_minus, &device)
 }
 
 /// The proximal objective `J(p) = α E_p[½‖x − y‖²] + D(p, q)` per row: what

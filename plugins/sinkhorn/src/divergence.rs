@@ -4,7 +4,7 @@ use crate::coupling::{Coupling, couple};
 use crate::step::entropic_transport_step;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep, column};
+use gpfn_core::divergence::{Divergence, Noise, ProxStep, eta_noise, straight_path};
 use gpfn_core::ot::Sinkhorn;
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
@@ -158,14 +158,7 @@ impl Divergence for SinkhornDivergence {
                 // η-resampling of the noise, then re-coupled to the predictions by minibatch
                 // OT so that the batch follows the (coupled) flow distribution:
                 // n = √(1−η²) ε̂ + η ξ,  z' = κ x̂ + (1 − κ) n_σ.
-                let [b, d] = z.dims();
-                let eps_hat = (z - x_hat.clone().mul_scalar(step.kappa_prev))
-                    .div_scalar(1.0 - step.kappa_prev);
-                let mut n = eps_hat.mul_scalar((1.0 - eta * eta).max(0.0).sqrt());
-                if eta > 0.0 {
-                    n = n + rng.normal_tensor(b, d, &x_hat.device()).mul_scalar(eta);
-                }
-                let n = self.coupled(x_hat, n);
+                let n = self.coupled(x_hat, eta_noise(x_hat, &z, step, eta, rng));
                 x_hat.clone().mul_scalar(step.kappa) + n.mul_scalar(1.0 - step.kappa)
             }
         });
@@ -182,10 +175,8 @@ impl Divergence for SinkhornDivergence {
         rng: &mut Rng,
     ) -> Tensor<2> {
         let [b, d] = x.dims();
-        let device = x.device();
-        let eps = self.coupled(x, rng.normal_tensor(b, d, &device));
-        let one_minus: Vec<f64> = kappa.iter().map(|k| 1.0 - k).collect();
-        x.clone() * column(kappa, &device) + eps * column(&one_minus, &device)
+        let eps = self.coupled(x, rng.normal_tensor(b, d, &x.device()));
+        straight_path(x, kappa, eps)
     }
 
     fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
