@@ -12,7 +12,7 @@
 //! `[0, 1]`, is the fraction of real neighbourhoods that receive at least one sample.
 
 use super::Features;
-use super::neighbours::{ball_counts, kth_radii_and_distance_sum};
+use super::neighbours::{BallCounts, ball_counts, kth_radii_and_distance_sum};
 use crate::Result;
 
 /// Density and coverage of `fake` against `real`.
@@ -24,26 +24,21 @@ pub struct DensityCoverage {
     pub coverage: f64,
 }
 
-/// Density and coverage given the squared `k`-NN radii of the real set.
-pub(crate) fn density_coverage_with_radii(
-    real: &Features,
-    real_radii_sq: &[f64],
-    fake: &Features,
-    k: usize,
-) -> Result<DensityCoverage> {
-    real.check_same_dim(fake)?;
-    let counts = ball_counts(real, real_radii_sq, fake, &real.mean());
+/// Density and coverage from the counts of the generated points in the real `k`-NN balls.
+pub(crate) fn density_coverage_from_counts(counts: &BallCounts, k: usize) -> DensityCoverage {
     let inside: usize = counts.per_point.iter().sum();
-    let density = inside as f64 / (k as f64 * fake.len().max(1) as f64);
+    let density = inside as f64 / (k as f64 * counts.per_point.len().max(1) as f64);
     let coverage = counts.per_ball.iter().filter(|&&c| c > 0).count() as f64
         / counts.per_ball.len().max(1) as f64;
-    Ok(DensityCoverage { density, coverage })
+    DensityCoverage { density, coverage }
 }
 
 /// Density and coverage of `fake` against `real` with `k` nearest neighbours.
 pub fn density_coverage(real: &Features, fake: &Features, k: usize) -> Result<DensityCoverage> {
+    real.check_same_dim(fake)?;
     let (radii, _) = kth_radii_and_distance_sum(real, &[k])?;
-    density_coverage_with_radii(real, &radii[0], fake, k)
+    let counts = ball_counts(real, &[&radii[0]], fake, &real.mean());
+    Ok(density_coverage_from_counts(&counts[0], k))
 }
 
 #[cfg(test)]

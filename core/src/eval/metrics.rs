@@ -3,11 +3,11 @@
 //! by the metrics that need them).
 
 use super::classes::ClassHistogram;
-use super::density_coverage::density_coverage_with_radii;
+use super::density_coverage::density_coverage_from_counts;
 use super::diversity::diversity_from_sum;
 use super::fid::{GaussianStats, frechet_distance};
-use super::neighbours::kth_radii_and_distance_sum;
-use super::precision_recall::precision_recall_with_radii;
+use super::neighbours::{ball_counts, kth_radii_and_distance_sum};
+use super::precision_recall::covered_fraction;
 use super::{FeatureMetric, Features};
 use crate::{GpfnError, Result};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,8 @@ impl Default for MetricOptions {
 pub struct Reference {
     /// Features of the reference images.
     pub features: Features,
+    /// The features' mean: both sets are centred on it before distances are taken.
+    center: Vec<f64>,
     stats: GaussianStats,
     radii_pr: Vec<f64>,
     radii_dc: Vec<f64>,
@@ -55,6 +57,7 @@ impl Reference {
         let radii_pr = radii.pop().expect("two radii lists");
         let diversity = diversity_from_sum(sum, features.len());
         Ok(Reference {
+            center: features.mean(),
             features,
             stats,
             radii_pr,
@@ -89,21 +92,27 @@ impl Reference {
         let o = self.options;
         let fid = frechet_distance(&self.stats, &GaussianStats::of(fake)?)?;
         let (fake_radii, sum) = kth_radii_and_distance_sum(fake, &[o.k_precision_recall])?;
-        let pr = precision_recall_with_radii(&self.features, &self.radii_pr, fake, &fake_radii[0])?;
-        let dc = density_coverage_with_radii(
+        // One pass over the reference × sample distances for the real balls of both
+        // precision (k_pr) and density/coverage (k_dc); one more for recall's fake balls.
+        let center = &self.center;
+        let real_balls = ball_counts(
             &self.features,
-            &self.radii_dc,
+            &[&self.radii_pr, &self.radii_dc],
             fake,
-            o.k_density_coverage,
-        )?;
+            center,
+        );
+        let fake_balls = ball_counts(fake, &[&fake_radii[0]], &self.features, center);
+        let precision = covered_fraction(&real_balls[0].per_point);
+        let recall = covered_fraction(&fake_balls[0].per_point);
+        let dc = density_coverage_from_counts(&real_balls[1], o.k_density_coverage);
         let mut more = BTreeMap::new();
         for m in extra {
             more.insert(m.name().to_string(), m.compute(&self.features, fake)?);
         }
         Ok(Metrics {
             fid,
-            precision: pr.precision,
-            recall: pr.recall,
+            precision,
+            recall,
             density: dc.density,
             coverage: dc.coverage,
             diversity: diversity_from_sum(sum, fake.len()),
@@ -139,4 +148,31 @@ pub struct Metrics {
     /// Metrics supplied by [`FeatureMetric`] hooks, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{density_coverage, precision_recall};
+    use crate::rng::Rng;
+
+    /// The shared passes of `compare` give exactly the standalone metrics.
+    #[test]
+    fn compare_equals_the_standalone_metrics() {
+        let mut rng = Rng::seed(7);
+        let mut cloud = |n: usize, shift: f64| {
+            let v = (0..n * 3).map(|_| rng.normal() + shift).collect();
+            Features::new(v, 3).unwrap()
+        };
+        let real = cloud(60, 0.0);
+        let fake = cloud(45, 0.7);
+        let options = MetricOptions::default();
+        let reference = Reference::new(real.clone(), options).unwrap();
+        let m = reference.compare(&fake, &vec![0; 45], 10, &[]).unwrap();
+        let pr = precision_recall(&real, &fake, options.k_precision_recall).unwrap();
+        let dc = density_coverage(&real, &fake, options.k_density_coverage).unwrap();
+        assert!(pr.precision > 0.0 && pr.precision < 1.0, "{pr:?}");
+        assert_eq!((m.precision, m.recall), (pr.precision, pr.recall));
+        assert_eq!((m.density, m.coverage), (dc.density, dc.coverage));
+    }
 }

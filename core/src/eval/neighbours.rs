@@ -169,42 +169,48 @@ pub(crate) struct BallCounts {
     pub per_ball: Vec<usize>,
 }
 
-/// Counts which of `points` lie in which ball around `centres`, with squared radii
-/// `radii_sq[i]` for centre `i` (both sets centred on `center` first).
+/// Counts which of `points` lie in which ball around `centres`, for each list of squared
+/// radii in `radii_sq` (`radii_sq[l][i]` for centre `i`; both sets centred on `center`
+/// first). All lists share one pass over the distances; the result has one [`BallCounts`]
+/// per list.
 pub(crate) fn ball_counts(
     centres: &Features,
-    radii_sq: &[f64],
+    radii_sq: &[&[f64]],
     points: &Features,
     center: &[f64],
-) -> BallCounts {
+) -> Vec<BallCounts> {
     let c = Points::new(centres, center);
     let p = Points::new(points, center);
-    let blocks = for_each_block(&p, &c, |_, d| {
-        let mut per_point = Vec::with_capacity(d.rows());
-        let mut per_ball = vec![0usize; c.len()];
-        for r in 0..d.rows() {
-            let mut inside = 0;
-            for (i, (&dist, &radius)) in d.row(r).iter().zip(radii_sq).enumerate() {
-                if dist <= radius {
-                    inside += 1;
-                    per_ball[i] += 1;
-                }
-            }
-            per_point.push(inside);
-        }
-        (per_point, per_ball)
-    });
-    let mut counts = BallCounts {
-        per_point: Vec::with_capacity(p.len()),
-        per_ball: vec![0; c.len()],
+    let empty = |rows: usize| BallCounts {
+        per_point: Vec::with_capacity(rows),
+        per_ball: vec![0usize; c.len()],
     };
-    for (pp, pb) in blocks {
-        counts.per_point.extend(pp);
-        for (a, b) in counts.per_ball.iter_mut().zip(pb) {
-            *a += b;
+    let blocks = for_each_block(&p, &c, |_, d| {
+        let mut counts: Vec<BallCounts> = radii_sq.iter().map(|_| empty(d.rows())).collect();
+        for r in 0..d.rows() {
+            for (radii, counts) in radii_sq.iter().zip(&mut counts) {
+                let mut inside = 0;
+                for (i, (&dist, &radius)) in d.row(r).iter().zip(*radii).enumerate() {
+                    if dist <= radius {
+                        inside += 1;
+                        counts.per_ball[i] += 1;
+                    }
+                }
+                counts.per_point.push(inside);
+            }
+        }
+        counts
+    });
+    let mut total: Vec<BallCounts> = radii_sq.iter().map(|_| empty(p.len())).collect();
+    for block in blocks {
+        for (t, b) in total.iter_mut().zip(block) {
+            t.per_point.extend(b.per_point);
+            for (a, b) in t.per_ball.iter_mut().zip(b.per_ball) {
+                *a += b;
+            }
         }
     }
-    counts
+    total
 }
 
 #[cfg(test)]
@@ -238,7 +244,7 @@ mod tests {
         // Balls of squared radius 1 around 0 and 7 (one coordinate; the other is constant).
         let centres = Features::new(vec![0.0, 2.0, 7.0, 2.0], 2).unwrap();
         let points = Features::new(vec![0.5, 2.0, 1.0, 2.0, 1.5, 2.0, 6.0, 2.0], 2).unwrap();
-        let c = ball_counts(&centres, &[1.0, 1.0], &points, &[3.0, 2.0]);
+        let c = ball_counts(&centres, &[&[1.0, 1.0]], &points, &[3.0, 2.0]).remove(0);
         // 0.5 and 1.0 (on the boundary) are in the first ball, 6.0 in the second, 1.5 in none.
         assert_eq!(c.per_point, vec![1, 1, 0, 1]);
         assert_eq!(c.per_ball, vec![2, 1]);

@@ -30,27 +30,17 @@ pub(crate) fn covered_fraction(per_point: &[usize]) -> f64 {
     per_point.iter().filter(|&&c| c > 0).count() as f64 / per_point.len().max(1) as f64
 }
 
-/// Improved precision and recall with `k` nearest neighbours, given the squared `k`-NN radii
-/// of both sets (see [`precision_recall`]).
-pub(crate) fn precision_recall_with_radii(
-    real: &Features,
-    real_radii_sq: &[f64],
-    fake: &Features,
-    fake_radii_sq: &[f64],
-) -> Result<PrecisionRecall> {
-    real.check_same_dim(fake)?;
-    let center = real.mean();
-    let precision = covered_fraction(&ball_counts(real, real_radii_sq, fake, &center).per_point);
-    let recall = covered_fraction(&ball_counts(fake, fake_radii_sq, real, &center).per_point);
-    Ok(PrecisionRecall { precision, recall })
-}
-
 /// Improved precision and recall of `fake` against `real` with `k` nearest neighbours.
 pub fn precision_recall(real: &Features, fake: &Features, k: usize) -> Result<PrecisionRecall> {
     real.check_same_dim(fake)?;
     let (real_radii, _) = kth_radii_and_distance_sum(real, &[k])?;
     let (fake_radii, _) = kth_radii_and_distance_sum(fake, &[k])?;
-    precision_recall_with_radii(real, &real_radii[0], fake, &fake_radii[0])
+    let center = real.mean();
+    let precision =
+        covered_fraction(&ball_counts(real, &[&real_radii[0]], fake, &center)[0].per_point);
+    let recall =
+        covered_fraction(&ball_counts(fake, &[&fake_radii[0]], real, &center)[0].per_point);
+    Ok(PrecisionRecall { precision, recall })
 }
 
 #[cfg(test)]
