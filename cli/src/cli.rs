@@ -227,6 +227,11 @@ pub struct EvalCommon {
     /// `k` of density and coverage.
     #[arg(long, default_value_t = 5)]
     pub k_density_coverage: usize,
+    /// Also report the debiased Sinkhorn divergence `S_ε` between sample and reference
+    /// features, with this `ε` (squared feature distances); it solves a samples × reference
+    /// transport problem, so it is off by default.
+    #[arg(long, value_name = "EPS")]
+    pub sinkhorn_epsilon: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,

@@ -6,7 +6,8 @@ use gpfn_core::config::{Config, ConfigSources};
 use gpfn_core::dataset::Split;
 use gpfn_core::eval::classifier::{self, ClassifierInfo};
 use gpfn_core::eval::{
-    ClassifierTraining, EvalOptions, EvalReport, Evaluator, MetricOptions, train_classifier,
+    ClassifierTraining, EvalOptions, EvalReport, Evaluator, MetricOptions, SinkhornMetric,
+    train_classifier,
 };
 use gpfn_core::sampler;
 use gpfn_core::{GpfnError, Result, backend, io};
@@ -89,7 +90,7 @@ pub fn evaluator(common: &EvalCommon, config: &Config) -> Result<Evaluator> {
         .clone()
         .unwrap_or_else(|| default_classifier_dir(config));
     let device = backend::device(&config.backend)?;
-    Evaluator::new(
+    let mut evaluator = Evaluator::new(
         &dir,
         config,
         common.reference,
@@ -98,7 +99,18 @@ pub fn evaluator(common: &EvalCommon, config: &Config) -> Result<Evaluator> {
             k_density_coverage: common.k_density_coverage,
         },
         &device,
-    )
+    )?;
+    if let Some(epsilon) = common.sinkhorn_epsilon {
+        if !(epsilon > 0.0 && epsilon.is_finite()) {
+            return Err(GpfnError::Invalid(format!(
+                "--sinkhorn-epsilon {epsilon}: ε must be positive and finite"
+            )));
+        }
+        evaluator
+            .extra
+            .push(Box::new(SinkhornMetric { epsilon, device }));
+    }
+    Ok(evaluator)
 }
 
 /// A progress bar over `total` units, or a hidden one.

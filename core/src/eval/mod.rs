@@ -11,6 +11,7 @@
 //! | `precision_recall.rs` | improved precision and recall (Kynkäänniemi et al. 2019) |
 //! | `density_coverage.rs` | density and coverage (Naeem et al. 2020) |
 //! | `diversity.rs` | mean pairwise feature distance |
+//! | `sinkhorn_metric.rs` | the debiased Sinkhorn divergence of the features (optional) |
 //! | `classes.rs` | predicted-class histogram and classes covered |
 //! | `metrics.rs` | all of the above for one sample set against a prepared reference |
 //! | `report.rs` | one evaluation as JSON and as a readable table |
@@ -30,6 +31,7 @@ mod plot;
 mod precision_recall;
 mod report;
 mod run_eval;
+mod sinkhorn_metric;
 mod sweep;
 mod train_classifier;
 
@@ -43,6 +45,7 @@ pub use plot::{FONT_PATHS, fid_against_nfe};
 pub use precision_recall::{PrecisionRecall, precision_recall};
 pub use report::EvalReport;
 pub use run_eval::{EvalOptions, Evaluator, TrainedRun};
+pub use sinkhorn_metric::SinkhornMetric;
 pub use sweep::{
     DEFAULT_NFES, DEFAULT_SAMPLERS, SweepFiles, SweepOptions, csv, markdown, sweep, write_sweep,
 };
@@ -51,8 +54,8 @@ pub use train_classifier::{ClassifierTraining, train_classifier};
 use crate::Result;
 
 /// A further metric of generated features against reference features, reported under its
-/// name in [`Metrics::extra`]. This is the hook for distances that live elsewhere, e.g. the
-/// debiased Sinkhorn divergence of `gpfn_core::ot` (issue 4).
+/// name in [`Metrics::extra`]: the hook for distances that live elsewhere, such as
+/// [`SinkhornMetric`] (the debiased Sinkhorn divergence of `gpfn_core::ot`).
 pub trait FeatureMetric: Send + Sync {
     /// Key in the report.
     fn name(&self) -> &str;
