@@ -185,32 +185,6 @@ struct SinkhornRequest {
 /// The plan is returned only up to this many entries.
 pub const MAX_PLAN_ENTRIES: usize = 1_000_000;
 
-fn points(rows: &[Vec<f64>], what: &str, dim: Option<usize>) -> Result<(Vec<f32>, usize)> {
-    let Some(first) = rows.first() else {
-        return Err(GpfnError::Shape(format!("{what} has no points")));
-    };
-    let d = dim.unwrap_or(first.len());
-    if d == 0 {
-        return Err(GpfnError::Shape(format!(
-            "{what} has points of dimension 0"
-        )));
-    }
-    let mut v = Vec::with_capacity(rows.len() * d);
-    for (i, r) in rows.iter().enumerate() {
-        if r.len() != d {
-            return Err(GpfnError::Shape(format!(
-                "{what}[{i}] has {} coordinates but {d} were expected",
-                r.len()
-            )));
-        }
-        if r.iter().any(|c| !c.is_finite()) {
-            return Err(GpfnError::Invalid(format!("{what}[{i}] is not finite")));
-        }
-        v.extend(r.iter().map(|&c| c as f32));
-    }
-    Ok((v, d))
-}
-
 fn weights(
     w: &Option<Vec<f64>>,
     what: &str,
@@ -224,14 +198,7 @@ fn weights(
             w.len()
         )));
     }
-    if let Some(v) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
-        return Err(GpfnError::Invalid(format!(
-            "{what} must be finite and non-negative, got {v}"
-        )));
-    }
-    if w.iter().all(|&v| v == 0.0) {
-        return Err(GpfnError::Invalid(format!("{what} has no positive weight")));
-    }
+    // Finite, non-negative and not all zero: checked by the solver for every caller.
     let v: Vec<f32> = w.iter().map(|&v| v as f32).collect();
     Ok(Some(Tensor::from_data(TensorData::new(v, [1, n]), device)))
 }
@@ -241,11 +208,9 @@ fn weights(
 /// debiased `S_ε`, all for the squared-Euclidean cost.
 pub fn sinkhorn(input: &str, device: &Device) -> Result<Value> {
     let req: SinkhornRequest = parse(input)?;
-    let (xv, d) = points(&req.x, "x", None)?;
-    let (yv, _) = points(&req.y, "y", Some(d))?;
+    let x = crate::ot::point_cloud(&req.x, "x", None, device)?;
+    let y = crate::ot::point_cloud(&req.y, "y", Some(x.dims()[2]), device)?;
     let (n, m) = (req.x.len(), req.y.len());
-    let x = Tensor::<3>::from_data(TensorData::new(xv, [1, n, d]), device);
-    let y = Tensor::<3>::from_data(TensorData::new(yv, [1, m, d]), device);
     let a = weights(&req.a, "a", n, device)?;
     let b = weights(&req.b, "b", m, device)?;
     let mut solver = Sinkhorn::with_epsilon(req.epsilon);

@@ -10,17 +10,14 @@ use super::sinkhorn::{Sinkhorn, SinkhornSolution};
 use crate::Result;
 use burn::tensor::Tensor;
 
-/// `S_ε` per problem of the batch, with the three transport problems it is made of.
+/// `S_ε` per problem of the batch, with the transport problem between `x` and `y` (the two
+/// symmetric problems only enter the value).
 #[derive(Clone, Debug)]
 pub struct DebiasedSinkhorn {
     /// `S_ε(a, b)`, `[batch]`.
     pub value: Tensor<1>,
     /// The problem between `x` and `y`.
     pub xy: SinkhornSolution,
-    /// The symmetric problem of `x` with itself.
-    pub xx: SinkhornSolution,
-    /// The symmetric problem of `y` with itself.
-    pub yy: SinkhornSolution,
 }
 
 impl Sinkhorn {
@@ -34,9 +31,9 @@ impl Sinkhorn {
         b: Option<&Tensor<2>>,
     ) -> Result<DebiasedSinkhorn> {
         let xy = self.solve(x, y, a, b)?;
-        let xx = self.solve(x, x, a, a)?;
-        let yy = self.solve(y, y, b, b)?;
-        let value = xy.entropic_cost() - (xx.entropic_cost() + yy.entropic_cost()).mul_scalar(0.5);
-        Ok(DebiasedSinkhorn { value, xy, xx, yy })
+        let xx = self.solve(x, x, a, a)?.entropic_cost();
+        let yy = self.solve(y, y, b, b)?.entropic_cost();
+        let value = xy.entropic_cost() - (xx + yy).mul_scalar(0.5);
+        Ok(DebiasedSinkhorn { value, xy })
     }
 }

@@ -4,26 +4,37 @@ use super::sinkhorn::Sinkhorn;
 use crate::{GpfnError, Result};
 use burn::tensor::{Device, Tensor, TensorData};
 
-fn matrix(rows: &[Vec<f32>], what: &str, dim: Option<usize>, device: &Device) -> Result<Tensor<3>> {
+/// One point cloud `[1, rows, d]` from host rows (f32 or f64), checked: at least one row, all
+/// of dimension `d` (`dim`, or the first row's), `d > 0`, finite. Errors name `what[i]`.
+pub(crate) fn point_cloud<T: Copy + Into<f64>>(
+    rows: &[Vec<T>],
+    what: &str,
+    dim: Option<usize>,
+    device: &Device,
+) -> Result<Tensor<3>> {
     let Some(first) = rows.first() else {
-        return Err(GpfnError::Shape(format!("{what} has no rows")));
+        return Err(GpfnError::Shape(format!("{what} has no points")));
     };
     let d = dim.unwrap_or(first.len());
     if d == 0 {
-        return Err(GpfnError::Shape(format!("{what} has rows of dimension 0")));
+        return Err(GpfnError::Shape(format!(
+            "{what} has points of dimension 0"
+        )));
     }
     let mut v = Vec::with_capacity(rows.len() * d);
     for (i, r) in rows.iter().enumerate() {
         if r.len() != d {
             return Err(GpfnError::Shape(format!(
-                "{what} row {i} has {} entries but {d} were expected",
+                "{what}[{i}] has {} coordinates but {d} were expected (row {i} of {what})",
                 r.len()
             )));
         }
-        if r.iter().any(|x| !x.is_finite()) {
-            return Err(GpfnError::Invalid(format!("{what} row {i} is not finite")));
+        if r.iter().any(|&c| !c.into().is_finite()) {
+            return Err(GpfnError::Invalid(format!(
+                "{what}[{i}] is not finite (row {i} of {what})"
+            )));
         }
-        v.extend_from_slice(r);
+        v.extend(r.iter().map(|&c| c.into() as f32));
     }
     Ok(Tensor::from_data(
         TensorData::new(v, [1, rows.len(), d]),
@@ -40,8 +51,8 @@ pub fn feature_sinkhorn_divergence(
     epsilon: f64,
     device: &Device,
 ) -> Result<f64> {
-    let xt = matrix(x, "x", None, device)?;
-    let yt = matrix(y, "y", Some(xt.dims()[2]), device)?;
+    let xt = point_cloud(x, "x", None, device)?;
+    let yt = point_cloud(y, "y", Some(xt.dims()[2]), device)?;
     let s = Sinkhorn::with_epsilon(epsilon).divergence(&xt, &yt, None, None)?;
     Ok(s.value.into_scalar::<f32>() as f64)
 }
