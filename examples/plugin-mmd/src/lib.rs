@@ -26,11 +26,8 @@
 //! the mean alone, which the solver handles (the collapsed coordinates stall, see
 //! `gpfn_core::proximal_solver`).
 
-use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
+use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep};
-use gpfn_core::rng::Rng;
-use gpfn_core::schedule::{BfnGeometric, Schedule};
 use gpfn_fdiv::proximal_chain::{self, ChainSettings, FLossWeight};
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +80,13 @@ impl Default for Mmd {
 }
 
 impl Mmd {
-    fn settings(&self) -> ChainSettings {
+    /// `MMD²(p, q)` with this length scale: the one thing this plugin defines.
+    pub fn divergence_value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+        mmd_value(p, q, self.length_scale)
+    }
+
+    /// The chain's settings.
+    pub fn settings(&self) -> ChainSettings {
         ChainSettings {
             steps: self.steps.max(1),
             loss_weight: self.loss_weight,
@@ -128,76 +131,5 @@ pub fn mmd_value(p: &DiagGaussian, q: &DiagGaussian, length_scale: f64) -> Tenso
     (kpp + kqq - kpq.mul_scalar(2.0)).sum_dim(1).squeeze_dim(1)
 }
 
-#[typetag::serde(name = "mmd")]
-impl Divergence for Mmd {
-    fn divergence_name(&self) -> &'static str {
-        "mmd"
-    }
-
-    fn belief_families(&self) -> &'static [&'static str] {
-        &["diag-gaussian"]
-    }
-
-    fn default_schedule(&self) -> Box<dyn Schedule> {
-        Box::new(BfnGeometric::default())
-    }
-
-    // The one thing this plugin defines.
-    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
-        mmd_value(p, q, self.length_scale)
-    }
-
-    // Everything below is the shared value-defined chain.
-    fn accuracy(&self, step: &ProxStep) -> f64 {
-        proximal_chain::accuracy(step)
-    }
-
-    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian {
-        proximal_chain::prox(self, &self.settings(), prev, y, alpha)
-    }
-
-    fn step(
-        &self,
-        _family: &dyn BeliefFamily,
-        state: BeliefState,
-        x_hat: &Tensor<2>,
-        step: &ProxStep,
-        noise: Noise,
-        rng: &mut Rng,
-    ) -> BeliefState {
-        proximal_chain::step(self, state, x_hat, step, noise, rng)
-    }
-
-    fn flow(
-        &self,
-        family: &dyn BeliefFamily,
-        x: &Tensor<2>,
-        kappa: &[f64],
-        rng: &mut Rng,
-    ) -> Tensor<2> {
-        proximal_chain::flow_at_kappa(self, &self.settings(), family, x, kappa, rng)
-    }
-
-    fn flow_at(
-        &self,
-        family: &dyn BeliefFamily,
-        schedule: &dyn Schedule,
-        x: &Tensor<2>,
-        t: &[f64],
-        rng: &mut Rng,
-    ) -> gpfn_core::Result<Tensor<2>> {
-        proximal_chain::flow_at(self, &self.settings(), family, schedule, x, t, rng)
-    }
-
-    fn flow_grid(&self) -> Option<usize> {
-        Some(self.settings().steps)
-    }
-
-    fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
-        proximal_chain::loss_weight(&self.settings(), schedule, t)
-    }
-
-    fn sample_time(&self, rng: &mut Rng) -> f64 {
-        proximal_chain::sample_time(&self.settings(), rng)
-    }
-}
+// The `Divergence` impl: `divergence_value` and `settings` above, the shared chain for the rest.
+gpfn_fdiv::impl_value_divergence!(Mmd, "mmd");

@@ -83,7 +83,7 @@ macro_rules! f_divergence {
             }
         }
 
-        $crate::impl_f_divergence!($ty, $name);
+        $crate::impl_value_divergence!($ty, $name);
     };
 }
 

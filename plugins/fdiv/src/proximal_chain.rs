@@ -196,11 +196,17 @@ pub fn sample_time(settings: &ChainSettings, rng: &mut Rng) -> f64 {
     rng.below(settings.steps) as f64 / settings.steps as f64
 }
 
-/// Implements [`Divergence`] for an f-divergence config type with a `settings()` method and a
-/// `divergence_value(p, q)` method, registered under `$name`.
+/// Implements [`Divergence`] for a divergence defined by its value: a config type with a
+/// `settings() -> ChainSettings` method and a `divergence_value(p, q) -> Tensor<1>` method,
+/// registered under `$name`. Everything else is this module's shared chain (KL accuracies,
+/// the generic solver's step, the simulated flow, the loss weight, grid times). The f-divergences
+/// use it, and so can a plugin crate (it needs `typetag` among its dependencies):
+///
+/// ```text
+/// gpfn_fdiv::impl_value_divergence!(MyDivergence, "my-divergence");
+/// ```
 #[macro_export]
-#[doc(hidden)]
-macro_rules! impl_f_divergence {
+macro_rules! impl_value_divergence {
     ($ty:ty, $name:literal) => {
         #[typetag::serde(name = $name)]
         impl gpfn_core::divergence::Divergence for $ty {
