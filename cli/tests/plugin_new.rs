@@ -64,10 +64,23 @@ fn the_template_has_the_workspace_profiles() {
         root["profile"].as_table().unwrap(),
         template["profile"].as_table().unwrap(),
     );
-    // The same profiles, plus gpfn's own crates (members there, dependencies here) named at
-    // the dev opt-level they get in the workspace.
+    // The same profiles, plus gpfn's own crates (members there, dependencies here) named with
+    // the dev settings they get in the workspace for every key that `"*"` overrides: the dev
+    // profile's value where it sets one, Cargo's dev default otherwise.
     let mut expected = root.clone();
-    let dev_opt = root["dev"]["opt-level"].clone();
+    let dev = root["dev"].as_table().unwrap();
+    let overridden: Vec<(String, toml::Value)> = dev["package"]["*"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .map(|key| {
+            let value = dev.get(key).cloned().unwrap_or_else(|| match key.as_str() {
+                "debug-assertions" | "overflow-checks" | "debug" => toml::Value::Boolean(true),
+                other => panic!("no Cargo dev default known for profile key {other}"),
+            });
+            (key.clone(), value)
+        })
+        .collect();
     let members: toml::Table = std::fs::read_to_string(workspace().join("Cargo.toml"))
         .unwrap()
         .parse()
@@ -81,8 +94,7 @@ fn the_template_has_the_workspace_profiles() {
         .unwrap();
     for (name, _) in members["workspace"]["dependencies"].as_table().unwrap() {
         if name.starts_with("gpfn-") {
-            let mut t = toml::Table::new();
-            t.insert("opt-level".into(), dev_opt.clone());
+            let t: toml::Table = overridden.iter().cloned().collect();
             packages.insert(name.clone(), toml::Value::Table(t));
         }
     }
