@@ -90,6 +90,16 @@ pub fn evaluator(common: &EvalCommon, config: &Config) -> Result<Evaluator> {
         .clone()
         .unwrap_or_else(|| default_classifier_dir(config));
     let device = backend::device(&config.backend)?;
+    // Checked before the classifier and the reference features are loaded.
+    let sinkhorn = common
+        .sinkhorn_epsilon
+        .map(|epsilon| {
+            SinkhornMetric::new(epsilon, device.clone()).map_err(|e| match e {
+                GpfnError::Invalid(m) => GpfnError::Invalid(format!("--sinkhorn-epsilon: {m}")),
+                other => other,
+            })
+        })
+        .transpose()?;
     let mut evaluator = Evaluator::new(
         &dir,
         config,
@@ -100,15 +110,8 @@ pub fn evaluator(common: &EvalCommon, config: &Config) -> Result<Evaluator> {
         },
         &device,
     )?;
-    if let Some(epsilon) = common.sinkhorn_epsilon {
-        if !(epsilon > 0.0 && epsilon.is_finite()) {
-            return Err(GpfnError::Invalid(format!(
-                "--sinkhorn-epsilon {epsilon}: ε must be positive and finite"
-            )));
-        }
-        evaluator
-            .extra
-            .push(Box::new(SinkhornMetric { epsilon, device }));
+    if let Some(metric) = sinkhorn {
+        evaluator.extra.push(Box::new(metric));
     }
     Ok(evaluator)
 }

@@ -3,22 +3,31 @@
 
 use super::{FeatureMetric, Features};
 use crate::Result;
-use crate::ot::feature_sinkhorn_divergence;
-use burn::tensor::Device;
+use crate::ot::{Sinkhorn, cloud_divergence};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// `S_ε(fake, real)` between the uniform empirical measures of the two feature sets,
 /// squared-Euclidean cost; reported as `sinkhorn` in [`super::Metrics::extra`].
 pub struct SinkhornMetric {
-    /// `ε`, in the units of the cost (squared feature distances).
-    pub epsilon: f64,
-    /// Where the solve runs.
-    pub device: Device,
+    solver: Sinkhorn,
+    device: Device,
 }
 
-fn rows(f: &Features) -> Vec<Vec<f32>> {
-    (0..f.len())
-        .map(|i| f.row(i).iter().map(|&v| v as f32).collect())
-        .collect()
+impl SinkhornMetric {
+    /// The metric with `ε = epsilon`, in the units of the cost (squared feature distances),
+    /// solved on `device`. `ε` is checked here, by the solver's own check, so that a bad value
+    /// fails before any sample is drawn.
+    pub fn new(epsilon: f64, device: Device) -> Result<SinkhornMetric> {
+        let solver = Sinkhorn::with_epsilon(epsilon);
+        solver.validate()?;
+        Ok(SinkhornMetric { solver, device })
+    }
+}
+
+/// The features as one point cloud `[1, rows, dim]` (already checked finite and rectangular).
+fn cloud(f: &Features, device: &Device) -> Tensor<3> {
+    let v: Vec<f32> = f.values().iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(v, [1, f.len(), f.dim()]), device)
 }
 
 impl FeatureMetric for SinkhornMetric {
@@ -27,7 +36,9 @@ impl FeatureMetric for SinkhornMetric {
     }
 
     fn compute(&self, real: &Features, fake: &Features) -> Result<f64> {
-        feature_sinkhorn_divergence(&rows(fake), &rows(real), self.epsilon, &self.device)
+        real.check_same_dim(fake)?;
+        let (fake, real) = (cloud(fake, &self.device), cloud(real, &self.device));
+        cloud_divergence(&self.solver, &fake, &real)
     }
 }
 
@@ -50,14 +61,24 @@ mod tests {
             .collect();
         let reference =
             Reference::new(Features::new(real, 2).unwrap(), MetricOptions::default()).unwrap();
-        let metric = SinkhornMetric {
-            epsilon: 0.1,
-            device: Device::flex(),
-        };
+        let metric = SinkhornMetric::new(0.1, Device::flex()).unwrap();
         let m = reference
             .compare(&Features::new(fake, 2).unwrap(), &[0; 40], 10, &[&metric])
             .unwrap();
         // f32 potentials of O(10) values: absolute error ~1e-5 · |f| (docs/maths.md).
         approx::assert_abs_diff_eq!(m.extra["sinkhorn"], 1.0, epsilon = 2e-3);
+    }
+
+    /// A bad `ε` is refused when the metric is made, with the solver's message.
+    #[test]
+    fn a_bad_epsilon_is_refused_when_the_metric_is_made() {
+        for epsilon in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = SinkhornMetric::new(epsilon, Device::flex()).err().unwrap();
+            assert!(
+                e.to_string()
+                    .contains("epsilon must be positive and finite"),
+                "{e}"
+            );
+        }
     }
 }

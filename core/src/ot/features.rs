@@ -53,6 +53,12 @@ pub fn feature_sinkhorn_divergence(
 ) -> Result<f64> {
     let xt = point_cloud(x, "x", None, device)?;
     let yt = point_cloud(y, "y", Some(xt.dims()[2]), device)?;
-    let s = Sinkhorn::with_epsilon(epsilon).divergence(&xt, &yt, None, None)?;
+    cloud_divergence(&Sinkhorn::with_epsilon(epsilon), &xt, &yt)
+}
+
+/// `S_ε` between the uniform measures of two single point clouds `[1, n, d]` and `[1, m, d]`,
+/// read back as one number.
+pub(crate) fn cloud_divergence(solver: &Sinkhorn, x: &Tensor<3>, y: &Tensor<3>) -> Result<f64> {
+    let s = solver.divergence(x, y, None, None)?;
     Ok(s.value.into_scalar::<f32>() as f64)
 }

@@ -22,6 +22,6 @@ pub use assignment::{assignment_cost, min_cost_assignment};
 pub use cost::GroundCost;
 pub use debiased::DebiasedSinkhorn;
 pub use features::feature_sinkhorn_divergence;
-pub(crate) use features::point_cloud;
+pub(crate) use features::{cloud_divergence, point_cloud};
 pub use pairing::{exact_pairing, mean_cost};
 pub use sinkhorn::{Sinkhorn, SinkhornSolution};

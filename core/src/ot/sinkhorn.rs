@@ -174,7 +174,10 @@ impl Sinkhorn {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the settings (`ε` and the tolerance positive and finite, at least one iteration,
+    /// a scaling in `[0, 1)`); every solve calls it, and a caller may call it early to fail
+    /// before expensive work.
+    pub fn validate(&self) -> Result<()> {
         if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
             return Err(GpfnError::Invalid(format!(
                 "Sinkhorn epsilon must be positive and finite, got {}",
