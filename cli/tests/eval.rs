@@ -169,4 +169,46 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("deterministic, heun, stochastic"));
+
+    // A run trained on another machine names a data folder that is missing here; the command
+    // line's `--data-dir` is layered over the run's own config and points it at this one.
+    let config_path = run.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    let moved = config.replacen(
+        "[data]\nname = \"mnist\"\n",
+        &format!(
+            "[data]\nname = \"mnist\"\ndir = \"{}\"\n",
+            elsewhere.display()
+        ),
+        1,
+    );
+    assert_ne!(moved, config, "{config}");
+    std::fs::write(&config_path, moved).unwrap();
+    let mut args = vec!["eval", "--run", &run_s, "--nfe", "1", "--json"];
+    args.extend(common);
+    let o = gpfn(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("elsewhere"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut args = vec!["--data-dir", "../shared/data/mnist"];
+    args.extend(["eval", "--run", &run_s, "--nfe", "1", "--json"]);
+    args.extend(common);
+    let v: serde_json::Value = serde_json::from_str(&ok(&gpfn(&args))).unwrap();
+    assert_eq!(v["nfe"], 1);
+    let sweep2 = dir.path().join("sweep2").display().to_string();
+    let mut args = vec!["--data-dir", "../shared/data/mnist", "sweep", &run_s];
+    args.extend([
+        "--nfe",
+        "1",
+        "--samplers",
+        "deterministic",
+        "--out",
+        &sweep2,
+    ]);
+    args.extend(common);
+    assert!(ok(&gpfn(&args)).contains("| w2 | w2 | deterministic | 1 |"));
 }

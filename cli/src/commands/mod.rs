@@ -95,7 +95,7 @@ fn open_run(
             c.run.dir.join(&c.run.name)
         }
     };
-    gpfn_core::eval::TrainedRun::open(&path, checkpoint, backend_override(sources).as_deref())
+    gpfn_core::eval::TrainedRun::open(&path, checkpoint, &sources.sets)
 }
 
 /// The sampler `name` (default: the config's) with `steps` steps (default: the config's).
@@ -111,17 +111,5 @@ fn pick_sampler(
     Ok(match steps {
         Some(n) => sampler.with_steps(n),
         None => sampler,
-    })
-}
-
-/// The backend a `--backend`/`--set backend=…` flag asks for, which overrides a run's own.
-fn backend_override(sources: &ConfigSources) -> Option<String> {
-    sources.sets.iter().rev().find_map(|set| {
-        set.strip_prefix("backend=").map(|b| {
-            gpfn_core::config::parse_value(b)
-                .as_str()
-                .unwrap_or(b)
-                .to_string()
-        })
     })
 }

@@ -1,6 +1,5 @@
 //! `gpfn sweep`.
 
-use super::backend_override;
 use super::eval::evaluator;
 use crate::cli::SweepArgs;
 use gpfn_core::config::ConfigSources;
@@ -8,11 +7,10 @@ use gpfn_core::eval::{EvalOptions, SweepOptions, TrainedRun, markdown, sweep, wr
 use gpfn_core::{GpfnError, Result};
 
 pub fn run(sources: &ConfigSources, args: &SweepArgs) -> Result<()> {
-    let backend = backend_override(sources);
     let runs = args
         .runs
         .iter()
-        .map(|p| TrainedRun::open(p, None, backend.as_deref()))
+        .map(|p| TrainedRun::open(p, None, &sources.sets))
         .collect::<Result<Vec<_>>>()?;
     if args.common.count < 2 {
         return Err(GpfnError::Invalid(format!(

@@ -31,18 +31,12 @@ pub struct TrainedRun {
 }
 
 impl TrainedRun {
-    /// Opens the run folder `path` at `checkpoint` (default: its newest), on `backend`
-    /// (default: the run's).
-    pub fn open(
-        path: &Path,
-        checkpoint: Option<&Path>,
-        backend: Option<&str>,
-    ) -> Result<TrainedRun> {
+    /// Opens the run folder `path` at `checkpoint` (default: its newest), with `sets`
+    /// (`key=value`, as `--set` takes them, e.g. `backend=wgpu` or `data.dir=…`) layered over
+    /// the run's own config ([`RunFolder::config_with`]).
+    pub fn open(path: &Path, checkpoint: Option<&Path>, sets: &[String]) -> Result<TrainedRun> {
         let folder = RunFolder::open(path)?;
-        let mut config = folder.config()?;
-        if let Some(b) = backend {
-            config.backend = b.to_string();
-        }
+        let config = folder.config_with(sets)?;
         let checkpoint = match checkpoint {
             Some(c) => c.to_path_buf(),
             None => checkpoint::latest(&folder.checkpoints())?.ok_or_else(|| GpfnError::Run {

@@ -69,6 +69,22 @@ impl RunFolder {
         Config::from_toml(&std::fs::read_to_string(&p).map_err(|e| GpfnError::io(&p, e))?)
     }
 
+    /// The run's config with `sets` (`key=value`, as `--set` takes them) layered over it: the
+    /// run's `config.toml` is the file layer of [`crate::config::load`], so a command can
+    /// point a run trained elsewhere at this machine's data folder (`data.dir=…`) or run it on
+    /// another backend (`backend=…`). Without `sets` it is [`RunFolder::config`].
+    pub fn config_with(&self, sets: &[String]) -> Result<Config> {
+        if sets.is_empty() {
+            return self.config();
+        }
+        let sources = crate::config::ConfigSources {
+            file: Some(self.config_path()),
+            env: Vec::new(),
+            sets: sets.to_vec(),
+        };
+        Ok(crate::config::load(&sources)?.config)
+    }
+
     /// `checkpoints/`.
     pub fn checkpoints(&self) -> PathBuf {
         self.path.join("checkpoints")

@@ -78,11 +78,10 @@ pub fn pairs_dir(config: &Config) -> Result<PathBuf> {
 /// `options.source`.
 pub fn generate(config: &Config, options: &ReflowOptions) -> Result<(PathBuf, PairsReport)> {
     let dir = pairs_dir(config)?;
-    let teacher = TrainedRun::open(
-        &options.source,
-        options.checkpoint.as_deref(),
-        Some(&config.backend),
-    )?;
+    // The teacher keeps its own config (its data folder included) but runs on the reflow
+    // config's backend.
+    let backend = format!("backend={:?}", config.backend);
+    let teacher = TrainedRun::open(&options.source, options.checkpoint.as_deref(), &[backend])?;
     let sampler = options
         .sampler
         .clone()
