@@ -266,8 +266,12 @@ pub struct EvalRunArgs {
 #[derive(Debug, Args)]
 pub struct SweepArgs {
     /// Run folders to compare.
-    #[arg(required = true, value_name = "RUN")]
+    #[arg(required_unless_present = "merge", value_name = "RUN")]
     pub runs: Vec<PathBuf>,
+    /// An earlier sweep's `sweep.json` whose rows join this one's table and plot (repeatable;
+    /// for sweeps run in parallel or on other machines). With no RUN, only merges.
+    #[arg(long, value_name = "SWEEP_JSON")]
+    pub merge: Vec<PathBuf>,
     /// Network evaluations per sample, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = gpfn_core::eval::DEFAULT_NFES)]
     pub nfe: Vec<usize>,

@@ -211,4 +211,20 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     ]);
     args.extend(common);
     assert!(ok(&gpfn(&args)).contains("| w2 | w2 | deterministic | 1 |"));
+
+    // Sweeps run apart merge into one table and plot.
+    let merged = dir.path().join("merged");
+    let merged_s = merged.display().to_string();
+    let first = sweep_dir.join("sweep.json").display().to_string();
+    let second = dir.path().join("sweep2/sweep.json").display().to_string();
+    let args = [
+        "sweep", "--merge", &first, "--merge", &second, "--out", &merged_s,
+    ];
+    ok(&gpfn(&args));
+    let csv = std::fs::read_to_string(merged.join("sweep.csv")).unwrap();
+    // Header + the 4 rows of the first sweep + the 1 row of the second.
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    assert!(merged.join("fid-vs-nfe.png").exists());
+    let o = gpfn(&["sweep", "--out", &merged_s]);
+    assert_eq!(o.status.code(), Some(2), "clap refuses a sweep of nothing");
 }

@@ -3,10 +3,33 @@
 use super::eval::evaluator;
 use crate::cli::SweepArgs;
 use gpfn_core::config::ConfigSources;
-use gpfn_core::eval::{EvalOptions, SweepOptions, TrainedRun, markdown, sweep, write_sweep};
+use gpfn_core::eval::{
+    EvalOptions, EvalReport, SweepOptions, TrainedRun, markdown, read_sweep, sweep, write_sweep,
+};
 use gpfn_core::{GpfnError, Result};
 
 pub fn run(sources: &ConfigSources, args: &SweepArgs) -> Result<()> {
+    let mut reports = Vec::new();
+    for path in &args.merge {
+        reports.extend(read_sweep(path)?);
+    }
+    if !args.runs.is_empty() {
+        reports.extend(evaluate(sources, args)?);
+    }
+    let files = write_sweep(&reports, &args.out)?;
+    print!("{}", markdown(&reports));
+    eprintln!(
+        "written {}, {}, {} and {}",
+        files.csv.display(),
+        files.markdown.display(),
+        files.json.display(),
+        files.plot.display()
+    );
+    Ok(())
+}
+
+/// Evaluates the runs of `args` at every sampler × NFE.
+fn evaluate(sources: &ConfigSources, args: &SweepArgs) -> Result<Vec<EvalReport>> {
     let runs = args
         .runs
         .iter()
@@ -38,15 +61,5 @@ pub fn run(sources: &ConfigSources, args: &SweepArgs) -> Result<()> {
         },
         progress: !args.common.no_progress,
     };
-    let reports = sweep(&runs, &evaluator, &options)?;
-    let files = write_sweep(&reports, &args.out)?;
-    print!("{}", markdown(&reports));
-    eprintln!(
-        "written {}, {}, {} and {}",
-        files.csv.display(),
-        files.markdown.display(),
-        files.json.display(),
-        files.plot.display()
-    );
-    Ok(())
+    sweep(&runs, &evaluator, &options)
 }

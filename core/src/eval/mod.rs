@@ -47,7 +47,8 @@ pub use report::EvalReport;
 pub use run_eval::{EvalOptions, Evaluator, TrainedRun};
 pub use sinkhorn_metric::SinkhornMetric;
 pub use sweep::{
-    DEFAULT_NFES, DEFAULT_SAMPLERS, SweepFiles, SweepOptions, csv, markdown, sweep, write_sweep,
+    DEFAULT_NFES, DEFAULT_SAMPLERS, SweepFiles, SweepOptions, csv, markdown, read_sweep, sweep,
+    write_sweep,
 };
 pub use train_classifier::{ClassifierTraining, train_classifier};
 

@@ -160,11 +160,23 @@ pub fn markdown(reports: &[EvalReport]) -> String {
         );
     }
     if let Some(r) = reports.first() {
+        // Merged sweeps may differ in sample count: then say each run's.
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for q in reports {
+            if !counts.iter().any(|(n, c)| *n == q.name && *c == q.samples) {
+                counts.push((q.name.clone(), q.samples));
+            }
+        }
+        let samples = if counts.iter().all(|(_, c)| *c == r.samples) {
+            format!("{} samples per row", r.samples)
+        } else {
+            let each: Vec<String> = counts.iter().map(|(n, c)| format!("{n} {c}")).collect();
+            format!("samples per row: {}", each.join(", "))
+        };
         let _ = writeln!(
             s,
-            "\n{} samples per row against {} reference images; reference diversity {:.3}; \
+            "\n{samples} against {} reference images; reference diversity {:.3}; \
              classifier {} (test accuracy {:.2}%).",
-            r.samples,
             r.reference,
             r.metrics.reference_diversity,
             r.classifier,
@@ -185,6 +197,16 @@ pub struct SweepFiles {
     pub plot: PathBuf,
     /// `sweep.json`: every report.
     pub json: PathBuf,
+}
+
+/// Reads the reports of an earlier sweep's `sweep.json`, so that sweeps run apart (in
+/// parallel, or on other machines) are written as one table and one plot.
+pub fn read_sweep(path: &Path) -> Result<Vec<EvalReport>> {
+    let text = std::fs::read_to_string(path).map_err(|e| GpfnError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| GpfnError::Data {
+        path: path.to_path_buf(),
+        message: format!("not a sweep.json (a list of evaluation reports): {e}"),
+    })
 }
 
 /// Writes `sweep.csv`, `sweep.md`, `sweep.json` and `fid-vs-nfe.png` into `dir`.
@@ -263,6 +285,26 @@ mod tests {
         let m = markdown(&r);
         assert!(m.contains("| w2 | w2 | stochastic | 100 | 12.00 | 0.500 | 0.250 | 1.000 | 0.750 | 3.000 | 2/10 | 1.0 |"), "{m}");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+
+    #[test]
+    fn a_written_sweep_reads_back_and_merged_counts_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_sweep(&reports(), dir.path()).unwrap();
+        assert_eq!(read_sweep(&files.json).unwrap(), reports());
+        assert!(markdown(&reports()).contains("\n10 samples per row against 20 reference"));
+        let mut merged = reports();
+        merged[0].samples = 7;
+        let m = markdown(&merged);
+        assert!(
+            m.contains("samples per row: kl 7, kl 10, w2 10 against"),
+            "{m}"
+        );
+        let err = read_sweep(&files.csv).unwrap_err().to_string();
+        assert!(
+            err.contains("sweep.csv") && err.contains("not a sweep.json"),
+            "{err}"
+        );
     }
 
     #[test]
