@@ -11,13 +11,23 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed and
 /// synced, then renamed over `path`. A crash leaves either the old file or the new one.
+/// The file gets the permissions `File::create` would give it (`0o666` less the umask), not
+/// the owner-only mode of a temporary file.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| GpfnError::io(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| GpfnError::io(dir, e))?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| GpfnError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| GpfnError::io(path, e))?;
     tmp.as_file()
         .sync_all()
@@ -97,5 +107,19 @@ mod tests {
         assert_eq!(back, v);
         assert_eq!(shape, vec![3, 2]);
         assert!(write_npy(&p, &v, &[4, 2]).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_atomic_write_has_the_permissions_of_a_created_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let atomic = dir.path().join("atomic");
+        atomic_write(&atomic, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // Equal under any umask; before, the file kept the temporary file's 0o600.
+        assert_eq!(mode(&atomic), mode(&plain));
     }
 }
