@@ -94,6 +94,12 @@ pub(crate) fn fid_against_nfe_with_text(
     let fid_lo = fids.iter().copied().fold(f64::INFINITY, f64::min);
     let fid_hi = fids.iter().copied().fold(0.0, f64::max);
     let x_range = (nfe_lo / 1.2)..(nfe_hi * 1.2);
+    // Ticks at the NFE values evaluated, not at a log axis's own (which skip some, e.g. 5,
+    // and crowd others, e.g. 90 and 100).
+    let mut ticks: Vec<f64> = reports.iter().map(|r| r.nfe as f64).collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let x_axis = || x_range.clone().log_scale().with_key_points(ticks.clone());
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
@@ -172,20 +178,14 @@ pub(crate) fn fid_against_nfe_with_text(
         if fid_hi > 10.0 * fid_lo {
             finish!(
                 builder
-                    .build_cartesian_2d(
-                        x_range.log_scale(),
-                        ((fid_lo / 1.5)..(fid_hi * 1.5)).log_scale()
-                    )
+                    .build_cartesian_2d(x_axis(), ((fid_lo / 1.5)..(fid_hi * 1.5)).log_scale())
                     .map_err(|e| plot_err(path, e))?
             );
         } else {
             let pad = ((fid_hi - fid_lo) * 0.1).max(fid_hi * 0.05).max(1e-3);
             finish!(
                 builder
-                    .build_cartesian_2d(
-                        x_range.log_scale(),
-                        (fid_lo - pad).max(0.0)..(fid_hi + pad)
-                    )
+                    .build_cartesian_2d(x_axis(), (fid_lo - pad).max(0.0)..(fid_hi + pad))
                     .map_err(|e| plot_err(path, e))?
             );
         }
