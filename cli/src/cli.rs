@@ -249,7 +249,8 @@ pub struct EvalRunArgs {
     /// Sampler name (default: the run's).
     #[arg(long)]
     pub sampler: Option<String>,
-    /// Network evaluations per sample (= steps; default: the run's sampler steps).
+    /// Sampler steps (= network evaluations per sample, except Heun's 2·steps − 1; default:
+    /// the run's sampler steps).
     #[arg(long)]
     pub nfe: Option<usize>,
     /// JSON report path (default: `<run>/eval/<sampler>-<nfe>.json`).
@@ -272,7 +273,8 @@ pub struct SweepArgs {
     /// for sweeps run in parallel or on other machines). With no RUN, only merges.
     #[arg(long, value_name = "SWEEP_JSON")]
     pub merge: Vec<PathBuf>,
-    /// Network evaluations per sample, comma-separated.
+    /// Sampler steps, comma-separated (= network evaluations per sample, except Heun's
+    /// 2·steps − 1; the reports give the true NFE).
     #[arg(long, value_delimiter = ',', default_values_t = gpfn_core::eval::DEFAULT_NFES)]
     pub nfe: Vec<usize>,
     /// Samplers, comma-separated.

@@ -202,7 +202,7 @@ impl Evaluator {
             checkpoint: run.checkpoint.display().to_string(),
             divergence: run.divergence(),
             sampler: name_of(sampler),
-            nfe: sampler.steps(),
+            nfe: sampler.evaluations(),
             samples: options.samples,
             reference: self.reference_count,
             seed: options.seed,

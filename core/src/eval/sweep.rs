@@ -49,7 +49,13 @@ pub fn sweep(
         by_name(s, 1, "--samplers")?;
     }
     // Work is proportional to samples × NFE: the bar counts network evaluations per sample.
-    let per_run: usize = options.nfes.iter().sum::<usize>() * options.samplers.len();
+    // Network evaluations per sample summed over the grid (checks every sampler name first).
+    let mut per_run = 0usize;
+    for name in &options.samplers {
+        for &nfe in &options.nfes {
+            per_run += by_name(name, nfe, "--samplers")?.evaluations();
+        }
+    }
     let total = (runs.len() * per_run * options.eval.samples) as u64;
     let bar = if options.progress {
         let bar = ProgressBar::new(total);
@@ -68,17 +74,19 @@ pub fn sweep(
     for run in runs {
         for name in &options.samplers {
             for &nfe in &options.nfes {
+                // `nfe` is the sampler's steps; Heun evaluates the network 2·steps − 1 times.
                 let sampler = by_name(name, nfe, "--samplers")?;
-                bar.set_message(format!("{} · {name} · {nfe} NFE", run.name()));
+                let evaluations = sampler.evaluations();
+                bar.set_message(format!("{} · {name} · {evaluations} NFE", run.name()));
                 let (report, _) =
                     evaluator.evaluate(run, sampler.as_ref(), &options.eval, &mut |k| {
-                        bar.set_position(done + (k * nfe) as u64)
+                        bar.set_position(done + (k * evaluations) as u64)
                     })?;
-                done += (options.eval.samples * nfe) as u64;
+                done += (options.eval.samples * evaluations) as u64;
                 bar.set_position(done);
                 report.write(&EvalReport::default_path(run.folder.path(), name, nfe))?;
                 bar.println(format!(
-                    "{} · {name} · {nfe:>3} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
+                    "{} · {name} · {evaluations:>3} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
                     run.name(),
                     report.metrics.fid,
                     report.metrics.precision,

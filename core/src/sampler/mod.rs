@@ -16,8 +16,14 @@ use std::fmt::Debug;
 /// A sampler (`[sampler] name = "…"`).
 #[typetag::serde(tag = "name")]
 pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
-    /// Number of proximal steps (= network evaluations).
+    /// Number of proximal steps.
     fn steps(&self) -> usize;
+
+    /// Network evaluations per sample (NFE): one per step unless a sampler says otherwise
+    /// (Heun's: `2·steps − 1`). Reports and sweeps give this number as the NFE.
+    fn evaluations(&self) -> usize {
+        self.steps()
+    }
 
     /// The same sampler with `n` steps.
     fn with_steps(&self, n: usize) -> Box<dyn Sampler>;

@@ -136,6 +136,12 @@ impl Sampler for HeunSampler {
         self.steps
     }
 
+    /// `2n − 1`: a predictor and a corrector evaluation per step, except the last step, which
+    /// ends at `t = 1` where the corrector is not evaluated.
+    fn evaluations(&self) -> usize {
+        (2 * self.steps).saturating_sub(1)
+    }
+
     fn with_steps(&self, n: usize) -> Box<dyn Sampler> {
         Box::new(HeunSampler { steps: n })
     }
