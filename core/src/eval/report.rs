@@ -46,11 +46,13 @@ impl EvalReport {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
 
-    /// `eval/<sampler>-<nfe>.json` inside `run_folder`.
-    pub fn default_path(run_folder: &Path, sampler: &str, nfe: usize) -> PathBuf {
+    /// `eval/<sampler>-<steps>.json` inside `run_folder`: named by the sampler's steps, as
+    /// `--nfe` gives them (the report's `nfe` is the network evaluations, `2·steps − 1` for
+    /// Heun).
+    pub fn default_path(run_folder: &Path, sampler: &str, steps: usize) -> PathBuf {
         run_folder
             .join("eval")
-            .join(format!("{sampler}-{nfe}.json"))
+            .join(format!("{sampler}-{steps}.json"))
     }
 
     /// Writes the JSON atomically to `path`.

@@ -30,7 +30,7 @@ pub struct SweepOptions {
 }
 
 /// Evaluates every run with every sampler at every NFE; each report is also written to its
-/// run folder (`eval/<sampler>-<nfe>.json`).
+/// run folder (`eval/<sampler>-<steps>.json`).
 pub fn sweep(
     runs: &[TrainedRun],
     evaluator: &Evaluator,
@@ -44,18 +44,16 @@ pub fn sweep(
     if let Some(n) = options.nfes.iter().find(|&&n| n == 0) {
         return Err(GpfnError::Invalid(format!("NFE must be positive, got {n}")));
     }
-    // Check every sampler name before the long work starts.
-    for s in &options.samplers {
-        by_name(s, 1, "--samplers")?;
-    }
-    // Work is proportional to samples × NFE: the bar counts network evaluations per sample.
-    // Network evaluations per sample summed over the grid (checks every sampler name first).
-    let mut per_run = 0usize;
+    // The grid of samplers, built once, before the long work starts (so a bad name fails
+    // first). `--nfe` gives each sampler's steps; Heun evaluates the network 2·steps − 1 times.
+    let mut grid = Vec::new();
     for name in &options.samplers {
-        for &nfe in &options.nfes {
-            per_run += by_name(name, nfe, "--samplers")?.evaluations();
+        for &steps in &options.nfes {
+            grid.push((name, steps, by_name(name, steps, "--samplers")?));
         }
     }
+    // Work is proportional to samples × NFE: the bar counts network evaluations per sample.
+    let per_run: usize = grid.iter().map(|(_, _, s)| s.evaluations()).sum();
     let total = (runs.len() * per_run * options.eval.samples) as u64;
     let bar = if options.progress {
         let bar = ProgressBar::new(total);
@@ -72,29 +70,25 @@ pub fn sweep(
     let mut reports = Vec::new();
     let mut done = 0u64;
     for run in runs {
-        for name in &options.samplers {
-            for &nfe in &options.nfes {
-                // `nfe` is the sampler's steps; Heun evaluates the network 2·steps − 1 times.
-                let sampler = by_name(name, nfe, "--samplers")?;
-                let evaluations = sampler.evaluations();
-                bar.set_message(format!("{} · {name} · {evaluations} NFE", run.name()));
-                let (report, _) =
-                    evaluator.evaluate(run, sampler.as_ref(), &options.eval, &mut |k| {
-                        bar.set_position(done + (k * evaluations) as u64)
-                    })?;
-                done += (options.eval.samples * evaluations) as u64;
-                bar.set_position(done);
-                report.write(&EvalReport::default_path(run.folder.path(), name, nfe))?;
-                bar.println(format!(
-                    "{} · {name} · {evaluations:>3} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
-                    run.name(),
-                    report.metrics.fid,
-                    report.metrics.precision,
-                    report.metrics.recall,
-                    report.metrics.classes.covered
-                ));
-                reports.push(report);
-            }
+        for (name, steps, sampler) in &grid {
+            let evaluations = sampler.evaluations();
+            bar.set_message(format!("{} · {name} · {evaluations} NFE", run.name()));
+            let (report, _) =
+                evaluator.evaluate(run, sampler.as_ref(), &options.eval, &mut |k| {
+                    bar.set_position(done + (k * evaluations) as u64)
+                })?;
+            done += (options.eval.samples * evaluations) as u64;
+            bar.set_position(done);
+            report.write(&EvalReport::default_path(run.folder.path(), name, *steps))?;
+            bar.println(format!(
+                "{} · {name} · {evaluations:>3} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
+                run.name(),
+                report.metrics.fid,
+                report.metrics.precision,
+                report.metrics.recall,
+                report.metrics.classes.covered
+            ));
+            reports.push(report);
         }
     }
     bar.finish_and_clear();
