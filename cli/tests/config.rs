@@ -191,3 +191,38 @@ fn the_f_divergence_configs_load_with_their_parameters() {
     ));
     assert!(e.contains("alpha"), "{e}");
 }
+
+/// A run folder's saved config reads back the same through the layered loader (the built-in
+/// defaults under it add nothing), for every shipped config; `--set` layers go on top.
+#[test]
+fn a_saved_run_config_reads_back_through_the_layers() {
+    use gpfn_core::train::RunFolder;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        let run_dir = format!(
+            "run.dir={}",
+            gpfn_core::config::toml_string(&dir.path().display().to_string())
+        );
+        let config = load(&sources(Some(path.clone()), &[], &[&run_dir]))
+            .unwrap()
+            .config;
+        let folder = RunFolder::create(&config, false).unwrap();
+        let plain = folder.config().unwrap().to_toml();
+        assert_eq!(plain, config.to_toml(), "{}", path.display());
+        assert_eq!(
+            folder.config_with(&[]).unwrap().to_toml(),
+            plain,
+            "{}",
+            path.display()
+        );
+        let moved = folder
+            .config_with(&["backend=\"wgpu\"".into(), "train.steps=7".into()])
+            .unwrap();
+        assert_eq!((moved.backend.as_str(), moved.train.steps), ("wgpu", 7));
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} configs");
+}

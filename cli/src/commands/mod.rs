@@ -13,7 +13,7 @@ mod train;
 
 use crate::cli::{Cli, Command, PluginCommand};
 use gpfn_core::Result;
-use gpfn_core::config::{ConfigSources, Loaded, load};
+use gpfn_core::config::{ConfigSources, Loaded, load, toml_string};
 
 /// Runs the parsed command.
 pub fn dispatch(cli: Cli) -> Result<()> {
@@ -47,10 +47,6 @@ fn sources(cli: &Cli) -> ConfigSources {
     }
     sets.extend(cli.sets.iter().cloned());
     ConfigSources::with_process_env(cli.config.clone(), sets)
-}
-
-fn toml_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn load_config(sources: &ConfigSources) -> Result<Loaded> {

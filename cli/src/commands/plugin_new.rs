@@ -1,8 +1,8 @@
 //! `gpfn plugin new NAME`: writes a divergence plugin crate that builds and passes its tests as
 //! generated. The templates are the files of `plugin_template/`.
 
-use super::toml_string;
 use crate::cli::PluginNewArgs;
+use gpfn_core::config::toml_string;
 use gpfn_core::registry::{PluginKind, names};
 use gpfn_core::{GpfnError, Result};
 use std::path::{Path, PathBuf};

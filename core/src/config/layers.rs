@@ -142,6 +142,12 @@ pub fn load(sources: &ConfigSources) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// `s` as a TOML basic string (quoted, `\\` and `"` escaped): the right-hand side of a
+/// `--set key=value` whose value must stay a string (a path, a backend name).
+pub fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// Parses a value the way a TOML right-hand side would read (`3`, `1e-3`, `true`,
 /// `[1, 2]`, `"text"`); anything else is a plain string.
 pub fn parse_value(text: &str) -> Value {

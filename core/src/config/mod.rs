@@ -7,7 +7,7 @@
 
 mod layers;
 
-pub use layers::{ConfigSources, Loaded, load, parse_value};
+pub use layers::{ConfigSources, Loaded, load, parse_value, toml_string};
 
 use crate::belief::{BeliefFamily, family_by_name};
 use crate::dataset::Dataset;

@@ -72,11 +72,9 @@ impl RunFolder {
     /// The run's config with `sets` (`key=value`, as `--set` takes them) layered over it: the
     /// run's `config.toml` is the file layer of [`crate::config::load`], so a command can
     /// point a run trained elsewhere at this machine's data folder (`data.dir=…`) or run it on
-    /// another backend (`backend=…`). Without `sets` it is [`RunFolder::config`].
+    /// another backend (`backend=…`). The built-in defaults under it set nothing the saved,
+    /// fully resolved config lacks, so without `sets` it reads as [`RunFolder::config`].
     pub fn config_with(&self, sets: &[String]) -> Result<Config> {
-        if sets.is_empty() {
-            return self.config();
-        }
         let sources = crate::config::ConfigSources {
             file: Some(self.config_path()),
             env: Vec::new(),

@@ -11,7 +11,7 @@
 //!    (`time_sampling = "distill"`): `x̂(z₀, 0) → x`, a one-step generator.
 
 use crate::pairs::{PairsReport, PairsRequest, generate_pairs};
-use gpfn_core::config::Config;
+use gpfn_core::config::{Config, toml_string};
 use gpfn_core::dataset::Split;
 use gpfn_core::eval::TrainedRun;
 use gpfn_core::sampler::Sampler;
@@ -80,7 +80,7 @@ pub fn generate(config: &Config, options: &ReflowOptions) -> Result<(PathBuf, Pa
     let dir = pairs_dir(config)?;
     // The teacher keeps its own config (its data folder included) but runs on the reflow
     // config's backend.
-    let backend = format!("backend={:?}", config.backend);
+    let backend = format!("backend={}", toml_string(&config.backend));
     let teacher = TrainedRun::open(&options.source, options.checkpoint.as_deref(), &[backend])?;
     let sampler = options
         .sampler
