@@ -14,14 +14,17 @@
 //! and the solver runs a damped Newton method on all of them at once, as tensors on the
 //! device:
 //!
-//! 1. gradient `g = ∇J` by burn's autodiff, at the iterate and at the iterate moved by `h_m`
-//!    in `m` and by `h_u` in `u` (one backward pass over the three stacked copies); the 2×2
-//!    Hessian is the forward difference of those gradients, symmetrised;
+//! 1. gradient `g = ∇J` and 2×2 Hessian `H`: in closed form where the divergence supplies
+//!    its per-coordinate derivatives ([`CoordinateDerivatives`],
+//!    [`Divergence::coordinate_derivatives`]); otherwise `g` by burn's autodiff, at the iterate
+//!    and at the iterate moved by `h_m` in `m` and by `h_u` in `u` (one backward pass over the
+//!    three stacked copies), and `H` the forward difference of those gradients, symmetrised;
 //! 2. Newton direction `Δ = −H⁻¹ g` where `H` is positive definite, otherwise the diagonal
 //!    step `Δ_j = −g_j / max(|H_jj|, c)`; the direction is capped (`|Δu| ≤ 1`,
 //!    `|Δm| ≤ 2 e^u`), a trust region that keeps iterates where the Gaussian is sensible;
 //! 3. backtracking: the largest step fraction in `{1, ½, …, 2⁻⁷}` whose objective is finite
-//!    and not above the current one (up to f32 rounding) is taken, per coordinate; a
+//!    and not above the current one (up to f32 rounding) is taken, per coordinate (the
+//!    smaller fractions are evaluated only when the full step fails somewhere); a
 //!    coordinate where none is acceptable stays put; where the previous belief `p = q` (the
 //!    minimiser of `D`, and the non-smooth point of e.g. total variation) has a lower
 //!    objective still, the iterate jumps there.
@@ -38,6 +41,31 @@ use crate::belief::DiagGaussian;
 use crate::divergence::Divergence;
 use crate::{GpfnError, Result};
 use burn::tensor::{Bool, Tensor};
+
+/// Closed-form derivatives of a separable divergence's per-coordinate value
+/// `D₁(N(m, e^{2u}), q)` in the solver's coordinates `(m, u = ln s)`, each `[n, 1]` like the
+/// beliefs they were computed at: the gradient `(∂_m D₁, ∂_u D₁)` and the Hessian
+/// `(∂²_mm D₁, ∂²_mu D₁, ∂²_uu D₁)`. With them the solver needs no autodiff and no finite
+/// differences: one evaluation of a few element-wise expressions per Newton iteration, and the
+/// exact Hessian (quadratic convergence).
+#[derive(Clone, Debug)]
+pub struct CoordinateDerivatives {
+    /// `∂D₁/∂m`.
+    pub dm: Tensor<2>,
+    /// `∂D₁/∂u`.
+    pub du: Tensor<2>,
+    /// `∂²D₁/∂m²`.
+    pub dmm: Tensor<2>,
+    /// `∂²D₁/∂m∂u`.
+    pub dmu: Tensor<2>,
+    /// `∂²D₁/∂u²`.
+    pub duu: Tensor<2>,
+}
+
+/// The per-coordinate derivatives of a divergence at `p` against `q` (both `[n, 1]`), or
+/// `None` where only its value is known.
+pub type DerivativesFn<'a> =
+    &'a dyn Fn(&DiagGaussian, &DiagGaussian) -> Option<CoordinateDerivatives>;
 
 /// Where the Newton iteration starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,7 +133,7 @@ const MEAN_SCALE_FLOOR: f32 = 0.1;
 const MIN_CURVATURE: f32 = 1e-6;
 
 /// Solves the proximal step of `div` (see the module documentation) with its
-/// [`Divergence::value`].
+/// [`Divergence::value`], and its [`Divergence::coordinate_derivatives`] where it has them.
 pub fn solve_prox(
     div: &dyn Divergence,
     prev: &DiagGaussian,
@@ -113,14 +141,35 @@ pub fn solve_prox(
     alpha: f64,
     options: &SolverOptions,
 ) -> Result<(DiagGaussian, SolverReport)> {
-    solve(&|p, q| div.value(p, q), prev, y, alpha, options)
+    solve_with_derivatives(
+        &|p, q| div.value(p, q),
+        &|p, q| div.coordinate_derivatives(p, q),
+        prev,
+        y,
+        alpha,
+        options,
+    )
 }
 
 /// Solves `argmin_p α E_p[½‖x − y‖²] + D(p, q)` over diagonal Gaussians for a separable,
-/// differentiable `value(p, q) = Σ_k D₁(p_k, q_k)` (per row, `[rows]`). `α = +∞` returns the
-/// point mass at `y` (std 0). Errors on a non-positive or NaN `α` and on mismatched shapes.
+/// differentiable `value(p, q) = Σ_k D₁(p_k, q_k)` (per row, `[rows]`), known by its value
+/// only (derivatives by autodiff). `α = +∞` returns the point mass at `y` (std 0). Errors on
+/// a non-positive or NaN `α` and on mismatched shapes.
 pub fn solve(
     value: &dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
+    prev: &DiagGaussian,
+    y: &Tensor<2>,
+    alpha: f64,
+    options: &SolverOptions,
+) -> Result<(DiagGaussian, SolverReport)> {
+    solve_with_derivatives(value, &|_, _| None, prev, y, alpha, options)
+}
+
+/// [`solve`], with the divergence's closed-form per-coordinate derivatives: `derivatives`
+/// returns them at `p` against `q` (both `[n, 1]`), or `None` to fall back on autodiff.
+pub fn solve_with_derivatives(
+    value: &dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
+    derivatives: DerivativesFn<'_>,
     prev: &DiagGaussian,
     y: &Tensor<2>,
     alpha: f64,
@@ -168,6 +217,7 @@ pub fn solve(
     let uq = sq.clone().log();
     let mut problem = Problem {
         value,
+        derivatives,
         j_prev: mq.zeros_like(),
         mq,
         sq,
@@ -185,7 +235,18 @@ pub fn solve(
             let rho_next = rho.clone().add_scalar(alpha);
             let m =
                 (rho * problem.mq.clone() + problem.y.clone().mul_scalar(alpha)) / rho_next.clone();
-            (m, rho_next.log().mul_scalar(-0.5))
+            let u = rho_next.log().mul_scalar(-0.5);
+            // Where the divergence is infinite (or overflows f32) at the Bayes step (χ² far
+            // from `q`), start at `q` instead, where it is 0.
+            let outside = problem
+                .objective(m.clone(), u.clone(), 1)
+                .reshape([n, 1])
+                .is_finite()
+                .bool_not();
+            (
+                m.mask_where(outside.clone(), problem.mq.clone()),
+                u.mask_where(outside, problem.uq.clone()),
+            )
         }
     };
     let mut report = SolverReport {
@@ -235,6 +296,7 @@ pub fn solve(
 /// The per-coordinate problems, flattened to `[n, 1]` columns on a device without autodiff.
 struct Problem<'a> {
     value: &'a dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
+    derivatives: DerivativesFn<'a>,
     mq: Tensor<2>,
     sq: Tensor<2>,
     /// `ln s_q`: the previous belief in the solver's coordinates.
@@ -253,6 +315,17 @@ struct Newton {
     objective: Tensor<2>,
     residual: f64,
     max_gradient: f64,
+}
+
+/// The objective `J`, its gradient `(g_m, g_u)` and its symmetric Hessian at an iterate, each
+/// `[n, 1]`.
+struct Derivatives {
+    objective: Tensor<2>,
+    gm: Tensor<2>,
+    gu: Tensor<2>,
+    h_mm: Tensor<2>,
+    h_off: Tensor<2>,
+    h_uu: Tensor<2>,
 }
 
 /// `max |t|` of each tensor, read back to the host together (one synchronisation).
@@ -297,8 +370,38 @@ impl Problem<'_> {
         expected + (self.value)(&DiagGaussian { mean: m, std: s }, &q)
     }
 
-    /// Gradient by autodiff and Hessian by forward differences of it; the Newton direction.
-    fn newton(&self, m: &Tensor<2>, u: &Tensor<2>, stalled: &Tensor<2, Bool>) -> Newton {
+    /// The objective, gradient and Hessian at `(m, u)`: in closed form where the divergence
+    /// has [`CoordinateDerivatives`], else by autodiff and forward differences.
+    fn derivatives(&self, m: &Tensor<2>, u: &Tensor<2>) -> Derivatives {
+        let s = u.clone().exp();
+        let q = DiagGaussian {
+            mean: self.mq.clone(),
+            std: self.sq.clone(),
+        };
+        let p = DiagGaussian {
+            mean: m.clone(),
+            std: s.clone(),
+        };
+        let Some(d) = (self.derivatives)(&p, &q) else {
+            return self.autodiff_derivatives(m, u);
+        };
+        // The expected cost α ½((m − y)² + e^{2u}): gradient (α(m − y), α e^{2u}), Hessian
+        // diag(α, 2α e^{2u}).
+        let alpha = self.alpha;
+        let v = s.square();
+        let n = m.dims()[0];
+        Derivatives {
+            objective: self.objective(m.clone(), u.clone(), 1).reshape([n, 1]),
+            gm: (m.clone() - self.y.clone()).mul_scalar(alpha) + d.dm,
+            gu: v.clone().mul_scalar(alpha) + d.du,
+            h_mm: d.dmm.add_scalar(alpha),
+            h_off: d.dmu,
+            h_uu: v.mul_scalar(2.0 * alpha) + d.duu,
+        }
+    }
+
+    /// Gradient by autodiff and Hessian by forward differences of it.
+    fn autodiff_derivatives(&self, m: &Tensor<2>, u: &Tensor<2>) -> Derivatives {
         let n = m.dims()[0];
         let hm = u
             .clone()
@@ -328,7 +431,26 @@ impl Problem<'_> {
         let h_um = (part(&gu3, 1) - gu.clone()) / hm;
         let h_mu = (part(&gm3, 2) - gm.clone()).div_scalar(H_REL);
         let h_uu = (part(&gu3, 2) - gu.clone()).div_scalar(H_REL);
-        let h_off = (h_um + h_mu).mul_scalar(0.5);
+        Derivatives {
+            objective,
+            gm,
+            gu,
+            h_mm,
+            h_off: (h_um + h_mu).mul_scalar(0.5),
+            h_uu,
+        }
+    }
+
+    /// The (capped) Newton direction at `(m, u)`.
+    fn newton(&self, m: &Tensor<2>, u: &Tensor<2>, stalled: &Tensor<2, Bool>) -> Newton {
+        let Derivatives {
+            objective,
+            gm,
+            gu,
+            h_mm,
+            h_off,
+            h_uu,
+        } = self.derivatives(m, u);
         let det = h_mm.clone() * h_uu.clone() - h_off.clone().square();
         // Newton where H is positive definite, the diagonal step elsewhere.
         let pd: Tensor<2, Bool> = h_mm
@@ -376,38 +498,57 @@ impl Problem<'_> {
         newton: &Newton,
     ) -> (Tensor<2>, Tensor<2, Bool>) {
         let n = m.dims()[0];
-        let k = FRACTIONS.len();
-        let mk = Tensor::cat(
-            FRACTIONS
-                .iter()
-                .map(|&c| m.clone() + newton.dm.clone().mul_scalar(c))
-                .collect(),
-            0,
-        );
-        let uk = Tensor::cat(
-            FRACTIONS
-                .iter()
-                .map(|&c| u.clone() + newton.du.clone().mul_scalar(c))
-                .collect(),
-            0,
-        );
-        let jk = self.objective(mk, uk, k).reshape([k * n, 1]);
         let j0 = newton.objective.clone();
         // Not above the current value beyond f32 rounding of J (a few ulps of |J|).
         let slack = j0.clone().abs().add_scalar(1.0).mul_scalar(4e-7);
-        let limit = j0.clone() + slack;
-        let mut fraction = m.clone().zeros_like();
-        let mut chosen = j0;
-        for (i, &c) in FRACTIONS.iter().enumerate().rev() {
-            let ji = jk.clone().slice(i * n..(i + 1) * n);
-            let ok = ji
-                .clone()
+        let limit = j0.clone() + slack.clone();
+        let acceptable = |j: &Tensor<2>| {
+            j.clone()
                 .is_finite()
-                .bool_and(ji.clone().lower_equal(limit.clone()));
-            fraction = fraction.mask_fill(ok.clone(), c);
-            chosen = chosen.mask_where(ok, ji);
-        }
-        let at_prev = self.j_prev.clone().lower(chosen);
+                .bool_and(j.clone().lower_equal(limit.clone()))
+        };
+        // The full step first: near the solution it is accepted everywhere, and the smaller
+        // fractions need not be evaluated at all.
+        let j_full = self
+            .objective(
+                m.clone() + newton.dm.clone(),
+                u.clone() + newton.du.clone(),
+                1,
+            )
+            .reshape([n, 1]);
+        let full_ok = acceptable(&j_full);
+        let (fraction, chosen) = if full_ok.clone().all().int().into_scalar::<i64>() == 1 {
+            (m.ones_like(), j_full)
+        } else {
+            let k = FRACTIONS.len() - 1;
+            let shifted = |x: &Tensor<2>, dx: &Tensor<2>| {
+                Tensor::cat(
+                    FRACTIONS[1..]
+                        .iter()
+                        .map(|&c| x.clone() + dx.clone().mul_scalar(c))
+                        .collect(),
+                    0,
+                )
+            };
+            let jk = self
+                .objective(shifted(m, &newton.dm), shifted(u, &newton.du), k)
+                .reshape([k * n, 1]);
+            let mut fraction = m.zeros_like();
+            let mut chosen = j0;
+            for (i, &c) in FRACTIONS[1..].iter().enumerate().rev() {
+                let ji = jk.clone().slice(i * n..(i + 1) * n);
+                let ok = acceptable(&ji);
+                fraction = fraction.mask_fill(ok.clone(), c);
+                chosen = chosen.mask_where(ok, ji);
+            }
+            (
+                fraction.mask_fill(full_ok.clone(), 1.0),
+                chosen.mask_where(full_ok, j_full),
+            )
+        };
+        // Only where `q` is lower beyond rounding: where the two differ by less (the step is
+        // within f32 of `q`), jumping there and stepping away again would cycle forever.
+        let at_prev = (self.j_prev.clone() + slack).lower(chosen);
         (fraction, at_prev)
     }
 }

@@ -2,13 +2,13 @@
 //! forward pass of the U-Net at the same batch, both timed in this process.
 //!
 //! ```text
-//! cargo run --release -p gpfn-fdiv --example solver_cost [batch] [dim] [repeats]
+//! cargo run --release -p gpfn-fdiv --example solver_cost [batch] [dim] [repeats] [names]
 //! ```
 //!
 //! First the U-Net forward pass (no autodiff) on `[batch, 1·28·28]` inputs: the full-size
 //! network (`UNetConfig::default()`, channels 32/64/128) and configs/base.toml's 16/32/64.
 //! Then,
-//! for every f-divergence: the previous belief is the KL flow belief of BFN's chain halfway
+//! for every f-divergence (or those named, comma-separated, e.g. `hellinger,reverse-kl`): the previous belief is the KL flow belief of BFN's chain halfway
 //! (σ₁ = 0.001, n = 20, step 10: `μ ~ N(γx, γ(1 − γ))`, `s = √(1 − γ)`), the observation a
 //! sender sample around data in [−1, 1], and the accuracy BFN's `α_10`. Prints the median wall
 //! time of a step, the solver's iterations and residual, and the ratio to each U-Net pass.
@@ -31,6 +31,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
+    // A non-numeric argument: the divergences to time, comma-separated (default: all).
+    let only: Option<Vec<String>> = std::env::args()
+        .skip(1)
+        .find(|a| a.parse::<usize>().is_err())
+        .map(|a| a.split(',').map(str::to_string).collect());
     let (b, d, repeats) = (
         *args.first().unwrap_or(&128),
         *args.get(1).unwrap_or(&784),
@@ -90,7 +95,10 @@ fn main() {
             .normal_tensor(b, d, &device)
             .mul_scalar(1.0 / alpha.sqrt());
     println!("batch {b} × dim {d}, α = {alpha:.4}, {repeats} repeats, median wall time");
-    for div in &divs {
+    for div in divs.iter().filter(|d| {
+        only.as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == d.divergence_name()))
+    }) {
         let mut times = Vec::new();
         let mut report = None;
         for _ in 0..repeats {

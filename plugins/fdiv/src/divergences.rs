@@ -6,9 +6,10 @@
 use crate::proximal_chain::{
     ChainSettings, FLossWeight, default_max_iterations, default_steps, default_tolerance,
 };
-use crate::values;
+use crate::{derivatives, values};
 use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::Tensor;
+use gpfn_core::proximal_solver::CoordinateDerivatives;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroUsize;
 
@@ -29,7 +30,8 @@ macro_rules! f_divergence {
         $(#[$meta:meta])*
         $ty:ident, $name:literal, $desc:literal,
         { $( $(#[$fmeta:meta])* $field:ident : $fty:ty = $fdefault:expr ),* $(,)? },
-        |$this:ident, $p:ident, $q:ident| $value:expr
+        |$this:ident, $p:ident, $q:ident| $value:expr,
+        derivatives: $derivatives:expr
     ) => {
         gpfn_core::register_plugin!(Divergence, $name, $desc);
 
@@ -81,9 +83,22 @@ macro_rules! f_divergence {
                 let $this = self;
                 $value
             }
+
+            /// The closed-form per-coordinate derivatives of the value for the generic
+            /// solver (`None`: the solver differentiates the value by autodiff).
+            // Divergences without them ignore their arguments.
+            #[allow(unused_variables)]
+            pub fn divergence_derivatives(
+                &self,
+                $p: &DiagGaussian,
+                $q: &DiagGaussian,
+            ) -> Option<CoordinateDerivatives> {
+                let $this = self;
+                $derivatives
+            }
         }
 
-        $crate::impl_value_divergence!($ty, $name);
+        $crate::impl_value_divergence!($ty, $name, with_derivatives);
     };
 }
 
@@ -93,7 +108,8 @@ f_divergence!(
     ForwardKl, "forward-kl",
     "KL(p‖q) through the generic numerical proximal solver (the closed form is `kl`)",
     {},
-    |_this, p, q| values::forward_kl(p, q)
+    |_this, p, q| values::forward_kl(p, q),
+    derivatives: Some(derivatives::forward_kl(p, q))
 );
 
 f_divergence!(
@@ -101,7 +117,8 @@ f_divergence!(
     ReverseKl, "reverse-kl",
     "reverse KL(q‖p) between diagonal Gaussians, generic numerical proximal step",
     {},
-    |_this, p, q| values::reverse_kl(p, q)
+    |_this, p, q| values::reverse_kl(p, q),
+    derivatives: Some(derivatives::reverse_kl(p, q))
 );
 
 f_divergence!(
@@ -109,7 +126,8 @@ f_divergence!(
     Chi2, "chi2",
     "Pearson χ²(p‖q) between diagonal Gaussians (finite for 2σ_q² > σ_p²), numerical step",
     {},
-    |_this, p, q| values::chi2(p, q)
+    |_this, p, q| values::chi2(p, q),
+    derivatives: Some(derivatives::chi2(p, q))
 );
 
 f_divergence!(
@@ -117,7 +135,8 @@ f_divergence!(
     Hellinger, "hellinger",
     "squared Hellinger 1 − ∫√(pq) per coordinate, summed; numerical proximal step",
     {},
-    |_this, p, q| values::squared_hellinger(p, q)
+    |_this, p, q| values::squared_hellinger(p, q),
+    derivatives: Some(derivatives::squared_hellinger(p, q))
 );
 
 f_divergence!(
@@ -129,7 +148,8 @@ f_divergence!(
         #[serde(default = "default_nodes")]
         nodes: NonZeroUsize = default_nodes(),
     },
-    |this, p, q| values::jensen_shannon(p, q, this.nodes.get())
+    |this, p, q| values::jensen_shannon(p, q, this.nodes.get()),
+    derivatives: None
 );
 
 f_divergence!(
@@ -138,7 +158,8 @@ f_divergence!(
     TotalVariation, "total-variation",
     "total variation ½∫|p − q| per coordinate, summed (exact); numerical proximal step",
     {},
-    |_this, p, q| values::total_variation(p, q)
+    |_this, p, q| values::total_variation(p, q),
+    derivatives: None
 );
 
 f_divergence!(
@@ -151,5 +172,6 @@ f_divergence!(
         #[serde(default = "default_alpha")]
         alpha: f64 = default_alpha(),
     },
-    |this, p, q| values::alpha_divergence(p, q, this.alpha)
+    |this, p, q| values::alpha_divergence(p, q, this.alpha),
+    derivatives: Some(derivatives::alpha_divergence(p, q, this.alpha))
 );

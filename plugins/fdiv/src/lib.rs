@@ -13,6 +13,7 @@
 //! by `gpfn_core::simulated_flow` on an `n`-step grid. Accuracies are KL's precision gains
 //! `α_i = ρ(κ_i) − ρ(κ_{i−1})`, `ρ = 1/(1 − κ)`; the default schedule is `bfn-geometric`.
 
+pub mod derivatives;
 mod divergences;
 pub mod gauss_hermite;
 pub mod proximal_chain;

@@ -205,9 +205,27 @@ pub fn sample_time(settings: &ChainSettings, rng: &mut Rng) -> f64 {
 /// ```text
 /// gpfn_fdiv::impl_value_divergence!(MyDivergence, "my-divergence");
 /// ```
+///
+/// With `, with_derivatives` after the name, the type also has a
+/// `divergence_derivatives(p, q) -> Option<CoordinateDerivatives>` method, the closed-form
+/// per-coordinate derivatives the solver then uses instead of autodiff.
 #[macro_export]
 macro_rules! impl_value_divergence {
     ($ty:ty, $name:literal) => {
+        $crate::impl_value_divergence!(@impl $ty, $name, {});
+    };
+    ($ty:ty, $name:literal, with_derivatives) => {
+        $crate::impl_value_divergence!(@impl $ty, $name, {
+            fn coordinate_derivatives(
+                &self,
+                p: &gpfn_core::belief::DiagGaussian,
+                q: &gpfn_core::belief::DiagGaussian,
+            ) -> Option<gpfn_core::proximal_solver::CoordinateDerivatives> {
+                self.divergence_derivatives(p, q)
+            }
+        });
+    };
+    (@impl $ty:ty, $name:literal, { $($extra:tt)* }) => {
         #[typetag::serde(name = $name)]
         impl gpfn_core::divergence::Divergence for $ty {
             fn divergence_name(&self) -> &'static str {
@@ -287,6 +305,8 @@ macro_rules! impl_value_divergence {
             fn sample_time(&self, rng: &mut gpfn_core::rng::Rng) -> f64 {
                 $crate::proximal_chain::sample_time(&self.settings(), rng)
             }
+
+            $($extra)*
         }
     };
 }
