@@ -29,18 +29,20 @@
 //!    minimiser of `D`, and the non-smooth point of e.g. total variation) has a lower
 //!    objective still, the iterate jumps there.
 //!
-//! Coordinates where no step is acceptable are *stalled* (the f32 floor of a smooth problem,
-//! or a kink) and are counted, not measured, by the residual.
-//! It stops when the largest full Newton step (in `m/max(s, 0.1)` and `u`) is below the
-//! tolerance
-//! (and takes that last step), or at the iteration cap, and reports the iterations, the largest step and gradient and
-//! whether it converged. Per-coordinate values come from evaluating the divergence on
+//! Each coordinate stops on its own, leaving the *active set* the iterations run over: when
+//! its full Newton step (in `m/max(s, 0.1)` and `u`) is below the tolerance (after taking that
+//! last step); when no step along its Newton direction is acceptable (*stalled*: the f32 floor
+//! of a smooth problem, or a kink; counted, not measured, by the residual); or when its step is
+//! not finite (it fails and keeps its iterate). The rest stop at the iteration cap. So a few
+//! slow coordinates cost the iterations they need on themselves only, and one bad coordinate
+//! stops no other. The report gives the iterations, the largest final step and gradient and
+//! //! whether it converged. Per-coordinate values come from evaluating the divergence on
 //! beliefs reshaped to `[rows · dim, 1]`, which is exact for a separable `D`.
 
 use crate::belief::DiagGaussian;
 use crate::divergence::Divergence;
 use crate::{GpfnError, Result};
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
 
 /// Closed-form derivatives of a separable divergence's per-coordinate value
 /// `D₁(N(m, e^{2u}), q)` in the solver's coordinates `(m, u = ln s)`, each `[n, 1]` like the
@@ -251,46 +253,147 @@ pub fn solve_with_derivatives(
     };
     let mut report = SolverReport {
         iterations: 0,
-        max_step: f64::INFINITY,
-        max_gradient: f64::INFINITY,
+        max_step: 0.0,
+        max_gradient: 0.0,
         converged: false,
         stalled: 0,
     };
-    // Coordinates where the last line search found no acceptable move.
-    let mut stalled: Tensor<2, Bool> = m.clone().zeros_like().greater_elem(0.0);
+    // The active set: `rows[k]` is the coordinate (of `n`) that row `k` of the problem solves.
+    // A coordinate leaves it when it converges (after its last Newton step), stalls or fails,
+    // and its result goes into `m_out`, `u_out`; the iterations go on over the rest only.
+    let mut rows: Vec<usize> = (0..n).collect();
+    let device = m.device();
+    let (mut m_out, mut u_out) = (m.zeros_like(), m.zeros_like());
+    let mut failed = 0;
     loop {
-        let newton = problem.newton(&m, &u, &stalled);
-        report.max_step = newton.residual;
-        report.max_gradient = newton.max_gradient;
-        if newton.residual <= options.tolerance {
-            // Take the last (tiny) Newton step: near the fixed point it squares the error.
-            m = m + newton.dm;
-            u = u + newton.du;
-            report.converged = true;
+        let newton = problem.newton(&m, &u);
+        let step = host_values(newton.step.clone());
+        let gradient = host_values(newton.gradient.clone());
+        let mut out = Vec::new();
+        let mut keep = Vec::new();
+        for (k, &st) in step.iter().enumerate() {
+            if st <= options.tolerance as f32 {
+                out.push(k);
+                report.max_step = report.max_step.max(st as f64);
+                report.max_gradient = report.max_gradient.max(gradient[k] as f64);
+            } else {
+                keep.push(k);
+            }
+        }
+        // Converged coordinates take their last (tiny) Newton step: near the fixed point it
+        // squares the error.
+        let m_next = m.clone() + newton.dm.clone();
+        let u_next = u.clone() + newton.du.clone();
+        store(
+            &mut m_out, &mut u_out, &rows, &out, &m_next, &u_next, &device,
+        );
+        let at_cap = report.iterations >= options.max_iterations;
+        if keep.is_empty() || at_cap {
+            // At the cap the rest keep their current iterate and give the residual.
+            for &k in &keep {
+                report.max_step = report.max_step.max(step[k] as f64);
+                report.max_gradient = report.max_gradient.max(gradient[k] as f64);
+            }
+            store(&mut m_out, &mut u_out, &rows, &keep, &m, &u, &device);
+            report.converged = keep.is_empty() && failed == 0;
             break;
         }
-        if report.iterations >= options.max_iterations || !newton.residual.is_finite() {
+        // A non-finite step (NaN beliefs, an infinite objective) cannot be taken: that
+        // coordinate fails and keeps its iterate.
+        let (finite, bad): (Vec<usize>, Vec<usize>) =
+            keep.into_iter().partition(|&k| step[k].is_finite());
+        if !bad.is_empty() {
+            failed += bad.len();
+            report.max_step = f64::INFINITY;
+            store(&mut m_out, &mut u_out, &rows, &bad, &m, &u, &device);
+        }
+        let mut newton = newton;
+        if finite.len() < rows.len() {
+            let ix = index(&finite, &device);
+            m = m.select(0, ix.clone());
+            u = u.select(0, ix.clone());
+            newton = newton.select(ix.clone());
+            problem.select(ix);
+            rows = finite.iter().map(|&k| rows[k]).collect();
+        }
+        if rows.is_empty() {
             break;
         }
         let (fraction, at_prev) = problem.line_search(&m, &u, &newton);
-        stalled = fraction
+        let stalled = fraction
             .clone()
             .equal_elem(0.0)
             .bool_and(at_prev.clone().bool_not());
         m = (m + newton.dm * fraction.clone()).mask_where(at_prev.clone(), problem.mq.clone());
         u = (u + newton.du * fraction).mask_where(at_prev, problem.uq.clone());
         report.iterations += 1;
-    }
-    if report.iterations > 0 {
-        report.stalled = stalled.int().sum().into_scalar::<i64>() as usize;
+        // Stalled coordinates (no acceptable move along their Newton direction) would get the
+        // same direction again: they leave the active set where they stand, uncounted by the
+        // residual.
+        let stalled = host_values(stalled.float());
+        let (moving, stuck): (Vec<usize>, Vec<usize>) =
+            (0..rows.len()).partition(|&k| stalled[k] == 0.0);
+        if !stuck.is_empty() {
+            report.stalled += stuck.len();
+            store(&mut m_out, &mut u_out, &rows, &stuck, &m, &u, &device);
+            if moving.is_empty() {
+                report.converged = failed == 0;
+                break;
+            }
+            let ix = index(&moving, &device);
+            m = m.select(0, ix.clone());
+            u = u.select(0, ix.clone());
+            problem.select(ix);
+            rows = moving.iter().map(|&k| rows[k]).collect();
+        }
     }
     Ok((
         DiagGaussian {
-            mean: back(m),
-            std: back(u.exp()),
+            mean: back(m_out),
+            std: back(u_out.exp()),
         },
         report,
     ))
+}
+
+/// An index tensor of host positions.
+fn index(ix: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = ix.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(v, [ix.len()]), device)
+}
+
+/// A `[k, 1]` column read back to the host.
+fn host_values(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().expect("f32 solver state")
+}
+
+/// Writes rows `local` of `m`, `u` (problem rows) into the outputs at their coordinates
+/// `rows[local]`. Each coordinate is written once, into zeros, so adding is assigning (every
+/// backend has the additive `select_assign`).
+fn store(
+    m_out: &mut Tensor<2>,
+    u_out: &mut Tensor<2>,
+    rows: &[usize],
+    local: &[usize],
+    m: &Tensor<2>,
+    u: &Tensor<2>,
+    device: &Device,
+) {
+    if local.is_empty() {
+        return;
+    }
+    let from = index(local, device);
+    let to = index(&local.iter().map(|&k| rows[k]).collect::<Vec<_>>(), device);
+    let put = |out: &Tensor<2>, t: &Tensor<2>| {
+        out.clone().select_assign(
+            0,
+            to.clone(),
+            t.clone().select(0, from.clone()),
+            IndexingUpdateOp::Add,
+        )
+    };
+    *m_out = put(m_out, m);
+    *u_out = put(u_out, u);
 }
 
 /// The per-coordinate problems, flattened to `[n, 1]` columns on a device without autodiff.
@@ -313,8 +416,24 @@ struct Newton {
     du: Tensor<2>,
     /// The objective at the iterate, `[n, 1]`.
     objective: Tensor<2>,
-    residual: f64,
-    max_gradient: f64,
+    /// The full Newton step per coordinate, `max(|Δm|/max(s, 0.1), |Δu|)` (`+∞` for NaN).
+    step: Tensor<2>,
+    /// The largest gradient component per coordinate, `max(|g_m|, |g_u|)`.
+    gradient: Tensor<2>,
+}
+
+impl Newton {
+    /// The rows `ix` only.
+    fn select(self, ix: Tensor<1, Int>) -> Newton {
+        let pick = |t: Tensor<2>| t.select(0, ix.clone());
+        Newton {
+            dm: pick(self.dm),
+            du: pick(self.du),
+            objective: pick(self.objective),
+            step: pick(self.step),
+            gradient: pick(self.gradient),
+        }
+    }
 }
 
 /// The objective `J`, its gradient `(g_m, g_u)` and its symmetric Hessian at an iterate, each
@@ -328,25 +447,20 @@ struct Derivatives {
     h_uu: Tensor<2>,
 }
 
-/// `max |t|` of each tensor, read back to the host together (one synchronisation).
-fn max_abs<const K: usize>(ts: [Tensor<2>; K]) -> [f64; K] {
-    let maxima = ts
-        .into_iter()
-        .map(|t| {
-            // NaN propagates through `max` on flex only sometimes: map it to +∞ explicitly.
-            let t = t.abs();
-            let nan = t.clone().is_nan();
-            t.mask_fill(nan, f32::INFINITY).max()
-        })
-        .collect();
-    let host = Tensor::cat(maxima, 0)
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 maxima");
-    std::array::from_fn(|i| host[i] as f64)
-}
-
 impl Problem<'_> {
+    /// Keeps the coordinates `ix` only.
+    fn select(&mut self, ix: Tensor<1, Int>) {
+        for t in [
+            &mut self.mq,
+            &mut self.sq,
+            &mut self.uq,
+            &mut self.j_prev,
+            &mut self.y,
+        ] {
+            *t = t.clone().select(0, ix.clone());
+        }
+    }
+
     /// `J(m, u) = α ½((m − y)² + e^{2u}) + D₁(N(m, e^{2u}), q)` for `k` stacked copies of the
     /// problem: `m`, `u` are `[k n, 1]`; returns `[k n]`.
     fn objective(&self, m: Tensor<2>, u: Tensor<2>, copies: usize) -> Tensor<1> {
@@ -442,7 +556,7 @@ impl Problem<'_> {
     }
 
     /// The (capped) Newton direction at `(m, u)`.
-    fn newton(&self, m: &Tensor<2>, u: &Tensor<2>, stalled: &Tensor<2, Bool>) -> Newton {
+    fn newton(&self, m: &Tensor<2>, u: &Tensor<2>) -> Newton {
         let Derivatives {
             objective,
             gm,
@@ -465,13 +579,11 @@ impl Problem<'_> {
         let du = diag_u.mask_where(pd, newton_u).neg();
         let s = u.clone().exp();
         let scale = s.clone().clamp_min(MEAN_SCALE_FLOOR);
-        let [step_m, step_u, grad_m, grad_u] = max_abs([
-            (dm.clone() / scale).mask_fill(stalled.clone(), 0.0),
-            du.clone().mask_fill(stalled.clone(), 0.0),
-            gm.mask_fill(stalled.clone(), 0.0),
-            gu.mask_fill(stalled.clone(), 0.0),
-        ]);
-        let (residual, max_gradient) = (step_m.max(step_u), grad_m.max(grad_u));
+        // NaN does not compare (and `max_pair` may drop it): make each part +∞ where it is
+        // NaN, a step that is never below the tolerance.
+        let no_nan = |t: Tensor<2>| t.clone().mask_fill(t.is_nan(), f32::INFINITY);
+        let step = no_nan((dm.clone() / scale).abs()).max_pair(no_nan(du.clone().abs()));
+        let gradient = gm.abs().max_pair(gu.abs());
         // Trust region: |Δu| ≤ 1, |Δm| ≤ 2 s.
         let cap = du.clone().abs().clamp_min(1.0).recip().min_pair(
             (dm.clone().abs() / s.mul_scalar(2.0))
@@ -482,8 +594,8 @@ impl Problem<'_> {
             dm: dm * cap.clone(),
             du: du * cap,
             objective,
-            residual,
-            max_gradient,
+            step,
+            gradient,
         }
     }
 
@@ -684,6 +796,43 @@ mod tests {
                 let s_star = 2.0 * sq / (alpha + 2.0);
                 approx::assert_relative_eq!(s[k], s_star, max_relative = 1e-5);
             }
+        }
+    }
+
+    #[test]
+    fn a_failing_coordinate_does_not_stop_the_others() {
+        // One coordinate with a NaN previous mean (its objective is NaN): it fails and the
+        // solve reports no convergence, but every other coordinate still reaches Bayes' rule
+        // (the solver once stopped the whole batch at the first non-finite step).
+        let device = Device::flex();
+        let (prev, y, cases) = grid(&device);
+        let bad = 5;
+        let mut means: Vec<f32> = cases.iter().map(|c| c[0] as f32).collect();
+        means[bad] = f32::NAN;
+        let prev = DiagGaussian {
+            mean: Tensor::from_data(TensorData::new(means, [1, cases.len()]), &device),
+            std: prev.std,
+        };
+        let alpha = 7.0;
+        let options = SolverOptions {
+            start: Start::Previous,
+            ..SolverOptions::default()
+        };
+        let (p, report) = solve(&kl, &prev, &y, alpha, &options).unwrap();
+        assert!(!report.converged, "{report:?}");
+        let (m, s) = (host(p.mean), host(p.std));
+        for (k, &[mq, sq, yk]) in cases.iter().enumerate() {
+            if k == bad {
+                continue;
+            }
+            let rho = 1.0 / (sq * sq) + alpha;
+            approx::assert_relative_eq!(
+                m[k],
+                (mq / (sq * sq) + alpha * yk) / rho,
+                epsilon = 1e-5,
+                max_relative = 1e-5
+            );
+            approx::assert_relative_eq!(s[k], rho.sqrt().recip(), max_relative = 1e-5);
         }
     }
 
