@@ -33,7 +33,9 @@
 //! its full Newton step (in `m/max(s, 0.1)` and `u`) is below the tolerance (after taking that
 //! last step); when no step along its Newton direction is acceptable (*stalled*: the f32 floor
 //! of a smooth problem, or a kink; counted, not measured, by the residual); or when its step is
-//! not finite (it fails and keeps its iterate). The rest stop at the iteration cap. So a few
+//! not finite (it fails and keeps its iterate); or when its `s` falls below `10⁻⁶ s_q`
+//! (*collapsed*: the step has no minimiser, its infimum is a point mass). The rest stop at
+//! the iteration cap. So a few
 //! slow coordinates cost the iterations they need on themselves only, and one bad coordinate
 //! stops no other. The report gives the iterations, the largest final step and gradient and
 //! //! whether it converged. Per-coordinate values come from evaluating the divergence on
@@ -120,6 +122,11 @@ pub struct SolverReport {
     /// lowered the objective: at the f32 noise floor of a smooth problem, or at a kink
     /// (total variation at `p = q`).
     pub stalled: usize,
+    /// Coordinates that stopped because their std fell below `10⁻⁶ s_q` on the way to a
+    /// point mass: the step has no minimiser there (a bounded divergence such as squared
+    /// Hellinger, with `y` far from a narrow `q`; docs/maths.md) and the belief returned is
+    /// that point mass to within `10⁻⁶ s_q`.
+    pub collapsed: usize,
 }
 
 /// Step fractions tried by the backtracking line search, largest first.
@@ -131,6 +138,10 @@ const H_REL: f32 = 1e-3;
 /// Mean steps are measured in units of `max(s, 0.1)`: f32 resolves an O(1) mean to ~1e-7, so
 /// a tolerance of 1e-5 on `|Δm|/s` would be below rounding once `s ≪ 0.1`.
 const MEAN_SCALE_FLOOR: f32 = 0.1;
+/// `ln 10⁶`: a coordinate whose `ln s` is this far below `ln s_q` is collapsing to a point
+/// mass. A Bayes step shrinks `s` by `(1 + α s_q²)^{−½}`, which needs `α s_q² > 10¹²` to come
+/// as far, so no step with a minimiser stops here.
+const COLLAPSE_LOG_RATIO: f32 = 13.815_51;
 /// Smallest curvature used by the diagonal fallback step.
 const MIN_CURVATURE: f32 = 1e-6;
 
@@ -203,6 +214,7 @@ pub fn solve_with_derivatives(
             max_gradient: 0.0,
             converged: true,
             stalled: 0,
+            collapsed: 0,
         };
         let y = y.clone().inner().detach();
         return Ok((
@@ -257,6 +269,7 @@ pub fn solve_with_derivatives(
         max_gradient: 0.0,
         converged: false,
         stalled: 0,
+        collapsed: 0,
     };
     // The active set: `rows[k]` is the coordinate (of `n`) that row `k` of the problem solves.
     // A coordinate leaves it when it converges (after its last Newton step), stalls or fails,
@@ -328,13 +341,18 @@ pub fn solve_with_derivatives(
         u = (u + newton.du * fraction).mask_where(at_prev, problem.uq.clone());
         report.iterations += 1;
         // Stalled coordinates (no acceptable move along their Newton direction) would get the
-        // same direction again: they leave the active set where they stand, uncounted by the
-        // residual.
-        let stalled = host_values(stalled.float());
+        // same direction again, and collapsing ones (s below 10⁻⁶ s_q: no minimiser, the
+        // infimum is the point mass) would shrink s for ever: both leave the active set where
+        // they stand, uncounted by the residual.
+        let collapsing = u
+            .clone()
+            .lower(problem.uq.clone().sub_scalar(COLLAPSE_LOG_RATIO));
+        let state = host_values(stalled.float() + collapsing.float().mul_scalar(2.0));
         let (moving, stuck): (Vec<usize>, Vec<usize>) =
-            (0..rows.len()).partition(|&k| stalled[k] == 0.0);
+            (0..rows.len()).partition(|&k| state[k] == 0.0);
         if !stuck.is_empty() {
-            report.stalled += stuck.len();
+            report.stalled += stuck.iter().filter(|&&k| state[k] == 1.0).count();
+            report.collapsed += stuck.iter().filter(|&&k| state[k] >= 2.0).count();
             store(&mut m_out, &mut u_out, &rows, &stuck, &m, &u, &device);
             if moving.is_empty() {
                 report.converged = failed == 0;
@@ -834,6 +852,44 @@ mod tests {
             );
             approx::assert_relative_eq!(s[k], rho.sqrt().recip(), max_relative = 1e-5);
         }
+    }
+
+    #[test]
+    fn a_step_without_minimiser_collapses_to_the_point_mass() {
+        // Squared Hellinger is at most 1: with q = N(0, 0.05²), y = 1 and α = 40, moving the
+        // mean to y saves α/2 = 20 and costs at most 1, and there the overlap with q is
+        // e^{−100}, so α s²/2 drives s → 0: the infimum is the point mass at y. The second
+        // coordinate (y = 0.01, inside q) has a proper minimiser.
+        let hellinger = |p: &DiagGaussian, q: &DiagGaussian| -> Tensor<1> {
+            let v = p.std.clone().square() + q.std.clone().square();
+            let bc = (p.std.clone() * q.std.clone()).mul_scalar(2.0) / v.clone();
+            let overlap =
+                bc.sqrt() * ((p.mean.clone() - q.mean.clone()).square() / v.mul_scalar(-4.0)).exp();
+            overlap.neg().add_scalar(1.0).sum_dim(1).squeeze_dim(1)
+        };
+        let device = Device::flex();
+        let row =
+            |v: [f32; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, 2]), &device);
+        let prev = DiagGaussian {
+            mean: row([0.0, 0.0]),
+            std: row([0.05, 0.05]),
+        };
+        let (p, report) = solve(
+            &hellinger,
+            &prev,
+            &row([1.0, 0.01]),
+            40.0,
+            &SolverOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(report.collapsed, 1, "{report:?}");
+        assert!(report.converged, "{report:?}");
+        assert!(report.iterations < 60, "{report:?}");
+        let (m, s) = (host(p.mean), host(p.std));
+        // At y to the f32 resolution of the point mass's mean, s below 10⁻⁶ s_q.
+        approx::assert_relative_eq!(m[0], 1.0, max_relative = 1e-5);
+        assert!(s[0] < 1e-6 * 0.05, "{s:?}");
+        assert!(s[1] > 0.01, "{s:?}");
     }
 
     #[test]
