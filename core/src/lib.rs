@@ -24,6 +24,7 @@ pub mod divergence;
 pub mod error;
 pub mod eval;
 pub mod generate;
+pub mod host;
 pub mod io;
 pub mod math_json;
 pub mod network;

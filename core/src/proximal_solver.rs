@@ -686,6 +686,7 @@ impl Problem<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::host_f64 as host;
     use burn::tensor::{Device, TensorData};
 
     /// Forward KL between diagonal Gaussians, written inline (independent of any plugin).
@@ -705,15 +706,6 @@ mod tests {
             .sum_dim(1)
             .squeeze_dim(1)
             .mul_scalar(0.5)
-    }
-
-    fn host(t: Tensor<2>) -> Vec<f64> {
-        t.into_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-            .into_iter()
-            .map(f64::from)
-            .collect()
     }
 
     /// A grid of previous beliefs and observations: means and observations in `[−2, 2]`,

@@ -2,20 +2,12 @@
 //! divergence's symmetry and sign, stability at small ε, batching, and input errors.
 
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
+use gpfn_core::host::host_f64 as host;
 use gpfn_core::ot::{
     GroundCost, Sinkhorn, assignment_cost, exact_pairing, feature_sinkhorn_divergence,
     min_cost_assignment,
 };
 use gpfn_core::rng::Rng;
-
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
 
 fn cloud(rng: &mut Rng, b: usize, n: usize, d: usize, scale: f32, dev: &Device) -> Tensor<3> {
     let v: Vec<f32> = rng

@@ -3,16 +3,8 @@
 use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::Device;
 use gpfn_core::divergence::Divergence;
+use gpfn_core::host::host_f64 as host;
 use gpfn_plugin_mmd::{Mmd, mmd_value};
-
-fn host(t: gpfn_core::burn::tensor::Tensor<1>) -> Vec<f64> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
 
 fn density(x: f64, m: f64, s: f64) -> f64 {
     (-(x - m).powi(2) / (2.0 * s * s)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt())

@@ -7,6 +7,7 @@ use approx::assert_relative_eq;
 use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::divergence::Divergence;
+use gpfn_core::host::host_f64 as host;
 use gpfn_core::proximal_solver::{SolverOptions, solve, solve_prox};
 use gpfn_fdiv::{AlphaDivergence, Chi2, ForwardKl, Hellinger, JensenShannon, ReverseKl};
 
@@ -14,15 +15,6 @@ fn column(v: &[f64], device: &Device) -> Tensor<2> {
     let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
     let n = v.len();
     Tensor::from_data(TensorData::new(v, [n, 1]), device)
-}
-
-fn host(t: Tensor<2>) -> Vec<f64> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
 }
 
 /// `(m, s, m_q, s_q)` per coordinate: means in `[−1.5, 1]`, stds in `[0.25, 1.1]`, every

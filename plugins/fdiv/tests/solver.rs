@@ -6,6 +6,7 @@ use approx::assert_relative_eq;
 use gpfn_core::belief::{DiagGaussian, DiagGaussianFamily, ParticleFamily};
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::divergence::Divergence;
+use gpfn_core::host::host_f64 as host;
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::{BfnGeometric, Uniform, time_grid};
 use gpfn_core::simulated_flow::simulated_flow;
@@ -15,15 +16,6 @@ use gpfn_fdiv::{
 use gpfn_kl::KlDivergence;
 use gpfn_w2::W2Divergence;
 use std::num::NonZeroUsize;
-
-fn host(t: Tensor<2>) -> Vec<f64> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
 
 fn tensor(v: &[f64], rows: usize, device: &Device) -> Tensor<2> {
     let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();

@@ -4,6 +4,7 @@
 use approx::assert_relative_eq;
 use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
+use gpfn_core::host::host_f64 as host;
 use gpfn_fdiv::values;
 
 /// (m_p, s_p, m_q, s_q): narrower, wider, shifted, equal-variance and nearly equal pairs, all
@@ -74,15 +75,6 @@ fn beliefs(pairs: &[[f64; 4]], device: &Device) -> (DiagGaussian, DiagGaussian) 
             std: col(3),
         },
     )
-}
-
-fn host(t: Tensor<1>) -> Vec<f64> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
 }
 
 fn evaluate(name: &str, p: &DiagGaussian, q: &DiagGaussian, alpha: f64) -> Vec<f64> {
