@@ -109,14 +109,16 @@ impl Default for SolverOptions {
 /// How a solve went.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SolverReport {
-    /// Newton iterations taken.
+    /// Newton iterations taken (by the slowest coordinate).
     pub iterations: usize,
-    /// The largest full Newton step at the last iterate (the residual),
-    /// `max_k max(|Δm_k|/max(s_k, 0.1), |Δu_k|)`.
+    /// The residual: the largest full Newton step, `max(|Δm_k|/max(s_k, 0.1), |Δu_k|)`, over
+    /// the coordinates that converged or stopped at the cap, each at its last iterate; `+∞`
+    /// when a coordinate failed (a step that was not finite).
     pub max_step: f64,
-    /// The largest gradient component `max_k |∇J_k|` at the last iterate.
+    /// The largest gradient component `|∇J_k|` over the same coordinates.
     pub max_gradient: f64,
-    /// Whether `max_step ≤ tolerance` was reached.
+    /// Whether every coordinate converged (`step ≤ tolerance`), stalled or collapsed: none
+    /// stopped at the cap and none failed.
     pub converged: bool,
     /// Coordinates left out of `max_step` because no step along their Newton direction
     /// lowered the objective: at the f32 noise floor of a smooth problem, or at a kink
