@@ -35,14 +35,15 @@
 //! of a smooth problem, or a kink; counted, not measured, by the residual); or when its step is
 //! not finite (it fails and keeps its iterate); or when its `s` falls below `10⁻⁶ s_q`
 //! (*collapsed*: the step has no minimiser, its infimum is a point mass). The rest stop at
-//! the iteration cap. So a few
-//! slow coordinates cost the iterations they need on themselves only, and one bad coordinate
-//! stops no other. The report gives the iterations, the largest final step and gradient and
-//! //! whether it converged. Per-coordinate values come from evaluating the divergence on
+//! the iteration cap. So a few slow coordinates cost the iterations they need on themselves
+//! only, and one bad coordinate stops no other. The report gives the iterations, the largest
+//! final step and gradient and whether it converged. Per-coordinate values come from
+//! evaluating the divergence on
 //! beliefs reshaped to `[rows · dim, 1]`, which is exact for a separable `D`.
 
 use crate::belief::DiagGaussian;
 use crate::divergence::Divergence;
+use crate::host::host_f64;
 use crate::{GpfnError, Result};
 use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
 
@@ -282,32 +283,39 @@ pub fn solve_with_derivatives(
     let mut failed = 0;
     loop {
         let newton = problem.newton(&m, &u);
-        let step = host_values(newton.step.clone());
-        let gradient = host_values(newton.gradient.clone());
+        // Step and gradient per coordinate, read back together (one synchronisation).
+        let host = host_f64(Tensor::cat(
+            vec![newton.step.clone(), newton.gradient.clone()],
+            1,
+        ));
+        let (step, gradient): (Vec<f64>, Vec<f64>) =
+            host.chunks_exact(2).map(|c| (c[0], c[1])).unzip();
         let mut out = Vec::new();
         let mut keep = Vec::new();
         for (k, &st) in step.iter().enumerate() {
-            if st <= options.tolerance as f32 {
+            if st <= options.tolerance {
                 out.push(k);
-                report.max_step = report.max_step.max(st as f64);
-                report.max_gradient = report.max_gradient.max(gradient[k] as f64);
+                report.max_step = report.max_step.max(st);
+                report.max_gradient = report.max_gradient.max(gradient[k]);
             } else {
                 keep.push(k);
             }
         }
         // Converged coordinates take their last (tiny) Newton step: near the fixed point it
         // squares the error.
-        let m_next = m.clone() + newton.dm.clone();
-        let u_next = u.clone() + newton.du.clone();
-        store(
-            &mut m_out, &mut u_out, &rows, &out, &m_next, &u_next, &device,
-        );
+        if !out.is_empty() {
+            let m_next = m.clone() + newton.dm.clone();
+            let u_next = u.clone() + newton.du.clone();
+            store(
+                &mut m_out, &mut u_out, &rows, &out, &m_next, &u_next, &device,
+            );
+        }
         let at_cap = report.iterations >= options.max_iterations;
         if keep.is_empty() || at_cap {
             // At the cap the rest keep their current iterate and give the residual.
             for &k in &keep {
-                report.max_step = report.max_step.max(step[k] as f64);
-                report.max_gradient = report.max_gradient.max(gradient[k] as f64);
+                report.max_step = report.max_step.max(step[k]);
+                report.max_gradient = report.max_gradient.max(gradient[k]);
             }
             store(&mut m_out, &mut u_out, &rows, &keep, &m, &u, &device);
             report.converged = keep.is_empty() && failed == 0;
@@ -325,11 +333,8 @@ pub fn solve_with_derivatives(
         let mut newton = newton;
         if finite.len() < rows.len() {
             let ix = index(&finite, &device);
-            m = m.select(0, ix.clone());
-            u = u.select(0, ix.clone());
             newton = newton.select(ix.clone());
-            problem.select(ix);
-            rows = finite.iter().map(|&k| rows[k]).collect();
+            problem.keep(ix, &finite, &mut m, &mut u, &mut rows);
         }
         if rows.is_empty() {
             break;
@@ -349,7 +354,7 @@ pub fn solve_with_derivatives(
         let collapsing = u
             .clone()
             .lower(problem.uq.clone().sub_scalar(COLLAPSE_LOG_RATIO));
-        let state = host_values(stalled.float() + collapsing.float().mul_scalar(2.0));
+        let state = host_f64(stalled.float() + collapsing.float().mul_scalar(2.0));
         let (moving, stuck): (Vec<usize>, Vec<usize>) =
             (0..rows.len()).partition(|&k| state[k] == 0.0);
         if !stuck.is_empty() {
@@ -360,11 +365,7 @@ pub fn solve_with_derivatives(
                 report.converged = failed == 0;
                 break;
             }
-            let ix = index(&moving, &device);
-            m = m.select(0, ix.clone());
-            u = u.select(0, ix.clone());
-            problem.select(ix);
-            rows = moving.iter().map(|&k| rows[k]).collect();
+            problem.keep(index(&moving, &device), &moving, &mut m, &mut u, &mut rows);
         }
     }
     Ok((
@@ -380,11 +381,6 @@ pub fn solve_with_derivatives(
 fn index(ix: &[usize], device: &Device) -> Tensor<1, Int> {
     let v: Vec<i64> = ix.iter().map(|&i| i as i64).collect();
     Tensor::from_data(TensorData::new(v, [ix.len()]), device)
-}
-
-/// A `[k, 1]` column read back to the host.
-fn host_values(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().expect("f32 solver state")
 }
 
 /// Writes rows `local` of `m`, `u` (problem rows) into the outputs at their coordinates
@@ -468,9 +464,20 @@ struct Derivatives {
 }
 
 impl Problem<'_> {
-    /// Keeps the coordinates `ix` only.
-    fn select(&mut self, ix: Tensor<1, Int>) {
+    /// Keeps the problem rows `local` only (`ix`, their index tensor), with the iterate
+    /// `(m, u)` and the map `rows` to coordinates.
+    fn keep(
+        &mut self,
+        ix: Tensor<1, Int>,
+        local: &[usize],
+        m: &mut Tensor<2>,
+        u: &mut Tensor<2>,
+        rows: &mut Vec<usize>,
+    ) {
+        *rows = local.iter().map(|&k| rows[k]).collect();
         for t in [
+            m,
+            u,
             &mut self.mq,
             &mut self.sq,
             &mut self.uq,
