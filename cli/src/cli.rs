@@ -143,15 +143,27 @@ pub struct BenchArgs {
     /// Batch size of the training step and forward pass.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
-    /// Timed training steps.
+    /// Timed training steps and forward passes (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub train_steps: usize,
+    /// Untimed training steps and forward passes before the timed ones.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Network evaluations per sample.
     #[arg(long, default_value_t = 20)]
     pub nfe: usize,
     /// Samples drawn for the throughput measurement.
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
+    /// Samples drawn at once (default: all of them in one batch).
+    #[arg(long)]
+    pub sample_batch: Option<usize>,
+    /// Untimed sampling runs before the timed ones.
+    #[arg(long, default_value_t = 0)]
+    pub sample_warmup: usize,
+    /// Timed sampling runs (the median is reported).
+    #[arg(long, default_value_t = 1)]
+    pub sample_reps: usize,
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench.json")]
     pub out: std::path::PathBuf,

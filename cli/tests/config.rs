@@ -200,8 +200,21 @@ fn a_saved_run_config_reads_back_through_the_layers() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs");
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
+    let mut files: Vec<PathBuf> = Vec::new();
     for entry in std::fs::read_dir(&root).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files.push(path);
+        }
+    }
+    assert!(
+        files
+            .iter()
+            .any(|p| p.ends_with("bench/torch-reference.toml"))
+    );
+    for path in files {
         let run_dir = format!(
             "run.dir={}",
             gpfn_core::config::toml_string(&dir.path().display().to_string())
@@ -225,4 +238,48 @@ fn a_saved_run_config_reads_back_through_the_layers() {
         checked += 1;
     }
     assert!(checked >= 10, "{checked} configs");
+}
+
+/// The like-for-like benchmark network is the PyTorch reference U-Net of
+/// `../shared/bench/torch_unet_bench.py` layer for layer: the same parameter count, 1 461 953
+/// (PyTorch's `sum(p.numel() for p in model.parameters())`), and the same count per layer
+/// kind, derived here from the script's docstring.
+#[test]
+fn the_torch_reference_network_has_the_reference_parameter_count() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/bench/torch-reference.toml");
+    let c = load(&sources(Some(path), &[], &[])).unwrap().config;
+    let device = burn::tensor::Device::flex();
+    let net = gpfn_core::train::build_network(&c, &[1, 28, 28], &device).unwrap();
+    use burn::module::Module;
+    // Independent count from the layer list: conv k×k cin→cout has k²·cin·cout + cout,
+    // linear a→b has a·b + b, GroupNorm over c channels 2c.
+    let conv = |k: usize, i: usize, o: usize| k * k * i * o + o;
+    let lin = |i: usize, o: usize| i * o + o;
+    let res = |i: usize, o: usize| {
+        2 * i
+            + conv(3, i, o)
+            + lin(128, o)
+            + 2 * o
+            + conv(3, o, o)
+            + if i != o { conv(1, i, o) } else { 0 }
+    };
+    let expected = lin(32, 128)
+        + lin(128, 128)
+        + conv(3, 1, 32)
+        + res(32, 32)
+        + conv(3, 32, 32)
+        + res(32, 64)
+        + conv(3, 64, 64)
+        + res(64, 128)
+        + res(128, 128)
+        + res(256, 128)
+        + conv(3, 128, 64)
+        + res(128, 64)
+        + conv(3, 64, 32)
+        + res(64, 32)
+        + 2 * 32
+        + conv(3, 32, 1);
+    assert_eq!(expected, 1_461_953);
+    assert_eq!(net.num_params(), expected);
 }

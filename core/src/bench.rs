@@ -1,5 +1,7 @@
 //! `gpfn bench`: training-step time, forward time and sampling throughput of the configured
-//! network on the configured backend.
+//! network on the configured backend, timed as `../shared/bench/torch_unet_bench.py` times
+//! PyTorch (warm-up calls, then the median of timed calls), with the CPU utilisation of each
+//! phase (process CPU seconds over wall seconds: 2.0 keeps both cores of the machine busy).
 
 use crate::config::Config;
 use crate::dataset::{DataLoader, Split};
@@ -17,12 +19,34 @@ use std::time::Instant;
 pub struct BenchOptions {
     /// Batch size of the training step and of the forward pass.
     pub batch: usize,
-    /// Timed training steps (after one warm-up step).
+    /// Timed training steps and forward passes (after `warmup` untimed ones).
     pub train_steps: usize,
+    /// Untimed calls before the timed ones, for each phase.
+    pub warmup: usize,
     /// Network evaluations per sample for the throughput measurement.
     pub nfe: usize,
     /// Samples drawn for the throughput measurement.
     pub samples: usize,
+    /// Samples drawn at once (the last batch may be smaller); `samples` when `None`.
+    pub sample_batch: Option<usize>,
+    /// Untimed sampling runs before the timed ones.
+    pub sample_warmup: usize,
+    /// Timed sampling runs (each draws `samples`).
+    pub sample_reps: usize,
+}
+
+/// One timed phase: the median and the spread of its calls, and how busy the CPU was.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    /// Median wall seconds of one call.
+    pub median_s: f64,
+    /// Fastest call.
+    pub min_s: f64,
+    /// Every timed call, in order.
+    pub times_s: Vec<f64>,
+    /// Process CPU seconds (user + system) over wall seconds, over the timed calls; `None`
+    /// where `/proc/self/stat` cannot be read.
+    pub cpu_utilisation: Option<f64>,
 }
 
 /// The measurements, as printed and written to JSON.
@@ -36,21 +60,75 @@ pub struct BenchReport {
     pub parameters: usize,
     /// Batch size.
     pub batch: usize,
-    /// Mean seconds of one forward pass (no autodiff) at `batch`.
+    /// Median seconds of one forward pass (no autodiff) at `batch`.
     pub forward_s: f64,
-    /// Mean seconds of one training step (forward, backward, Adam) at `batch`.
+    /// Median seconds of one training step (forward, backward, Adam) at `batch`.
     pub train_step_s: f64,
     /// Network evaluations per sample.
     pub nfe: usize,
-    /// Samples per second at `nfe` evaluations each (batch = `samples`).
+    /// Samples drawn.
+    pub samples: usize,
+    /// Samples drawn at once.
+    pub sample_batch: usize,
+    /// Samples per second at `nfe` evaluations each (median of the timed draws).
     pub samples_per_s: f64,
     /// Threads available to the CPU backend.
     pub threads: usize,
+    /// The forward passes.
+    pub forward: Timing,
+    /// The training steps.
+    pub train_step: Timing,
+    /// The sampling runs (one call draws all `samples`).
+    pub sampling: Timing,
 }
 
 fn sync(t: Tensor<2>) {
     // Reading one value forces the backend to finish the queued work.
     let _ = t.slice([0..1, 0..1]).into_scalar::<f32>();
+}
+
+/// CPU seconds (user + system) this process has used, from `/proc/self/stat`.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every architecture it supports.
+    Some(ticks / 100.0)
+}
+
+/// Runs `f` `warmup` times untimed, then `reps` times timed.
+fn timed(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let cpu0 = process_cpu_seconds();
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let wall: f64 = times.iter().sum();
+    let cpu_utilisation = match (cpu0, process_cpu_seconds()) {
+        (Some(a), Some(b)) if wall > 0.0 => Some((b - a) / wall),
+        _ => None,
+    };
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median_s = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    };
+    Ok(Timing {
+        median_s,
+        min_s: sorted[0],
+        times_s: times,
+        cpu_utilisation,
+    })
 }
 
 /// Runs the benchmark.
@@ -68,6 +146,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         .ok()
         .and_then(|v| v["name"].as_str().map(str::to_string))
         .unwrap_or_default();
+    let reps = o.train_steps.max(1);
 
     // Forward pass.
     let net = build_network(config, &shape, &device)?;
@@ -75,22 +154,24 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
     let mut rng = Rng::derive(config.seed, "bench", 0);
     let z = rng.normal_tensor(o.batch, dim, &device);
     let t = Tensor::<2>::full([o.batch, 1], 0.5, &device);
-    sync(net.forward(z.clone(), t.clone()));
-    let reps = 3;
-    let start = Instant::now();
-    for _ in 0..reps {
+    let forward = timed(o.warmup.max(1), reps, || {
         sync(net.forward(z.clone(), t.clone()));
-    }
-    let forward_s = start.elapsed().as_secs_f64() / reps as f64;
+        Ok(())
+    })?;
 
     // Training steps.
-    let mut model = build_network(config, &shape, &ad)?;
+    let mut model = Some(build_network(config, &shape, &ad)?);
     let mut optim = optimizer(config);
-    let mut step = |k: u64, model: crate::network::Network| -> Result<crate::network::Network> {
+    let mut k = 0u64;
+    let train_step = timed(o.warmup.max(1), reps, || {
+        let m = model
+            .take()
+            .expect("the model is put back after every step");
         let (x, noise) = loader.paired_batch(k, &ad);
         let mut rng = Rng::derive(config.seed, "bench-train", k);
+        k += 1;
         let l = training_loss(
-            &model,
+            &m,
             target,
             config.divergence.as_ref(),
             family.as_ref(),
@@ -99,42 +180,62 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
             noise.as_ref(),
             &mut rng,
         )?;
-        let grads = GradientsParams::from_grads(l.backward(), &model);
-        let m = optim.step(config.train.lr, model, grads);
-        Ok(m)
-    };
-    model = step(0, model)?;
-    let start = Instant::now();
-    for k in 0..o.train_steps {
-        model = step(k as u64 + 1, model)?;
-    }
-    sync(model.valid().forward(z.clone(), t));
-    let train_step_s = start.elapsed().as_secs_f64() / o.train_steps.max(1) as f64;
+        let grads = GradientsParams::from_grads(l.backward(), &m);
+        let m = optim.step(config.train.lr, m, grads);
+        // Adam's update is queued lazily on GPU backends: wait for it (flex runs eagerly, and
+        // a synchronising forward pass would add to its time what PyTorch's bench does not).
+        if config.backend != "flex" {
+            sync(
+                m.valid()
+                    .forward(z.clone().narrow(0, 0, 1), t.clone().narrow(0, 0, 1)),
+            );
+        }
+        model = Some(m);
+        Ok(())
+    })?;
 
     // Sampling throughput.
     let sampler = config.sampler.with_steps(o.nfe);
-    let start = Instant::now();
-    let v = generate::draw(
-        config,
-        &net,
-        sampler.as_ref(),
-        &shape,
-        o.samples,
-        &device,
-        config.seed,
-    )?;
-    let secs = start.elapsed().as_secs_f64();
-    debug_assert_eq!(v.len(), o.samples * dim);
+    let sample_batch = o
+        .sample_batch
+        .unwrap_or(o.samples)
+        .clamp(1, o.samples.max(1));
+    let mut stream = 0u64;
+    let sampling = timed(o.sample_warmup, o.sample_reps.max(1), || {
+        let mut drawn = 0;
+        while drawn < o.samples {
+            let n = sample_batch.min(o.samples - drawn);
+            let v = generate::draw_stream(
+                config,
+                &net,
+                sampler.as_ref(),
+                &shape,
+                n,
+                &device,
+                config.seed,
+                stream,
+            )?;
+            debug_assert_eq!(v.len(), n * dim);
+            stream += 1;
+            drawn += n;
+        }
+        Ok(())
+    })?;
 
     Ok(BenchReport {
         backend: config.backend.clone(),
         network: network_name,
         parameters,
         batch: o.batch,
-        forward_s,
-        train_step_s,
+        forward_s: forward.median_s,
+        train_step_s: train_step.median_s,
         nfe: o.nfe,
-        samples_per_s: o.samples as f64 / secs,
+        samples: o.samples,
+        sample_batch,
+        samples_per_s: o.samples as f64 / sampling.median_s,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        forward,
+        train_step,
+        sampling,
     })
 }

@@ -13,20 +13,32 @@ pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
         &BenchOptions {
             batch: args.batch,
             train_steps: args.train_steps,
+            warmup: args.warmup,
             nfe: args.nfe,
             samples: args.samples,
+            sample_batch: args.sample_batch,
+            sample_warmup: args.sample_warmup,
+            sample_reps: args.sample_reps,
         },
     )?;
+    let cpu = |t: &gpfn_core::bench::Timing| {
+        t.cpu_utilisation
+            .map_or_else(String::new, |u| format!(" (CPU {u:.2})"))
+    };
     println!(
-        "backend {} · {} ({} parameters) · batch {}\n  forward        {:>8.3} s\n  training step  {:>8.3} s\n  sampling       {:>8.2} samples/s at {} NFE ({} threads)",
+        "backend {} · {} ({} parameters) · batch {}\n  forward        {:>8.3} s{}\n  training step  {:>8.3} s{}\n  sampling       {:>8.2} samples/s at {} NFE, batch {}{} ({} threads)",
         report.backend,
         report.network,
         report.parameters,
         report.batch,
         report.forward_s,
+        cpu(&report.forward),
         report.train_step_s,
+        cpu(&report.train_step),
         report.samples_per_s,
         report.nfe,
+        report.sample_batch,
+        cpu(&report.sampling),
         report.threads
     );
     let json = serde_json::to_string_pretty(&report).expect("report serialises");

@@ -10,8 +10,8 @@ mod time_embedding;
 mod unet;
 
 pub use mlp::{Mlp, MlpConfig};
-pub use time_embedding::fourier_features;
-pub use unet::{UNet, UNetConfig};
+pub use time_embedding::{fourier_features, sinusoidal_embedding};
+pub use unet::{TimeEncoding, UNet, UNetConfig, UpsampleChannels};
 
 use crate::Result;
 use burn::module::Module;

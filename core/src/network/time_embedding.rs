@@ -1,4 +1,4 @@
-//! Fourier features of time.
+//! Encodings of time: Fourier features and DDPM's sinusoidal embedding.
 
 use burn::tensor::{Device, Tensor};
 
@@ -20,6 +20,20 @@ pub fn fourier_features(
             };
             (2.0 * std::f64::consts::PI * max_frequency.powf(r)) as f32
         })
+        .collect();
+    let f = Tensor::<1>::from_floats(freqs.as_slice(), device).reshape([1, half]);
+    let arg = t * f;
+    Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1)
+}
+
+/// DDPM's sinusoidal time embedding of `t: [batch, 1]` (Ho et al. 2020, after the
+/// transformer's position encoding): `[sin(1000 t ω_k), cos(1000 t ω_k)]` with
+/// `ω_k = exp(−ln(10000) k / half)`, `k = 0 … half − 1`, `half = size/2`. Returns
+/// `[batch, size]`.
+pub fn sinusoidal_embedding(t: Tensor<2>, size: usize, device: &Device) -> Tensor<2> {
+    let half = size / 2;
+    let freqs: Vec<f32> = (0..half)
+        .map(|k| (1000.0 * (-(10000f64.ln()) * k as f64 / half as f64).exp()) as f32)
         .collect();
     let f = Tensor::<1>::from_floats(freqs.as_slice(), device).reshape([1, half]);
     let arg = t * f;

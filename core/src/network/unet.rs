@@ -6,7 +6,7 @@
 //! convolution → GroupNorm, SiLU, `conv_out`. Time enters as Fourier features through a
 //! two-layer MLP, added to every residual block.
 
-use super::{Network, NetworkConfig, fourier_features};
+use super::{Network, NetworkConfig, fourier_features, sinusoidal_embedding};
 use crate::{GpfnError, Result};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -15,6 +15,7 @@ use burn::nn::{
 };
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor};
+use gpfn_kernels::{conv2d_module, group_norm_silu_module};
 use serde::{Deserialize, Serialize};
 
 crate::register_plugin!(
@@ -49,6 +50,47 @@ pub struct UNetConfig {
     /// What the network predicts: `x` (clean data) or `eps` (noise).
     #[serde(default)]
     pub target: super::Target,
+    /// How time is encoded before the time MLP.
+    #[serde(default)]
+    pub time_encoding: TimeEncoding,
+    /// Size of the time encoding fed to the time MLP (even); `time_embedding` when absent.
+    #[serde(default)]
+    pub time_features: Option<usize>,
+    /// SiLU on the time embedding before each residual block's projection, as DDPM's
+    /// `Linear(SiLU(temb))`; off by default (the projection sees the embedding itself).
+    #[serde(default)]
+    pub time_activation: bool,
+    /// Residual blocks in the middle (at the lowest resolution); the attention, when on,
+    /// follows the first.
+    #[serde(default = "default_middle_blocks")]
+    pub middle_blocks: usize,
+    /// Output width of the convolution after each ×2 upsampling: `same` keeps the level's
+    /// width, `next` narrows to the next (finer) level's width as DDPM-style U-Nets do.
+    #[serde(default)]
+    pub upsample_channels: UpsampleChannels,
+}
+
+/// The time encoding `φ(t)` of a U-Net.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeEncoding {
+    /// `[sin(2π f_k t), cos(2π f_k t)]`, `f_k` geometric in `[1, 100]` ([`fourier_features`]).
+    #[default]
+    Fourier,
+    /// DDPM's transformer embedding `[sin(1000 t ω_k), cos(1000 t ω_k)]`,
+    /// `ω_k = 10000^{−k/half}` ([`super::sinusoidal_embedding`]).
+    Sinusoidal,
+}
+
+/// Output width of the convolution that follows each ×2 upsampling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpsampleChannels {
+    /// The level's own width.
+    #[default]
+    Same,
+    /// The next (finer) level's width.
+    Next,
 }
 
 fn default_channels() -> Vec<usize> {
@@ -66,6 +108,9 @@ fn default_time_embedding() -> usize {
 fn default_groups() -> usize {
     8
 }
+fn default_middle_blocks() -> usize {
+    2
+}
 
 impl Default for UNetConfig {
     fn default() -> Self {
@@ -77,6 +122,11 @@ impl Default for UNetConfig {
             time_embedding: default_time_embedding(),
             groups: default_groups(),
             target: super::Target::X,
+            time_encoding: TimeEncoding::Fourier,
+            time_features: None,
+            time_activation: false,
+            middle_blocks: default_middle_blocks(),
+            upsample_channels: UpsampleChannels::Same,
         }
     }
 }
@@ -92,8 +142,18 @@ fn conv1(c_in: usize, c_out: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([c_in, c_out], [1, 1]).init(device)
 }
 
+/// What every residual block of one U-Net shares.
+#[derive(Clone, Copy, Debug)]
+struct BlockShape {
+    temb: usize,
+    groups: usize,
+    dropout: f64,
+    time_activation: bool,
+}
+
 /// A time-conditioned residual block:
-/// `h = conv(SiLU(GN(x))) + W t_emb`, `out = skip(x) + conv(dropout(SiLU(GN(h))))`.
+/// `h = conv(SiLU(GN(x))) + W t_emb` (`W SiLU(t_emb)` with `time_activation`),
+/// `out = skip(x) + conv(dropout(SiLU(GN(h))))`.
 #[derive(Module, Debug)]
 pub struct ResBlock {
     norm1: GroupNorm,
@@ -103,18 +163,20 @@ pub struct ResBlock {
     dropout: Dropout,
     conv2: Conv2d,
     skip: Option<Conv2d>,
+    #[module(skip)]
+    time_activation: bool,
 }
 
 impl ResBlock {
-    fn new(
-        c_in: usize,
-        c_out: usize,
-        temb: usize,
-        groups: usize,
-        dropout: f64,
-        device: &Device,
-    ) -> Self {
+    fn new(c_in: usize, c_out: usize, shape: &BlockShape, device: &Device) -> Self {
+        let BlockShape {
+            temb,
+            groups,
+            dropout,
+            time_activation,
+        } = *shape;
         ResBlock {
+            time_activation,
             norm1: GroupNormConfig::new(groups, c_in).init(device),
             conv1: conv3(c_in, c_out, 1, device),
             time: LinearConfig::new(temb, c_out).init(device),
@@ -127,14 +189,20 @@ impl ResBlock {
 
     fn forward(&self, x: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
         let [b, _, _, _] = x.dims();
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = conv2d_module(&self.conv1, group_norm_silu_module(&self.norm1, x.clone()));
         let c = h.dims()[1];
-        let h = h + self.time.forward(temb.clone()).reshape([b, c, 1, 1]);
-        let h = self
-            .conv2
-            .forward(self.dropout.forward(silu(self.norm2.forward(h))));
+        let temb = if self.time_activation {
+            silu(temb.clone())
+        } else {
+            temb.clone()
+        };
+        let h = h + self.time.forward(temb).reshape([b, c, 1, 1]);
+        let h = conv2d_module(
+            &self.conv2,
+            self.dropout.forward(group_norm_silu_module(&self.norm2, h)),
+        );
         let skip = match &self.skip {
-            Some(s) => s.forward(x),
+            Some(s) => conv2d_module(s, x),
             None => x,
         };
         skip + h
@@ -190,7 +258,7 @@ pub struct UNet {
     downsample: Vec<Conv2d>,
     mid1: ResBlock,
     mid_attention: Option<Attention>,
-    mid2: ResBlock,
+    mid2: Option<ResBlock>,
     up_blocks: Vec<Vec<ResBlock>>,
     upsample: Vec<Conv2d>,
     norm_out: GroupNorm,
@@ -199,6 +267,8 @@ pub struct UNet {
     shape: [usize; 3],
     #[module(skip)]
     time_features: usize,
+    #[module(skip)]
+    time_encoding: TimeEncoding,
 }
 
 #[typetag::serde(name = "unet")]
@@ -244,14 +314,32 @@ impl NetworkConfig for UNetConfig {
                 ),
             ));
         }
-        if self.res_blocks == 0 || self.time_embedding < 2 || !self.time_embedding.is_multiple_of(2)
-        {
+        if self.res_blocks == 0 {
+            return Err(err("res_blocks", "must be ≥ 1, got 0".into()));
+        }
+        let time_features = self.time_features.unwrap_or(self.time_embedding);
+        for (key, v) in [
+            ("time_embedding", self.time_embedding),
+            ("time_features", time_features),
+        ] {
+            if v < 2 || !v.is_multiple_of(2) {
+                return Err(err(key, format!("must be an even number ≥ 2, got {v}")));
+            }
+        }
+        if !(1..=2).contains(&self.middle_blocks) {
             return Err(err(
-                "res_blocks",
-                "res_blocks must be ≥ 1 and time_embedding an even number ≥ 2".into(),
+                "middle_blocks",
+                format!("must be 1 or 2, got {}", self.middle_blocks),
             ));
         }
-        let (g, temb, p) = (self.groups, self.time_embedding, self.dropout);
+        let temb = self.time_embedding;
+        let bs = BlockShape {
+            temb,
+            groups: self.groups,
+            dropout: self.dropout,
+            time_activation: self.time_activation,
+        };
+        let g = self.groups;
         let ch = &self.channels;
         let mut down_blocks = Vec::new();
         let mut skips = Vec::new();
@@ -259,7 +347,7 @@ impl NetworkConfig for UNetConfig {
         for (level, &width) in ch.iter().enumerate() {
             let mut blocks = Vec::new();
             for _ in 0..self.res_blocks {
-                blocks.push(ResBlock::new(c, width, temb, g, p, device));
+                blocks.push(ResBlock::new(c, width, &bs, device));
                 c = width;
             }
             skips.push(c);
@@ -277,29 +365,35 @@ impl NetworkConfig for UNetConfig {
             let mut blocks = Vec::new();
             for i in 0..self.res_blocks {
                 let c_in = if i == 0 { c + skips[level] } else { width };
-                blocks.push(ResBlock::new(c_in, width, temb, g, p, device));
+                blocks.push(ResBlock::new(c_in, width, &bs, device));
                 c = width;
             }
             up_blocks.push(blocks);
             if level > 0 {
-                upsample.push(conv3(width, width, 1, device));
+                let out = match self.upsample_channels {
+                    UpsampleChannels::Same => width,
+                    UpsampleChannels::Next => ch[level - 1],
+                };
+                upsample.push(conv3(width, out, 1, device));
+                c = out;
             }
         }
         let unet = UNet {
-            time1: LinearConfig::new(temb, temb).init(device),
+            time1: LinearConfig::new(time_features, temb).init(device),
             time2: LinearConfig::new(temb, temb).init(device),
             conv_in: conv3(shape[0], ch[0], 1, device),
             down_blocks,
             downsample,
-            mid1: ResBlock::new(top, top, temb, g, p, device),
+            mid1: ResBlock::new(top, top, &bs, device),
             mid_attention: self.attention.then(|| Attention::new(top, g, device)),
-            mid2: ResBlock::new(top, top, temb, g, p, device),
+            mid2: (self.middle_blocks == 2).then(|| ResBlock::new(top, top, &bs, device)),
             up_blocks,
             upsample,
             norm_out: GroupNormConfig::new(g, ch[0]).init(device),
             conv_out: conv3(ch[0], shape[0], 1, device),
             shape,
-            time_features: temb,
+            time_features,
+            time_encoding: self.time_encoding,
         };
         Ok(Network::UNet(unet))
     }
@@ -327,9 +421,12 @@ impl UNet {
         let device = z.device();
         let [b, d] = z.dims();
         let [c, h, w] = self.shape;
-        let temb = fourier_features(t, self.time_features, 100.0, &device);
+        let temb = match self.time_encoding {
+            TimeEncoding::Fourier => fourier_features(t, self.time_features, 100.0, &device),
+            TimeEncoding::Sinusoidal => sinusoidal_embedding(t, self.time_features, &device),
+        };
         let temb = self.time2.forward(silu(self.time1.forward(temb)));
-        let mut x = self.conv_in.forward(z.reshape([b, c, h, w]));
+        let mut x = conv2d_module(&self.conv_in, z.reshape([b, c, h, w]));
         let mut skips = Vec::new();
         let levels = self.down_blocks.len();
         for (level, blocks) in self.down_blocks.iter().enumerate() {
@@ -338,14 +435,16 @@ impl UNet {
             }
             skips.push(x.clone());
             if level + 1 < levels {
-                x = self.downsample[level].forward(x);
+                x = conv2d_module(&self.downsample[level], x);
             }
         }
         x = self.mid1.forward(x, &temb);
         if let Some(a) = &self.mid_attention {
             x = a.forward(x);
         }
-        x = self.mid2.forward(x, &temb);
+        if let Some(m) = &self.mid2 {
+            x = m.forward(x, &temb);
+        }
         for (i, blocks) in self.up_blocks.iter().enumerate() {
             let skip = skips.pop().expect("one skip per level");
             for (j, block) in blocks.iter().enumerate() {
@@ -356,10 +455,10 @@ impl UNet {
                 };
             }
             if i + 1 < levels {
-                x = self.upsample[i].forward(upsample2(x));
+                x = conv2d_module(&self.upsample[i], upsample2(x));
             }
         }
-        let out = self.conv_out.forward(silu(self.norm_out.forward(x)));
+        let out = conv2d_module(&self.conv_out, group_norm_silu_module(&self.norm_out, x));
         out.reshape([b, d])
     }
 }

@@ -19,6 +19,7 @@
 use super::cost::GroundCost;
 use crate::{GpfnError, Result};
 use burn::tensor::{Device, Tensor};
+use gpfn_kernels::{Reduce, sinkhorn_update};
 
 /// Settings of the Sinkhorn solver.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,20 +83,15 @@ fn log_sum_exp(l: Tensor<3>, dim: usize) -> Tensor<3> {
     m.clone() + (l - m).exp().sum_dim(dim).log()
 }
 
-/// `f_i = −ε log Σ_j b_j exp((g_j − C_ij)/ε)`, `[batch, n]`.
+/// `f_i = −ε log Σ_j b_j exp((g_j − C_ij)/ε)`, `[batch, n]` (one fused log-sum-exp pass on
+/// flex: [`gpfn_kernels::sinkhorn_update`]).
 fn update_f(c: &Tensor<3>, g: &Tensor<2>, log_b: &Tensor<2>, eps: f64) -> Tensor<2> {
-    let [b, n, _] = c.dims();
-    let l = (g.clone().unsqueeze_dim::<3>(1) - c.clone()).div_scalar(eps)
-        + log_b.clone().unsqueeze_dim::<3>(1);
-    log_sum_exp(l, 2).reshape([b, n]).mul_scalar(-eps)
+    sinkhorn_update(c, g, log_b, eps, Reduce::Columns)
 }
 
 /// `g_j = −ε log Σ_i a_i exp((f_i − C_ij)/ε)`, `[batch, m]`.
 fn update_g(c: &Tensor<3>, f: &Tensor<2>, log_a: &Tensor<2>, eps: f64) -> Tensor<2> {
-    let [b, _, m] = c.dims();
-    let l = (f.clone().unsqueeze_dim::<3>(2) - c.clone()).div_scalar(eps)
-        + log_a.clone().unsqueeze_dim::<3>(2);
-    log_sum_exp(l, 1).reshape([b, m]).mul_scalar(-eps)
+    sinkhorn_update(c, f, log_a, eps, Reduce::Rows)
 }
 
 /// `max_batch ‖P 1 − a‖₁` for the plan of `(f, g)`, given `f⁺ = update_f(g)`: the row sums

@@ -1,0 +1,625 @@
+//! The 2-D convolution on host slices, forward and backward, as im2col/col2im plus one GEMM
+//! per block of images.
+//!
+//! For an input `x: [B, C, H, W]`, weights `w: [O, C, kh, kw]`, bias `b: [O]`, stride `s` and
+//! zero padding `p` (no dilation, one group):
+//!
+//! ```text
+//! y[n, o, i, j] = b[o] + Σ_{c, u, v} w[o, c, u, v] · x[n, c, s_h i + u − p_h, s_w j + v − p_w]
+//! ```
+//!
+//! With the im2col matrix `X_n[(c, u, v), (i, j)]` of image `n` (`K = C kh kw` rows, `P = Ho Wo`
+//! columns, zeros where the window leaves the image) and `W[o, (c, u, v)]`:
+//!
+//! ```text
+//! Y_n = W X_n + b 1ᵀ,     ∂L/∂W = Σ_n (∂L/∂Y_n) X_nᵀ,     ∂L/∂b = Σ_n (∂L/∂Y_n) 1,
+//! ∂L/∂X_n = Wᵀ (∂L/∂Y_n),  ∂L/∂x = col2im(∂L/∂X_n)  (the adjoint of im2col: a scatter-add).
+//! ```
+//!
+//! Images are taken in blocks of `nb` so that each GEMM has `nb · P` ≳ 512 rows (the `gemm`
+//! crate's micro-kernel is column-major: its `m` is the pixel dimension), and the blocks are
+//! split statically over the rayon threads, each thread running its GEMMs single-threaded.
+//! The weight gradient is accumulated per thread and the partial sums are added in thread
+//! order, so results do not depend on scheduling: the same thread count gives the same bits.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Shape and options of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dShape {
+    /// Images.
+    pub batch: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height and width.
+    pub input: [usize; 2],
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride (height, width).
+    pub stride: [usize; 2],
+    /// Zero padding on each side (height, width).
+    pub padding: [usize; 2],
+}
+
+impl Conv2dShape {
+    /// Output height and width: `⌊(H + 2p − k)/s⌋ + 1`.
+    pub fn output(&self) -> [usize; 2] {
+        let o =
+            |d: usize| (self.input[d] + 2 * self.padding[d] - self.kernel[d]) / self.stride[d] + 1;
+        [o(0), o(1)]
+    }
+
+    /// Whether the shape is one these kernels take: non-zero sizes and a kernel that fits the
+    /// padded input.
+    pub fn is_valid(&self) -> bool {
+        let dims = [
+            self.batch,
+            self.c_in,
+            self.c_out,
+            self.kernel[0],
+            self.kernel[1],
+            self.stride[0],
+            self.stride[1],
+            self.input[0],
+            self.input[1],
+        ];
+        dims.iter().all(|&d| d > 0)
+            && (0..2).all(|d| self.input[d] + 2 * self.padding[d] >= self.kernel[d])
+    }
+
+    /// Rows of the im2col matrix, `C kh kw`.
+    fn k(&self) -> usize {
+        self.c_in * self.kernel[0] * self.kernel[1]
+    }
+
+    fn pixels_in(&self) -> usize {
+        self.input[0] * self.input[1]
+    }
+
+    fn pixels_out(&self) -> usize {
+        let [h, w] = self.output();
+        h * w
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding: its im2col matrix is the image itself.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+}
+
+/// How the batch is cut: `blocks` blocks of at most `per_block` images.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    per_block: usize,
+    blocks: usize,
+    threads: usize,
+}
+
+impl Plan {
+    fn new(shape: &Conv2dShape) -> Plan {
+        let threads = rayon::current_num_threads().max(1);
+        let batch = shape.batch;
+        // Aim for ≥ 512 GEMM rows per block, but keep at least one block per thread.
+        let want = 512usize.div_ceil(shape.pixels_out().max(1)).max(1);
+        let mut blocks = batch.div_ceil(want);
+        blocks = blocks.div_ceil(threads) * threads;
+        blocks = blocks.clamp(1, batch);
+        let per_block = batch.div_ceil(blocks);
+        let blocks = batch.div_ceil(per_block);
+        Plan {
+            per_block,
+            blocks,
+            threads,
+        }
+    }
+
+    fn images(&self, block: usize, batch: usize) -> std::ops::Range<usize> {
+        let start = block * self.per_block;
+        start..(start + self.per_block).min(batch)
+    }
+
+    /// Blocks of thread `t` under the static split: a contiguous run.
+    fn blocks_of(&self, t: usize) -> std::ops::Range<usize> {
+        let per = self.blocks.div_ceil(self.threads);
+        (t * per).min(self.blocks)..((t + 1) * per).min(self.blocks)
+    }
+
+    /// The GEMMs run single-threaded inside the parallel blocks, except when there is only
+    /// one block: then the GEMM itself spreads over the threads.
+    fn gemm_parallelism(&self) -> Parallelism {
+        if self.blocks == 1 && self.threads > 1 {
+            Parallelism::Rayon(self.threads)
+        } else {
+            Parallelism::None
+        }
+    }
+}
+
+/// Writes image `x: [C, H, W]`'s im2col matrix into columns `col0 .. col0 + P` of
+/// `col: [K, ld]` (row-major, leading dimension `ld`).
+fn im2col(s: &Conv2dShape, x: &[f32], col: &mut [f32], ld: usize, col0: usize) {
+    let [h, w] = s.input;
+    let [ho, wo] = s.output();
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [ph, pw] = s.padding;
+    for c in 0..s.c_in {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for u in 0..kh {
+            for v in 0..kw {
+                let row = (c * kh + u) * kw + v;
+                let out = &mut col[row * ld + col0..row * ld + col0 + ho * wo];
+                // Output columns j whose input column s_w j + v − p_w lies in [0, W).
+                let j_lo = pw.saturating_sub(v).div_ceil(sw).min(wo);
+                let j_hi = if w + pw > v {
+                    ((w + pw - v - 1) / sw + 1).min(wo)
+                } else {
+                    0
+                }
+                .max(j_lo);
+                for i in 0..ho {
+                    let dst = &mut out[i * wo..(i + 1) * wo];
+                    let ih = (sh * i + u) as isize - ph as isize;
+                    if ih < 0 || ih >= h as isize {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[ih as usize * w..(ih as usize + 1) * w];
+                    dst[..j_lo].fill(0.0);
+                    dst[j_hi..].fill(0.0);
+                    if sw == 1 {
+                        let first = j_lo + v - pw;
+                        dst[j_lo..j_hi].copy_from_slice(&src[first..first + (j_hi - j_lo)]);
+                    } else {
+                        for (j, d) in dst[j_lo..j_hi].iter_mut().enumerate() {
+                            *d = src[sw * (j + j_lo) + v - pw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the im2col-shaped gradient in columns `col0 .. col0 + P` of `col: [K, ld]` into image
+/// gradient `dx: [C, H, W]` (the adjoint of [`im2col`]).
+fn col2im(s: &Conv2dShape, col: &[f32], ld: usize, col0: usize, dx: &mut [f32]) {
+    let [h, w] = s.input;
+    let [ho, wo] = s.output();
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [ph, pw] = s.padding;
+    for c in 0..s.c_in {
+        let plane = &mut dx[c * h * w..(c + 1) * h * w];
+        for u in 0..kh {
+            for v in 0..kw {
+                let row = (c * kh + u) * kw + v;
+                let src = &col[row * ld + col0..row * ld + col0 + ho * wo];
+                let j_lo = pw.saturating_sub(v).div_ceil(sw).min(wo);
+                let j_hi = if w + pw > v {
+                    ((w + pw - v - 1) / sw + 1).min(wo)
+                } else {
+                    0
+                }
+                .max(j_lo);
+                for i in 0..ho {
+                    let ih = (sh * i + u) as isize - ph as isize;
+                    if ih < 0 || ih >= h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[ih as usize * w..(ih as usize + 1) * w];
+                    let g = &src[i * wo..(i + 1) * wo];
+                    if sw == 1 {
+                        let first = j_lo + v - pw;
+                        for (d, &gv) in dst[first..first + (j_hi - j_lo)]
+                            .iter_mut()
+                            .zip(&g[j_lo..j_hi])
+                        {
+                            *d += gv;
+                        }
+                    } else {
+                        for j in j_lo..j_hi {
+                            dst[sw * j + v - pw] += g[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A raw pointer that may cross threads; every use writes a range no other thread touches.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: used only to write disjoint ranges from different threads (see each use).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `dst (m×n) = α dst + β lhs (m×k) · rhs (k×n)` with column strides `*_cs` and row strides
+/// `*_rs`, in f32.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_cs: usize,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: *const f32,
+    lhs_cs: usize,
+    lhs_rs: usize,
+    rhs: *const f32,
+    rhs_cs: usize,
+    rhs_rs: usize,
+    parallelism: Parallelism,
+) {
+    // SAFETY: the caller passes pointers and strides that describe valid matrices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// `y = conv2d(x, w) + b` for `x: [B, C, H, W]`, `w: [O, C, kh, kw]`, `b: [O]`; writes
+/// `y: [B, O, Ho, Wo]`.
+///
+/// # Panics
+/// If a slice's length does not match `shape` (the callers check the shapes first).
+pub fn conv2d_forward(
+    shape: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    let s = *shape;
+    let (k, p_in, p_out, o) = (s.k(), s.pixels_in(), s.pixels_out(), s.c_out);
+    assert_eq!(x.len(), s.batch * s.c_in * p_in, "conv2d input length");
+    assert_eq!(w.len(), o * k, "conv2d weight length");
+    assert_eq!(y.len(), s.batch * o * p_out, "conv2d output length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), o, "conv2d bias length");
+    }
+    let plan = Plan::new(&s);
+    let par = plan.gemm_parallelism();
+    let y_ptr = SharedMut(y.as_mut_ptr());
+    (0..plan.threads).into_par_iter().for_each(|t| {
+        let mut col = Vec::new();
+        let mut out = Vec::new();
+        for block in plan.blocks_of(t) {
+            let images = plan.images(block, s.batch);
+            let nb = images.len();
+            let q = nb * p_out;
+            let direct = nb == 1;
+            // The im2col matrix [K, Q] (or the image itself for a pointwise convolution).
+            let lhs: *const f32 = if s.is_pointwise() && direct {
+                x[images.start * k * p_in..].as_ptr()
+            } else {
+                col.resize(k * q, 0.0);
+                for (j, n) in images.clone().enumerate() {
+                    im2col(
+                        &s,
+                        &x[n * s.c_in * p_in..(n + 1) * s.c_in * p_in],
+                        &mut col,
+                        q,
+                        j * p_out,
+                    );
+                }
+                col.as_ptr()
+            };
+            if channels_last(o) {
+                // dst[q, o] with o contiguous (the micro-kernel then runs along the channels,
+                // which is faster for narrow layers), then transposed into y.
+                out.resize(q * o, 0.0);
+                if let Some(b) = bias {
+                    out.chunks_mut(o).for_each(|row| row.copy_from_slice(b));
+                }
+                // SAFETY: the matrices lie within col/x, w and out as sized above.
+                unsafe {
+                    sgemm(
+                        q,
+                        o,
+                        k,
+                        out.as_mut_ptr(),
+                        1,
+                        o,
+                        bias.is_some(),
+                        lhs,
+                        q,
+                        1,
+                        w.as_ptr(),
+                        k,
+                        1,
+                        par,
+                    )
+                };
+                for (j, n) in images.enumerate() {
+                    // SAFETY: image n's output belongs to this block only.
+                    let target = unsafe {
+                        std::slice::from_raw_parts_mut(y_ptr.ptr().add(n * o * p_out), o * p_out)
+                    };
+                    transpose(&out[j * p_out * o..(j + 1) * p_out * o], p_out, o, target);
+                }
+                continue;
+            }
+            // The output block [O, Q]: straight into y for a single image.
+            let dst: *mut f32 = if direct {
+                // SAFETY: image `images.start` belongs to this block only.
+                unsafe { y_ptr.ptr().add(images.start * o * p_out) }
+            } else {
+                out.resize(o * q, 0.0);
+                out.as_mut_ptr()
+            };
+            if let Some(b) = bias {
+                for (oc, &bv) in b.iter().enumerate() {
+                    // SAFETY: dst holds O rows of Q values.
+                    unsafe { std::slice::from_raw_parts_mut(dst.add(oc * q), q) }.fill(bv);
+                }
+            }
+            // dst[q, o] (column-major, ld Q) = lhs[q, kk] (ld Q) · w[kk, o] (w is [O, K]).
+            // SAFETY: the matrices lie within col/x, w and dst as sized above.
+            unsafe {
+                sgemm(
+                    q,
+                    o,
+                    k,
+                    dst,
+                    q,
+                    1,
+                    bias.is_some(),
+                    lhs,
+                    q,
+                    1,
+                    w.as_ptr(),
+                    k,
+                    1,
+                    par,
+                )
+            };
+            if !direct {
+                for (j, n) in images.enumerate() {
+                    for oc in 0..o {
+                        // SAFETY: image n's output belongs to this block only.
+                        let target = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                y_ptr.ptr().add((n * o + oc) * p_out),
+                                p_out,
+                            )
+                        };
+                        target.copy_from_slice(&out[oc * q + j * p_out..oc * q + (j + 1) * p_out]);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Whether the forward GEMM writes channels-last (`[pixels, channels]`, then transposed): the
+/// `gemm` micro-kernel runs along the destination's contiguous dimension, and measured on
+/// this project's 2-core AVX2 machine (`cargo run --release -p gpfn-kernels --example
+/// gemm_orientation`) it is faster along 16–64 channels than along the pixels, and slower
+/// along 128 channels with long rows.
+fn channels_last(c_out: usize) -> bool {
+    (16..=64).contains(&c_out)
+}
+
+/// `dst[c, r] = src[r, c]` for `src: [rows, cols]`, in tiles that stay in cache.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const T: usize = 32;
+    for r0 in (0..rows).step_by(T) {
+        for c0 in (0..cols).step_by(T) {
+            for c in c0..(c0 + T).min(cols) {
+                let d = &mut dst[c * rows..(c + 1) * rows];
+                for r in r0..(r0 + T).min(rows) {
+                    d[r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+/// The gradients of [`conv2d_forward`] for the output gradient `dy: [B, O, Ho, Wo]`: each of
+/// `dx: [B, C, H, W]`, `dw: [O, C, kh, kw]` and `db: [O]` that is asked for is overwritten.
+///
+/// # Panics
+/// If a slice's length does not match `shape`.
+pub fn conv2d_backward(
+    shape: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: Option<&mut [f32]>,
+    db: Option<&mut [f32]>,
+) {
+    let s = *shape;
+    let (k, p_in, p_out, o) = (s.k(), s.pixels_in(), s.pixels_out(), s.c_out);
+    assert_eq!(x.len(), s.batch * s.c_in * p_in, "conv2d input length");
+    assert_eq!(w.len(), o * k, "conv2d weight length");
+    assert_eq!(
+        dy.len(),
+        s.batch * o * p_out,
+        "conv2d output-gradient length"
+    );
+    let want_dx = dx.is_some();
+    let want_dw = dw.is_some();
+    let want_db = db.is_some();
+    let dx_ptr = dx.map(|d| {
+        assert_eq!(d.len(), x.len(), "conv2d input-gradient length");
+        d.fill(0.0);
+        SharedMut(d.as_mut_ptr())
+    });
+    let plan = Plan::new(&s);
+    let par = plan.gemm_parallelism();
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..plan.threads)
+        .into_par_iter()
+        .map(|t| {
+            let mut dw_acc = if want_dw {
+                vec![0.0f32; o * k]
+            } else {
+                Vec::new()
+            };
+            let mut db_acc = if want_db { vec![0.0f32; o] } else { Vec::new() };
+            let mut col = Vec::new();
+            let mut dyb = Vec::new();
+            let mut dcol = Vec::new();
+            for block in plan.blocks_of(t) {
+                let images = plan.images(block, s.batch);
+                let nb = images.len();
+                let q = nb * p_out;
+                let direct = nb == 1;
+                // ∂L/∂Y for the block as [O, Q].
+                let g: &[f32] = if direct {
+                    &dy[images.start * o * p_out..(images.start + 1) * o * p_out]
+                } else {
+                    dyb.resize(o * q, 0.0);
+                    for (j, n) in images.clone().enumerate() {
+                        for oc in 0..o {
+                            dyb[oc * q + j * p_out..oc * q + (j + 1) * p_out].copy_from_slice(
+                                &dy[(n * o + oc) * p_out..(n * o + oc + 1) * p_out],
+                            );
+                        }
+                    }
+                    &dyb
+                };
+                if want_db {
+                    for (oc, acc) in db_acc.iter_mut().enumerate() {
+                        *acc += g[oc * q..(oc + 1) * q].iter().sum::<f32>();
+                    }
+                }
+                if want_dw {
+                    let lhs: &[f32] = if s.is_pointwise() && direct {
+                        &x[images.start * k * p_in..(images.start + 1) * k * p_in]
+                    } else {
+                        col.resize(k * q, 0.0);
+                        for (j, n) in images.clone().enumerate() {
+                            im2col(
+                                &s,
+                                &x[n * s.c_in * p_in..(n + 1) * s.c_in * p_in],
+                                &mut col,
+                                q,
+                                j * p_out,
+                            );
+                        }
+                        &col
+                    };
+                    // acc[kk, o] (o contiguous, transposed into dw at the end: measured faster
+                    // than dw's own [O, K] layout) += X[kk, q] · gᵀ[q, o].
+                    // SAFETY: sizes as above.
+                    unsafe {
+                        sgemm(
+                            k,
+                            o,
+                            q,
+                            dw_acc.as_mut_ptr(),
+                            1,
+                            o,
+                            true,
+                            lhs.as_ptr(),
+                            1,
+                            q,
+                            g.as_ptr(),
+                            q,
+                            1,
+                            par,
+                        )
+                    };
+                }
+                if let Some(dx_ptr) = dx_ptr {
+                    // ∂L/∂X[kk, q] = Σ_o w[o, kk] g[o, q]: dst[q, kk] column-major with ld Q.
+                    let pointwise_direct = s.is_pointwise() && direct;
+                    let dst: *mut f32 = if pointwise_direct {
+                        // SAFETY: image `images.start` belongs to this block only.
+                        unsafe { dx_ptr.ptr().add(images.start * k * p_in) }
+                    } else {
+                        dcol.resize(k * q, 0.0);
+                        dcol.as_mut_ptr()
+                    };
+                    // SAFETY: sizes as above.
+                    unsafe {
+                        sgemm(
+                            q,
+                            k,
+                            o,
+                            dst,
+                            q,
+                            1,
+                            false,
+                            g.as_ptr(),
+                            q,
+                            1,
+                            w.as_ptr(),
+                            1,
+                            k,
+                            par,
+                        )
+                    };
+                    if !pointwise_direct {
+                        for (j, n) in images.enumerate() {
+                            // SAFETY: image n's gradient belongs to this block only.
+                            let target = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    dx_ptr.ptr().add(n * s.c_in * p_in),
+                                    s.c_in * p_in,
+                                )
+                            };
+                            col2im(&s, &dcol, q, j * p_out, target);
+                        }
+                    }
+                }
+            }
+            (dw_acc, db_acc)
+        })
+        .collect();
+    let _ = want_dx;
+    if let Some(dw) = dw {
+        assert_eq!(dw.len(), o * k, "conv2d weight-gradient length");
+        let mut sum = vec![0.0f32; o * k];
+        for (part, _) in &partials {
+            for (d, p) in sum.iter_mut().zip(part) {
+                *d += p;
+            }
+        }
+        transpose(&sum, k, o, dw);
+    }
+    if let Some(db) = db {
+        assert_eq!(db.len(), o, "conv2d bias-gradient length");
+        db.fill(0.0);
+        for (_, part) in &partials {
+            for (d, p) in db.iter_mut().zip(part) {
+                *d += p;
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Group normalisation followed by SiLU, fused, on host slices (forward and backward).
+//!
+//! For `x: [B, C, S]` (S = H·W pixels) cut into `G` groups of `C/G` channels, per image `n`
+//! and group `g` (Wu & He 2018), with `ε` added to the biased variance as burn and PyTorch do:
+//!
+//! ```text
+//! μ = mean_{c∈g, s} x,   σ² = mean_{c∈g, s} (x − μ)²,   r = 1/√(σ² + ε),
+//! x̂ = (x − μ) r,   a = γ_c x̂ + β_c,   y = SiLU(a) = a σ(a).
+//! ```
+//!
+//! Backward, with `SiLU'(a) = σ(a)(1 + a(1 − σ(a)))`, `δa = δy SiLU'(a)`, `δx̂ = γ_c δa`:
+//!
+//! ```text
+//! δβ_c = Σ_{n, s} δa,   δγ_c = Σ_{n, s} δa x̂,
+//! δx = r (δx̂ − mean_{c∈g, s}(δx̂) − x̂ · mean_{c∈g, s}(δx̂ x̂)).
+//! ```
+//!
+//! One pass reads `x` for the statistics and one writes `y`, instead of burn's separate mean,
+//! variance, normalise, affine, sigmoid and product passes; the backward recomputes `x̂` and
+//! `σ(a)` from `x` and the saved `(μ, r)` rather than keeping them. Sums run in 16 f32 lanes.
+//! Work is split over (image, group) pairs, and the per-channel parameter gradients are
+//! summed per image and then over images in order, so the result does not depend on the
+//! thread schedule.
+
+use crate::fast_math::{Kernel, dispatch, lane_sum, sigmoid};
+use rayon::prelude::*;
+
+/// Shape of one group normalisation: `x: [batch, channels, pixels]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupNormShape {
+    /// Images.
+    pub batch: usize,
+    /// Channels (a multiple of `groups`).
+    pub channels: usize,
+    /// Pixels per channel (`H · W`).
+    pub pixels: usize,
+    /// Groups.
+    pub groups: usize,
+}
+
+impl GroupNormShape {
+    /// Whether the kernels take this shape: non-zero sizes and `groups` dividing `channels`.
+    pub fn is_valid(&self) -> bool {
+        self.batch > 0
+            && self.pixels > 0
+            && self.groups > 0
+            && self.channels > 0
+            && self.channels.is_multiple_of(self.groups)
+    }
+
+    fn group_len(&self) -> usize {
+        self.channels / self.groups * self.pixels
+    }
+}
+
+/// One group's forward: statistics, then `y = SiLU(scale_c x + shift_c)`.
+struct GroupForward<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    pixels: usize,
+    epsilon: f64,
+}
+
+impl Kernel for GroupForward<'_> {
+    type Output = (f32, f32);
+
+    #[inline(always)]
+    fn run(self) -> (f32, f32) {
+        let x = self.x;
+        let n = x.len();
+        let mean = lane_sum(n, |i| x[i]) as f64 / n as f64;
+        let m = mean as f32;
+        let var = lane_sum(n, |i| (x[i] - m) * (x[i] - m)) as f64 / n as f64;
+        let rstd = (1.0 / (var + self.epsilon).sqrt()) as f32;
+        for (c, (yc, xc)) in self
+            .y
+            .chunks_mut(self.pixels)
+            .zip(x.chunks(self.pixels))
+            .enumerate()
+        {
+            // a = γ r (x − μ) + β = scale x + shift
+            let scale = self.gamma[c] * rstd;
+            let shift = self.beta[c] - scale * m;
+            for (yv, &xv) in yc.iter_mut().zip(xc) {
+                let a = scale * xv + shift;
+                *yv = a * sigmoid(a);
+            }
+        }
+        (m, rstd)
+    }
+}
+
+/// `y = SiLU(γ x̂ + β)`; returns the statistics `(μ, r)` per `(image, group)`, `[B·G]` each,
+/// which [`group_norm_silu_backward`] takes.
+///
+/// # Panics
+/// If a slice's length does not match `shape`.
+pub fn group_norm_silu_forward(
+    shape: &GroupNormShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    y: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let s = *shape;
+    let len = s.group_len();
+    let cpg = s.channels / s.groups;
+    assert_eq!(
+        x.len(),
+        s.batch * s.channels * s.pixels,
+        "group norm input length"
+    );
+    assert_eq!(y.len(), x.len(), "group norm output length");
+    assert_eq!(gamma.len(), s.channels, "group norm γ length");
+    assert_eq!(beta.len(), s.channels, "group norm β length");
+    let stats: Vec<(f32, f32)> = y
+        .par_chunks_mut(len)
+        .zip(x.par_chunks(len))
+        .enumerate()
+        .map(|(ng, (yg, xg))| {
+            let g = ng % s.groups;
+            dispatch(GroupForward {
+                x: xg,
+                y: yg,
+                gamma: &gamma[g * cpg..(g + 1) * cpg],
+                beta: &beta[g * cpg..(g + 1) * cpg],
+                pixels: s.pixels,
+                epsilon,
+            })
+        })
+        .collect();
+    stats.into_iter().unzip()
+}
+
+/// One group's backward; returns `(Σ δa x̂, Σ δa)` per channel of the group.
+struct GroupBackward<'a> {
+    x: &'a [f32],
+    dy: &'a [f32],
+    dx: &'a mut [f32],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    mean: f32,
+    rstd: f32,
+    pixels: usize,
+}
+
+impl Kernel for GroupBackward<'_> {
+    type Output = Vec<(f32, f32)>;
+
+    #[inline(always)]
+    fn run(self) -> Vec<(f32, f32)> {
+        let (mu, r, p) = (self.mean, self.rstd, self.pixels);
+        let (x, dy) = (self.x, self.dy);
+        let mut per_channel = Vec::with_capacity(self.gamma.len());
+        // First pass: δx̂ = γ δa into dx, and per channel Σ δa x̂ and Σ δa.
+        for (c, dxc) in self.dx.chunks_mut(p).enumerate() {
+            let (gc, bc) = (self.gamma[c], self.beta[c]);
+            let (xc, dyc) = (&x[c * p..(c + 1) * p], &dy[c * p..(c + 1) * p]);
+            for ((d, &xv), &g_out) in dxc.iter_mut().zip(xc).zip(dyc) {
+                let a = gc * ((xv - mu) * r) + bc;
+                let sg = sigmoid(a);
+                *d = g_out * sg * (1.0 + a * (1.0 - sg));
+            }
+            let da: &[f32] = dxc;
+            let da_xhat = lane_sum(p, |i| da[i] * ((xc[i] - mu) * r));
+            let da_sum = lane_sum(p, |i| da[i]);
+            per_channel.push((da_xhat, da_sum));
+            for d in dxc.iter_mut() {
+                *d *= gc;
+            }
+        }
+        // Group means of δx̂ and δx̂ x̂, then δx = r (δx̂ − m1 − x̂ m2).
+        let n = x.len();
+        let dxh: &[f32] = self.dx;
+        let m1 = lane_sum(n, |i| dxh[i]) / n as f32;
+        let m2 = lane_sum(n, |i| dxh[i] * ((x[i] - mu) * r)) / n as f32;
+        for (d, &xv) in self.dx.iter_mut().zip(x) {
+            *d = r * (*d - m1 - (xv - mu) * r * m2);
+        }
+        per_channel
+    }
+}
+
+/// The gradients of [`group_norm_silu_forward`] for `dy`, given its statistics: overwrites
+/// `dx` (`[B, C, S]`), `dgamma` and `dbeta` (`[C]`).
+///
+/// # Panics
+/// If a slice's length does not match `shape`.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_backward(
+    shape: &GroupNormShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    let s = *shape;
+    let len = s.group_len();
+    let cpg = s.channels / s.groups;
+    assert_eq!(
+        x.len(),
+        s.batch * s.channels * s.pixels,
+        "group norm input length"
+    );
+    assert_eq!(dy.len(), x.len(), "group norm output-gradient length");
+    assert_eq!(dx.len(), x.len(), "group norm input-gradient length");
+    assert_eq!(
+        mean.len(),
+        s.batch * s.groups,
+        "group norm statistics length"
+    );
+    assert_eq!(
+        rstd.len(),
+        s.batch * s.groups,
+        "group norm statistics length"
+    );
+    assert_eq!(dgamma.len(), s.channels, "group norm δγ length");
+    assert_eq!(dbeta.len(), s.channels, "group norm δβ length");
+    let partial: Vec<Vec<(f32, f32)>> = dx
+        .par_chunks_mut(len)
+        .zip(x.par_chunks(len).zip(dy.par_chunks(len)))
+        .enumerate()
+        .map(|(ng, (dxg, (xg, dyg)))| {
+            let g = ng % s.groups;
+            dispatch(GroupBackward {
+                x: xg,
+                dy: dyg,
+                dx: dxg,
+                gamma: &gamma[g * cpg..(g + 1) * cpg],
+                beta: &beta[g * cpg..(g + 1) * cpg],
+                mean: mean[ng],
+                rstd: rstd[ng],
+                pixels: s.pixels,
+            })
+        })
+        .collect();
+    // Per channel, the images' partial sums in image order (f64, so the order of a few
+    // hundred additions does not matter to f32's precision).
+    let mut acc = vec![(0.0f64, 0.0f64); s.channels];
+    for (ng, channels) in partial.iter().enumerate() {
+        let g = ng % s.groups;
+        for (ci, &(dg, db)) in channels.iter().enumerate() {
+            acc[g * cpg + ci].0 += dg as f64;
+            acc[g * cpg + ci].1 += db as f64;
+        }
+    }
+    for (c, &(dg, db)) in acc.iter().enumerate() {
+        dgamma[c] = dg as f32;
+        dbeta[c] = db as f32;
+    }
+}

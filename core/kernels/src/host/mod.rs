@@ -1,0 +1,10 @@
+//! The kernels on host slices of f32, independent of burn: what runs when a tensor lives on
+//! flex. Each file states the equations it implements.
+
+pub mod conv2d;
+pub mod group_norm_silu;
+
+pub use conv2d::{Conv2dShape, conv2d_backward, conv2d_forward};
+pub use group_norm_silu::{GroupNormShape, group_norm_silu_backward, group_norm_silu_forward};
+pub mod log_sum_exp;
+pub use log_sum_exp::{lse_columns, lse_rows};
