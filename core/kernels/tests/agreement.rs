@@ -146,6 +146,18 @@ fn conv2d_agrees_with_burn_in_value_and_both_gradients() {
             padding: 2,
             bias: true,
         },
+        // 30 images at 7×7: each thread fills its im2col buffer for two blocks (8 and 8, or
+        // 8 and 6 images), so the zeros of the padding are reused and then re-laid.
+        ConvCase {
+            batch: 30,
+            c_in: 2,
+            c_out: 3,
+            size: [7, 7],
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: true,
+        },
         // a 28×28 image with 16 channels: one image per block, the size the U-Net runs at.
         ConvCase {
             batch: 2,
