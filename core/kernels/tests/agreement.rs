@@ -158,6 +158,28 @@ fn conv2d_agrees_with_burn_in_value_and_both_gradients() {
             padding: 1,
             bias: true,
         },
+        // stride 1 with the output as wide as the input takes the shifted-plane path of
+        // im2col and col2im: a rectangular image, and a 5×5 kernel (shifts −2 … 2).
+        ConvCase {
+            batch: 2,
+            c_in: 3,
+            c_out: 4,
+            size: [5, 9],
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: true,
+        },
+        ConvCase {
+            batch: 2,
+            c_in: 2,
+            c_out: 3,
+            size: [6, 8],
+            kernel: 5,
+            stride: 1,
+            padding: 2,
+            bias: false,
+        },
         // a 28×28 image with 16 channels: one image per block, the size the U-Net runs at.
         ConvCase {
             batch: 2,

@@ -156,6 +156,14 @@ fn im2col(s: &Conv2dShape, x: &[f32], col: &mut [f32], ld: usize, col0: usize) {
             for v in 0..kw {
                 let row = (c * kh + u) * kw + v;
                 let out = &mut col[row * ld + col0..row * ld + col0 + ho * wo];
+                if let Some(r) = Shifted::new(s, u, v) {
+                    // One copy of the whole shifted plane, then the columns whose source
+                    // lies outside the row set back to zero.
+                    out[r.dst_first..r.dst_first + r.count]
+                        .copy_from_slice(&plane[r.src_first..r.src_first + r.count]);
+                    r.for_each_outside(|i| out[i] = 0.0);
+                    continue;
+                }
                 // Output columns j whose input column s_w j + v − p_w lies in [0, W).
                 let j_lo = pw.saturating_sub(v).div_ceil(sw).min(wo);
                 let j_hi = if w + pw > v {
@@ -179,6 +187,70 @@ fn im2col(s: &Conv2dShape, x: &[f32], col: &mut [f32], ld: usize, col0: usize) {
                             *d = src[sw * (j + j_lo) + v - pw];
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// For a stride-1 convolution whose output is as wide as its input, kernel position `(u, v)`
+/// maps the output plane onto the input plane shifted by `(u − p_h) W + (v − p_w)`: the valid
+/// output rows form one contiguous run of `len` entries starting at `dst` (in the output
+/// plane) and `src` (in the input plane, before the shift `d` is applied), minus the entries
+/// of the columns whose source falls off the row, which are handled one by one.
+struct Shifted {
+    /// First output-plane entry copied.
+    dst_first: usize,
+    /// The input-plane entry it comes from.
+    src_first: usize,
+    /// Entries in the contiguous run.
+    count: usize,
+    /// Column shift `v − p_w`.
+    d: isize,
+    rows: std::ops::Range<usize>,
+    width: usize,
+}
+
+impl Shifted {
+    fn new(s: &Conv2dShape, u: usize, v: usize) -> Option<Shifted> {
+        let [h, w] = s.input;
+        let [ho, wo] = s.output();
+        let [ph, pw] = s.padding;
+        let d = v as isize - pw as isize;
+        if s.stride != [1, 1] || wo != w || d.unsigned_abs() >= w {
+            return None;
+        }
+        let i_lo = ph.saturating_sub(u).min(ho);
+        let i_hi = (h + ph).saturating_sub(u).min(ho).max(i_lo);
+        let ih_lo = (i_lo + u).saturating_sub(ph);
+        let len = (i_hi - i_lo) * w;
+        let (skip_front, skip_back) = (d.min(0).unsigned_abs(), d.max(0) as usize);
+        if len <= skip_front + skip_back {
+            return None;
+        }
+        Some(Shifted {
+            dst_first: i_lo * wo + skip_front,
+            // ih_lo W + d + skip_front: ih_lo W when d < 0, ih_lo W + d otherwise.
+            src_first: ih_lo * w + d.max(0) as usize,
+            count: len - skip_front - skip_back,
+            d,
+            rows: i_lo..i_hi,
+            width: w,
+        })
+    }
+
+    /// Calls `f` with the output-plane index of every entry of the valid rows whose source
+    /// column lies outside the row.
+    fn for_each_outside(&self, mut f: impl FnMut(usize)) {
+        let w = self.width;
+        for i in self.rows.clone() {
+            if self.d < 0 {
+                for j in 0..self.d.unsigned_abs() {
+                    f(i * w + j);
+                }
+            } else {
+                for j in w - self.d as usize..w {
+                    f(i * w + j);
                 }
             }
         }
@@ -229,7 +301,10 @@ impl Im2colBuffer {
 
 /// Adds the im2col-shaped gradient in columns `col0 .. col0 + P` of `col: [K, ld]` into image
 /// gradient `dx: [C, H, W]` (the adjoint of [`im2col`]).
-fn col2im(s: &Conv2dShape, col: &[f32], ld: usize, col0: usize, dx: &mut [f32]) {
+///
+/// `col` is scratch: the entries whose window position lies outside the image may be set to
+/// zero on the way.
+fn col2im(s: &Conv2dShape, col: &mut [f32], ld: usize, col0: usize, dx: &mut [f32]) {
     let [h, w] = s.input;
     let [ho, wo] = s.output();
     let [kh, kw] = s.kernel;
@@ -240,6 +315,17 @@ fn col2im(s: &Conv2dShape, col: &[f32], ld: usize, col0: usize, dx: &mut [f32]) 
         for u in 0..kh {
             for v in 0..kw {
                 let row = (c * kh + u) * kw + v;
+                if let Some(r) = Shifted::new(s, u, v) {
+                    // Zero the entries with no source (they would land on a neighbouring
+                    // row's edge), then one contiguous, vectorised sum over the plane.
+                    let g = &mut col[row * ld + col0..row * ld + col0 + ho * wo];
+                    r.for_each_outside(|i| g[i] = 0.0);
+                    let dst = &mut plane[r.src_first..r.src_first + r.count];
+                    for (d, &gv) in dst.iter_mut().zip(&g[r.dst_first..r.dst_first + r.count]) {
+                        *d += gv;
+                    }
+                    continue;
+                }
                 let src = &col[row * ld + col0..row * ld + col0 + ho * wo];
                 let j_lo = pw.saturating_sub(v).div_ceil(sw).min(wo);
                 let j_hi = if w + pw > v {
@@ -617,7 +703,7 @@ pub fn conv2d_backward(
                                     s.c_in * p_in,
                                 )
                             };
-                            col2im(&s, &dcol, q, j * p_out, target);
+                            col2im(&s, &mut dcol, q, j * p_out, target);
                         }
                     }
                 }
