@@ -138,6 +138,21 @@ impl Plan {
     }
 }
 
+/// The output columns `j_lo .. j_hi` whose input column `s_w j + v − p_w` lies in `[0, W)`,
+/// for kernel column `v`.
+fn valid_columns(s: &Conv2dShape, v: usize) -> (usize, usize) {
+    let w = s.input[1];
+    let wo = s.output()[1];
+    let (sw, pw) = (s.stride[1], s.padding[1]);
+    let j_lo = pw.saturating_sub(v).div_ceil(sw).min(wo);
+    let j_hi = if w + pw > v {
+        ((w + pw - v - 1) / sw + 1).min(wo)
+    } else {
+        0
+    };
+    (j_lo, j_hi.max(j_lo))
+}
+
 /// Writes image `x: [C, H, W]`'s im2col matrix into columns `col0 .. col0 + P` of
 /// `col: [K, ld]` (row-major, leading dimension `ld`).
 ///
@@ -164,14 +179,7 @@ fn im2col(s: &Conv2dShape, x: &[f32], col: &mut [f32], ld: usize, col0: usize) {
                     r.for_each_outside(|i| out[i] = 0.0);
                     continue;
                 }
-                // Output columns j whose input column s_w j + v − p_w lies in [0, W).
-                let j_lo = pw.saturating_sub(v).div_ceil(sw).min(wo);
-                let j_hi = if w + pw > v {
-                    ((w + pw - v - 1) / sw + 1).min(wo)
-                } else {
-                    0
-                }
-                .max(j_lo);
+                let (j_lo, j_hi) = valid_columns(s, v);
                 for i in 0..ho {
                     let dst = &mut out[i * wo..(i + 1) * wo];
                     let ih = (sh * i + u) as isize - ph as isize;
@@ -327,13 +335,7 @@ fn col2im(s: &Conv2dShape, col: &mut [f32], ld: usize, col0: usize, dx: &mut [f3
                     continue;
                 }
                 let src = &col[row * ld + col0..row * ld + col0 + ho * wo];
-                let j_lo = pw.saturating_sub(v).div_ceil(sw).min(wo);
-                let j_hi = if w + pw > v {
-                    ((w + pw - v - 1) / sw + 1).min(wo)
-                } else {
-                    0
-                }
-                .max(j_lo);
+                let (j_lo, j_hi) = valid_columns(s, v);
                 for i in 0..ho {
                     let ih = (sh * i + u) as isize - ph as isize;
                     if ih < 0 || ih >= h as isize {
