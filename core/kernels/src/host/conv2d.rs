@@ -266,8 +266,8 @@ impl Shifted {
 }
 
 /// `dst = src` for the short rows of an image, in 8-float pieces (meant to avoid a `memcpy`
-/// call per 7- to 28-float row; LLVM may still emit one, and the strided path that uses
-/// this is only the downsampling's).
+/// call per 7- to 28-float row; LLVM may still emit one). Only stride-1 convolutions whose
+/// output is not as wide as their input come here: the others take [`Shifted`].
 #[inline(always)]
 fn copy_short(dst: &mut [f32], src: &[f32]) {
     let mut d = dst.chunks_exact_mut(8);
