@@ -594,7 +594,6 @@ pub fn conv2d_backward(
         s.batch * o * p_out,
         "conv2d output-gradient length"
     );
-    let want_dx = dx.is_some();
     let want_dw = dw.is_some();
     let want_db = db.is_some();
     let dx_ptr = dx.map(|d| {
@@ -714,7 +713,6 @@ pub fn conv2d_backward(
             (dw_acc, db_acc)
         })
         .collect();
-    let _ = want_dx;
     if let Some(dw) = dw {
         assert_eq!(dw.len(), o * k, "conv2d weight-gradient length");
         let mut sum = vec![0.0f32; o * k];
