@@ -21,9 +21,7 @@ pub fn fourier_features(
             (2.0 * std::f64::consts::PI * max_frequency.powf(r)) as f32
         })
         .collect();
-    let f = Tensor::<1>::from_floats(freqs.as_slice(), device).reshape([1, half]);
-    let arg = t * f;
-    Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1)
+    sin_cos(t, &freqs, device)
 }
 
 /// DDPM's sinusoidal time embedding of `t: [batch, 1]` (Ho et al. 2020, after the
@@ -35,7 +33,13 @@ pub fn sinusoidal_embedding(t: Tensor<2>, size: usize, device: &Device) -> Tenso
     let freqs: Vec<f32> = (0..half)
         .map(|k| (1000.0 * (-(10000f64.ln()) * k as f64 / half as f64).exp()) as f32)
         .collect();
-    let f = Tensor::<1>::from_floats(freqs.as_slice(), device).reshape([1, half]);
+    sin_cos(t, &freqs, device)
+}
+
+/// `[sin(ω_k t), cos(ω_k t)]` for `t: [batch, 1]` and angular frequencies `ω`: the encoding
+/// both functions above share. Returns `[batch, 2 |ω|]`.
+fn sin_cos(t: Tensor<2>, omega: &[f32], device: &Device) -> Tensor<2> {
+    let f = Tensor::<1>::from_floats(omega, device).reshape([1, omega.len()]);
     let arg = t * f;
     Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1)
 }
