@@ -75,12 +75,17 @@ fn twenty_steps_equal_ten_plus_resume_plus_ten() {
     }
 }
 
-/// The same on the MNIST U-Net (tiny widths, 64 images): group norms, attention,
-/// convolutions and dropout masks resume bit for bit too, while the MLP test trains in a
-/// parallel thread of the same process (the backend's generator is process-wide).
+/// The same on the MNIST U-Net (tiny widths, 64 images of the seven-segment fixture read by
+/// the `mnist` data set): group norms, attention, convolutions and dropout masks resume bit
+/// for bit too, while the MLP test trains in a parallel thread of the same process (the
+/// backend's generator is process-wide).
 #[test]
 fn the_unet_resumes_exactly_on_mnist() {
+    let data = tempfile::tempdir().unwrap();
+    gpfn_core::dataset::fixture::write_seven_segment_idx(data.path(), 64, 16, 5).unwrap();
+    let data_dir = format!("data.dir=\"{}\"", data.path().display());
     let sets = [
+        data_dir.as_str(),
         "train.steps=6",
         "train.batch_size=8",
         "train.checkpoint_every=0",
@@ -118,4 +123,64 @@ fn the_unet_resumes_exactly_on_mnist() {
     assert!(ea == eb, "U-Net EMA weights differ after resume");
     let grid = b.path().join("samples/final.png");
     assert!(grid.exists(), "no sample grid at {}", grid.display());
+}
+
+/// A damaged checkpoint file is a named error, never a panic or a silent partial load.
+#[test]
+fn a_damaged_checkpoint_is_a_named_error() {
+    let root = tempfile::tempdir().unwrap();
+    let config = config(
+        "w2-toy.toml",
+        root.path(),
+        &["network.hidden=[4]", "network.time_features=2"],
+    );
+    let device = gpfn_core::burn::tensor::Device::flex().autodiff();
+    let build = || gpfn_core::train::build_network(&config, &[2], &device).unwrap();
+    let fresh = || (build(), build(), gpfn_core::train::optimizer(&config));
+    let (model, ema, opt) = fresh();
+    let state = checkpoint::TrainState {
+        step: 3,
+        loss: Some(1.0),
+    };
+    let dir = checkpoint::save(root.path(), &model, &ema, &opt, &state, 1).unwrap();
+    let (m, e, o) = fresh();
+    assert_eq!(checkpoint::restore(&dir, m, e, o).unwrap().state, state);
+
+    assert!(dir.join("sha256sums").exists());
+    for file in ["model.bpk", "ema.bpk", "optimizer.bpk", "state.json"] {
+        let path = dir.join(file);
+        let good = std::fs::read(&path).unwrap();
+        for damaged in [
+            good[..good.len() / 2].to_vec(),
+            b"garbage".to_vec(),
+            Vec::new(),
+        ] {
+            std::fs::write(&path, &damaged).unwrap();
+            let (m, e, o) = fresh();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                checkpoint::restore(&dir, m, e, o).map(|_| ())
+            }));
+            let error = match result {
+                Ok(r) => r.map_err(|e| e.to_string()).expect_err(&format!(
+                    "{file} with {} of {} bytes",
+                    damaged.len(),
+                    good.len()
+                )),
+                Err(_) => panic!("{file} ({} bytes) panicked", damaged.len()),
+            };
+            assert!(error.contains(file), "{file}: {error}");
+        }
+        std::fs::write(&path, &good).unwrap();
+    }
+    // A damaged list of sums is named too.
+    std::fs::write(dir.join("sha256sums"), "0000  model.bpk\n").unwrap();
+    let (m, e, o) = fresh();
+    let error = checkpoint::restore(&dir, m, e, o)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("not listed in") && error.contains("sha256sums"),
+        "{error}"
+    );
 }

@@ -17,7 +17,8 @@ pub struct Cli {
     pub sets: Vec<String>,
 
     /// Tensor backend: flex (CPU), wgpu or cuda (same as `--set backend=…`).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME",
+          value_parser = clap::builder::PossibleValuesParser::new(gpfn_core::backend::BACKENDS))]
     pub backend: Option<String>,
 
     /// Folder of the data set's files (same as `--set data.dir=…`).
@@ -64,6 +65,36 @@ pub enum Command {
     /// The maths from the shell: JSON in, JSON out.
     #[command(subcommand)]
     Math(MathCommand),
+    /// Data sets on disk: `gpfn data fetch mnist` downloads one into the cache.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// `gpfn data …`.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a data set's IDX files into the per-user cache (or `--to DIR`), check them
+    /// against pinned SHA-256 sums, resume an interrupted download, skip files already there.
+    Fetch(DataFetchArgs),
+}
+
+/// `gpfn data fetch`.
+#[derive(Debug, Args)]
+pub struct DataFetchArgs {
+    /// The data set.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(gpfn_core::dataset::fetch::SOURCES))]
+    pub name: String,
+    /// Folder to download into (default: `<cache>/data/NAME`, the first place the data set
+    /// looks after `data.dir` and `GPFN_DATA_DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Base URL to download from instead of the pinned mirrors (repeatable, tried in order;
+    /// the sums stay the pinned ones).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Vec<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `gpfn train`.

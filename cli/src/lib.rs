@@ -15,6 +15,7 @@
 
 mod cli;
 mod commands;
+mod output;
 
 // The built-in plugins are linked into every binary built on this crate.
 use gpfn_fdiv as _;
@@ -39,6 +40,8 @@ pub fn run_with(cli: Cli) -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     match commands::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`gpfn plugins | head -3`): nothing left to say.
+        Err(e) if output::is_closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             let mut source = e.source();
@@ -62,11 +65,14 @@ fn init_logging(verbose: u8, quiet: bool) {
             _ => "trace",
         }
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "warn,gpfn_core={level},gpfn_cli={level},gpfn={level}"
-        ))
-    });
+    // `GPFN_LOG` (then `RUST_LOG`) overrides the level flags with a full filter directive.
+    let filter = EnvFilter::try_from_env("GPFN_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| {
+            EnvFilter::new(format!(
+                "warn,gpfn_core={level},gpfn_cli={level},gpfn={level}"
+            ))
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -513,3 +513,74 @@ fn reflow_generates_pairs_trains_and_distils() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("count 300 ≠ 200"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_with_status_0() {
+    // The reading end is closed before gpfn starts, so its first write fails with EPIPE
+    // (as `gpfn plugins | head -1` does once `head` has exited).
+    for args in [&["plugins"][..], &["config"], &["plugins", "--json"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_gpfn"))
+            .args(args)
+            .current_dir(workspace())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {:?}", o.status);
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
+}
+
+#[test]
+fn an_unknown_backend_is_rejected_by_every_command() {
+    for args in [
+        &["--backend", "nosuch", "plugins"][..],
+        &["--backend", "nosuch", "config"],
+    ] {
+        let o = gpfn(args, None);
+        assert!(!o.status.success(), "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.contains("nosuch") && e.contains("flex, wgpu, cuda"),
+            "{args:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn data_fetch_names_the_server_it_could_not_reach_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("mnist");
+    let to_s = to.display().to_string();
+    let o = gpfn(
+        &[
+            "data",
+            "fetch",
+            "mnist",
+            "--to",
+            &to_s,
+            "--mirror",
+            "http://127.0.0.1:9",
+            "--no-progress",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    for what in [
+        "http://127.0.0.1:9/train-images-idx3-ubyte.gz",
+        "gpfn data fetch mnist",
+        &to_s,
+    ] {
+        assert!(e.contains(what), "{what}: {e}");
+    }
+    let o = gpfn(&["data", "fetch", "cifar"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("mnist, fashion-mnist"),
+        "{}",
+        stderr(&o)
+    );
+}

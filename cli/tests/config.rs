@@ -283,3 +283,118 @@ fn the_torch_reference_network_has_the_reference_parameter_count() {
     assert_eq!(expected, 1_461_953);
     assert_eq!(net.num_params(), expected);
 }
+
+#[test]
+fn out_of_range_values_name_the_key_the_value_and_the_allowed_range() {
+    // (the --set flag, what the message must say). Plugin sections are chosen by name first so
+    // that the key under test belongs to the plugin that has it.
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["train.steps=0"], "train.steps", "must be ≥ 1, got 0"),
+        (
+            &["train.batch_size=0"],
+            "train.batch_size",
+            "must be ≥ 1, got 0",
+        ),
+        (&["train.lr=0"], "train.lr", "must be > 0, got 0"),
+        (&["train.lr=nan"], "train.lr", "finite"),
+        (
+            &["train.ema_decay=1"],
+            "train.ema_decay",
+            "must be in [0, 1), got 1",
+        ),
+        (&["train.ema_decay=1.5"], "train.ema_decay", "[0, 1)"),
+        (
+            &["train.grad_clip=-1"],
+            "train.grad_clip",
+            "must be ≥ 0, got -1",
+        ),
+        (
+            &["train.final_lr_ratio=2"],
+            "train.final_lr_ratio",
+            "[0, 1]",
+        ),
+        (&["train.log_every=0"], "train.log_every", "≥ 1"),
+        (
+            &["train.keep_checkpoints=0"],
+            "train.keep_checkpoints",
+            "≥ 1",
+        ),
+        (&["sample.count=0"], "sample.count", "must be ≥ 1, got 0"),
+        (
+            &["backend=\"nosuch\""],
+            "backend",
+            "valid: flex, wgpu, cuda",
+        ),
+        (&["sampler.steps=0"], "sampler.steps", "≥ 1"),
+        (
+            &["sampler.name=\"stochastic\"", "sampler.eta=2"],
+            "sampler.eta",
+            "must be in [0, 1], got 2",
+        ),
+        (
+            &["divergence.name=\"kl\"", "divergence.discrete_steps=0"],
+            "divergence.discrete_steps",
+            "must be ≥ 1, got 0",
+        ),
+        (
+            &["divergence.name=\"sinkhorn\"", "divergence.epsilon=0"],
+            "divergence.epsilon",
+            "must be > 0, got 0",
+        ),
+        (
+            &["schedule.name=\"bfn-geometric\"", "schedule.sigma1=1.5"],
+            "schedule.sigma1",
+            "must be in (0, 1), got 1.5",
+        ),
+        (
+            &["network.name=\"unet\"", "network.groups=0"],
+            "network.groups",
+            "must be ≥ 1, got 0",
+        ),
+        (
+            &["network.name=\"unet\"", "network.dropout=2"],
+            "network.dropout",
+            "must be in [0, 1), got 2",
+        ),
+        (&["data.samples=0"], "data.samples", "≥ 1"),
+    ];
+    for (sets, key, what) in cases {
+        let e = err(sources(None, &[], sets));
+        assert!(
+            e.contains(&format!("`{key}`")) && e.contains(what) && e.contains("--set"),
+            "{sets:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn gpfn_variables_are_config_keys_or_documented_and_unknown_ones_are_named() {
+    // A key the schema knows is a layer; a documented non-config variable is left alone.
+    let c = load(&sources(
+        None,
+        &[
+            ("GPFN_TRAIN__LR", "3e-4"),
+            ("GPFN_LOG", "debug"),
+            ("GPFN_CACHE_DIR", "/tmp/c"),
+        ],
+        &[],
+    ))
+    .unwrap();
+    assert_eq!(c.config.train.lr, 3e-4);
+    assert_eq!(c.source_of("train.lr"), "env GPFN_TRAIN__LR");
+    // Anything else is an error that names the variable.
+    for (var, value) in [
+        ("GPFN_TRAIN__LRR", "1"),
+        ("GPFN_FOO", "1"),
+        ("GPFN___X", "1"),
+    ] {
+        let e = err(sources(None, &[(var, value)], &[]));
+        assert!(e.contains(var), "{var}: {e}");
+    }
+    // A value out of range names the variable that set it.
+    let e = err(sources(None, &[("GPFN_TRAIN__EMA_DECAY", "1")], &[]));
+    assert!(
+        e.contains("train.ema_decay") && e.contains("GPFN_TRAIN__EMA_DECAY"),
+        "{e}"
+    );
+}

@@ -2,6 +2,7 @@
 
 use super::load_config;
 use crate::cli::BenchArgs;
+use crate::output::outln;
 use gpfn_core::bench::{BenchOptions, run as bench};
 use gpfn_core::config::ConfigSources;
 use gpfn_core::{Result, io};
@@ -25,7 +26,7 @@ pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
         t.cpu_utilisation
             .map_or_else(String::new, |u| format!(" (CPU {u:.2})"))
     };
-    println!(
+    outln!(
         "backend {} · {} ({} parameters) · batch {}\n  forward        {:>8.3} s{}\n  training step  {:>8.3} s{}\n  sampling       {:>8.2} samples/s at {} NFE, batch {}{} ({} threads)",
         report.backend,
         report.network,
@@ -40,7 +41,7 @@ pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
         report.sample_batch,
         cpu(&report.sampling),
         report.threads
-    );
+    )?;
     let json = serde_json::to_string_pretty(&report).expect("report serialises");
     io::atomic_write(&args.out, json.as_bytes())?;
     eprintln!("written to {}", args.out.display());

@@ -2,6 +2,7 @@
 
 use super::load_config;
 use crate::cli::ConfigArgs;
+use crate::output::{out, outln};
 use gpfn_core::Result;
 use gpfn_core::config::ConfigSources;
 
@@ -9,7 +10,7 @@ pub fn run(sources: &ConfigSources, args: &ConfigArgs) -> Result<()> {
     let loaded = load_config(sources)?;
     let text = loaded.config.to_toml();
     if args.plain {
-        print!("{text}");
+        out!("{text}")?;
         return Ok(());
     }
     // Annotate each `key = value` line with the layer that set it.
@@ -19,16 +20,16 @@ pub fn run(sources: &ConfigSources, args: &ConfigArgs) -> Result<()> {
         let trimmed = line.trim();
         if trimmed.starts_with('[') && trimmed.ends_with(']') {
             section = trimmed.trim_matches(|c| c == '[' || c == ']').to_string();
-            println!("{line}");
+            outln!("{line}")?;
         } else if let Some((k, _)) = trimmed.split_once(" = ") {
             let key = if section.is_empty() {
                 k.trim().to_string()
             } else {
                 format!("{section}.{}", k.trim())
             };
-            println!("{line:<width$}  # {}", loaded.source_of(&key));
+            outln!("{line:<width$}  # {}", loaded.source_of(&key))?;
         } else {
-            println!("{line}");
+            outln!("{line}")?;
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 use super::load_config;
 use crate::cli::{ClassifierArgs, EvalArgs, EvalCommand, EvalCommon, EvalRunArgs};
+use crate::output::{out, outln};
 use gpfn_core::config::{Config, ConfigSources};
 use gpfn_core::dataset::Split;
 use gpfn_core::eval::classifier::{self, ClassifierInfo};
@@ -65,12 +66,11 @@ fn classifier(sources: &ConfigSources, args: &ClassifierArgs) -> Result<()> {
         &device,
     )?;
     classifier::save(&out, &model, &info)?;
-    print_classifier(&info, &out);
-    Ok(())
+    print_classifier(&info, &out)
 }
 
-fn print_classifier(info: &ClassifierInfo, out: &std::path::Path) {
-    println!(
+fn print_classifier(info: &ClassifierInfo, out: &std::path::Path) -> Result<()> {
+    outln!(
         "classifier {} · {} parameters · {} features · trained on {} images for {} epochs in {:.1} s\ntest accuracy {:.2}% ({} test images)",
         out.display(),
         info.parameters,
@@ -80,7 +80,7 @@ fn print_classifier(info: &ClassifierInfo, out: &std::path::Path) {
         info.train_seconds,
         100.0 * info.test_accuracy,
         info.test_images
-    );
+    )
 }
 
 /// The metric options and the evaluator the common flags describe, for `config`'s data.
@@ -171,9 +171,9 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
         )?;
     }
     if args.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json())?;
     } else {
-        print!("{}", report.table());
+        out!("{}", report.table())?;
     }
     eprintln!("written to {}", out.display());
     Ok(())

@@ -1,6 +1,7 @@
 //! `gpfn math prox`, `gpfn math divergence` and `gpfn math sinkhorn`.
 
 use crate::cli::{JsonInput, MathCommand};
+use crate::output::outln;
 use gpfn_core::config::{ConfigSources, load};
 use gpfn_core::{GpfnError, Result, backend, math_json};
 use std::io::Read;
@@ -27,6 +28,6 @@ pub fn run(sources: &ConfigSources, cmd: MathCommand) -> Result<()> {
         MathCommand::Divergence(input) => math_json::divergence(&read(&input)?, &device)?,
         MathCommand::Sinkhorn(input) => math_json::sinkhorn(&read(&input)?, &device)?,
     };
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod data;
 mod eval;
 mod math;
 mod plugin_new;
@@ -11,7 +12,7 @@ mod sample;
 mod sweep;
 mod train;
 
-use crate::cli::{Cli, Command, PluginCommand};
+use crate::cli::{Cli, Command, DataCommand, PluginCommand};
 use gpfn_core::Result;
 use gpfn_core::config::{ConfigSources, Loaded, load, toml_string};
 
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(&sources, &args),
         Command::Sweep(args) => sweep::run(&sources, &args),
         Command::Math(cmd) => math::run(&sources, cmd),
+        Command::Data(DataCommand::Fetch(args)) => data::fetch(&args),
     }
 }
 

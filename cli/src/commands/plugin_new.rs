@@ -2,6 +2,7 @@
 //! generated. The templates are the files of `plugin_template/`.
 
 use crate::cli::PluginNewArgs;
+use crate::output::outln;
 use gpfn_core::config::toml_string;
 use gpfn_core::registry::{PluginKind, names};
 use gpfn_core::{GpfnError, Result};
@@ -29,7 +30,7 @@ pub fn run(args: &PluginNewArgs) -> Result<()> {
         }
         std::fs::write(&path, text).map_err(|e| GpfnError::io(&path, e))?;
     }
-    println!("{}", dir.display());
+    outln!("{}", dir.display())?;
     tracing::info!(
         "wrote crate `{krate}` (divergence `{name}`) in {}; next: `cd {} && cargo test`",
         dir.display(),

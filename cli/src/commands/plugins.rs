@@ -1,6 +1,7 @@
 //! `gpfn plugins`.
 
 use crate::cli::PluginsArgs;
+use crate::output::outln;
 use gpfn_core::Result;
 use gpfn_core::registry::plugins;
 
@@ -18,7 +19,7 @@ pub fn run(args: &PluginsArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&v).expect("json"))?;
         return Ok(());
     }
     let w_name = all.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
@@ -28,18 +29,20 @@ pub fn run(args: &PluginsArgs) -> Result<()> {
         .max()
         .unwrap_or(5)
         .max(5);
-    println!(
+    outln!(
         "{:<11} {:<w_name$} {:<w_crate$} description",
-        "kind", "name", "crate"
-    );
+        "kind",
+        "name",
+        "crate"
+    )?;
     for p in all {
-        println!(
+        outln!(
             "{:<11} {:<w_name$} {:<w_crate$} {}",
             p.kind.section(),
             p.name,
             p.crate_name,
             p.description
-        );
+        )?;
     }
     Ok(())
 }

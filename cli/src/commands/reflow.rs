@@ -2,6 +2,7 @@
 
 use super::{load_config, pick_sampler};
 use crate::cli::ReflowArgs;
+use crate::output::outln;
 use gpfn_core::Result;
 use gpfn_core::config::ConfigSources;
 use gpfn_core::train::RunFolder;
@@ -34,7 +35,7 @@ pub fn run(sources: &ConfigSources, args: &ReflowArgs) -> Result<()> {
         kept = summary.pairs.skipped,
         "reflow pairs"
     );
-    println!("{}", summary.pairs_dir.display());
+    outln!("{}", summary.pairs_dir.display())?;
     for (what, run) in [("reflow", &summary.reflow), ("distill", &summary.distill)] {
         if let Some((path, s)) = run {
             tracing::info!(
@@ -45,7 +46,7 @@ pub fn run(sources: &ConfigSources, args: &ReflowArgs) -> Result<()> {
                 "{what} {}",
                 if s.interrupted { "stopped" } else { "done" }
             );
-            println!("{}", path.display());
+            outln!("{}", path.display())?;
         }
     }
     Ok(())

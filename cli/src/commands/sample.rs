@@ -1,6 +1,7 @@
 //! `gpfn sample`.
 
 use crate::cli::SampleArgs;
+use crate::output::outln;
 use gpfn_core::config::ConfigSources;
 use gpfn_core::sampler;
 use gpfn_core::{Result, generate};
@@ -24,6 +25,6 @@ pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
     let name = sampler::name_of(sampler.as_ref());
     let tag = format!("sample-{name}-{}", sampler.steps());
     let npy = generate::write_outputs(config, &run.folder, &values, &run.shape, &tag)?;
-    println!("{}", npy.display());
+    outln!("{}", npy.display())?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use super::eval::evaluator;
 use crate::cli::SweepArgs;
+use crate::output::out;
 use gpfn_core::config::ConfigSources;
 use gpfn_core::eval::{
     EvalOptions, EvalReport, SweepOptions, TrainedRun, markdown, read_sweep, sweep, write_sweep,
@@ -17,7 +18,7 @@ pub fn run(sources: &ConfigSources, args: &SweepArgs) -> Result<()> {
         reports.extend(evaluate(sources, args)?);
     }
     let files = write_sweep(&reports, &args.out)?;
-    print!("{}", markdown(&reports));
+    out!("{}", markdown(&reports))?;
     eprintln!(
         "written {}, {}, {} and {}",
         files.csv.display(),

@@ -66,8 +66,9 @@ const ENV_ALIASES: &[(&str, &str)] = &[("GPFN_BACKEND", "backend")];
 
 /// `GPFN_*` variables that are not config layers: `GPFN_DATA_DIR` is the fallback folder of
 /// file-backed data sets (read by them when `data.dir` is unset), so it never breaks a
-/// config whose data set has no folder.
-const ENV_RESERVED: &[&str] = &["GPFN_DATA_DIR"];
+/// config whose data set has no folder; `GPFN_LOG` is the log filter of the command line
+/// (`GPFN_LOG=debug`); `GPFN_CACHE_DIR` is where `gpfn data fetch` puts downloads.
+pub const ENV_RESERVED: &[&str] = &["GPFN_DATA_DIR", "GPFN_LOG", "GPFN_CACHE_DIR"];
 
 /// Loads the configuration from its layers.
 pub fn load(sources: &ConfigSources) -> Result<Loaded> {
@@ -105,8 +106,15 @@ pub fn load(sources: &ConfigSources) -> Result<Loaded> {
         } else {
             continue;
         };
-        if key.is_empty() {
-            continue;
+        if key.split('.').any(str::is_empty) {
+            return Err(GpfnError::Config {
+                key: key.clone(),
+                message: format!(
+                    "environment variable {k} does not name a config key (nested keys are \
+                     joined by `__`, e.g. GPFN_TRAIN__LR; non-config variables: {})",
+                    ENV_RESERVED.join(", ")
+                ),
+            });
         }
         let dict = nested(&key, parse_value(v));
         merge(&mut merged, dict, &format!("env {k}"), "", &mut prov);

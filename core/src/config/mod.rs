@@ -5,6 +5,7 @@
 //! Plugin sections (`[divergence]`, `[sampler]`, …) pick their plugin by `name`; a layer that
 //! changes a section's `name` replaces that section whole.
 
+pub mod check;
 mod layers;
 
 pub use layers::{ConfigSources, Loaded, load, parse_value, toml_string};
@@ -28,6 +29,7 @@ pub struct Config {
     /// The one seed that makes a run reproducible.
     pub seed: u64,
     /// Tensor backend: `flex` (CPU, default), `wgpu` or `cuda`.
+    #[serde(deserialize_with = "crate::config::check::backend")]
     pub backend: String,
     /// Where runs are written.
     pub run: RunConfig,
@@ -66,24 +68,32 @@ pub struct RunConfig {
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Number of optimiser steps.
+    #[serde(deserialize_with = "crate::config::check::at_least_one")]
     pub steps: u64,
     /// Mini-batch size.
+    #[serde(deserialize_with = "crate::config::check::at_least_one")]
     pub batch_size: usize,
     /// Peak learning rate of Adam.
+    #[serde(deserialize_with = "crate::config::check::positive")]
     pub lr: f64,
     /// Linear warm-up steps.
     pub warmup_steps: u64,
     /// Cosine decay ends at `lr · final_lr_ratio`.
+    #[serde(deserialize_with = "crate::config::check::unit")]
     pub final_lr_ratio: f64,
     /// EMA decay of the sampling weights (0 disables EMA).
+    #[serde(deserialize_with = "crate::config::check::unit_below_one")]
     pub ema_decay: f64,
     /// Gradient-norm clipping threshold (0 disables clipping).
+    #[serde(deserialize_with = "crate::config::check::non_negative")]
     pub grad_clip: f64,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,
     /// Keep this many most recent checkpoints.
+    #[serde(deserialize_with = "crate::config::check::at_least_one")]
     pub keep_checkpoints: usize,
     /// Write a metrics line every this many steps.
+    #[serde(deserialize_with = "crate::config::check::at_least_one")]
     pub log_every: u64,
     /// Write samples every this many steps (0: only at the end).
     pub sample_every: u64,
@@ -98,6 +108,7 @@ pub struct TrainConfig {
 #[serde(deny_unknown_fields)]
 pub struct SampleConfig {
     /// Number of samples.
+    #[serde(deserialize_with = "crate::config::check::at_least_one")]
     pub count: usize,
 }
 

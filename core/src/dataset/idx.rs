@@ -86,7 +86,15 @@ pub fn parse_idx(bytes: &[u8], path: &Path, expected_dims: usize) -> Result<IdxA
             u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
         })
         .collect();
-    let expected: usize = dims.iter().product();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!("the header's sizes {dims:?} overflow: not an IDX file"),
+            )
+        })?;
     let have = bytes.len() - header;
     if have < expected {
         return Err(bad(
@@ -150,6 +158,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("trailing"), "{e}");
+        // Sizes whose product overflows are named, not multiplied into a panic.
+        let e = parse_idx(&idx(&[u32::MAX, u32::MAX, u32::MAX], &[0; 4]), p, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x-idx3-ubyte") && e.contains("overflow"), "{e}");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! `mnist` and `fashion-mnist`: 28×28 grey-scale images from IDX files, scaled to `[−1, 1]`.
 //!
-//! The folder is `data.dir` if set, else `GPFN_DATA_DIR`, else the data set's default
-//! (`../shared/data/mnist` beside the project for MNIST — looked up from the current folder
-//! and from the workspace — and `/usr/share/datasets/fashion-mnist` from Debian's
-//! `dataset-fashion-mnist` for Fashion-MNIST). Each split is `<prefix>-images-idx3-ubyte` and
-//! `<prefix>-labels-idx1-ubyte`, `.gz` or raw, with prefix `train` or `t10k`.
+//! The folder is `data.dir` if set, else `GPFN_DATA_DIR`; otherwise the first folder that
+//! holds the four files among the download cache (`<cache>/data/<name>`, see
+//! [`super::fetch`]) and the data set's usual places (`../shared/data/mnist` beside the
+//! project for MNIST; `/usr/share/datasets/fashion-mnist` from Debian's
+//! `dataset-fashion-mnist` for Fashion-MNIST). When none does and `download` is on (the
+//! default), the files are downloaded into the cache first, as `gpfn data fetch NAME` would.
+//! Each split is `<prefix>-images-idx3-ubyte` and `<prefix>-labels-idx1-ubyte`, `.gz` or raw,
+//! with prefix `train` or `t10k`.
 
+use super::fetch;
 use super::idx::read_idx;
 use super::{DataTable, Dataset, Split};
 use crate::{GpfnError, Result};
@@ -15,16 +19,16 @@ use std::path::{Path, PathBuf};
 crate::register_plugin!(
     Dataset,
     "mnist",
-    "MNIST digits, 28×28 in [−1, 1], from IDX files (data.dir, GPFN_DATA_DIR or ../shared/data/mnist)"
+    "MNIST digits, 28×28 in [−1, 1], from IDX files (data.dir, GPFN_DATA_DIR, the download cache or ../shared/data/mnist)"
 );
 crate::register_plugin!(
     Dataset,
     "fashion-mnist",
-    "Fashion-MNIST, 28×28 in [−1, 1], from IDX files (default /usr/share/datasets/fashion-mnist)"
+    "Fashion-MNIST, 28×28 in [−1, 1], from IDX files (data.dir, GPFN_DATA_DIR, the download cache or /usr/share/datasets/fashion-mnist)"
 );
 
 /// The MNIST data set.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mnist {
     /// Folder of the IDX files.
@@ -33,10 +37,13 @@ pub struct Mnist {
     /// Use only the first `limit` images of each split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Download the files into the cache when no folder has them.
+    #[serde(default = "yes")]
+    pub download: bool,
 }
 
 /// The Fashion-MNIST data set.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FashionMnist {
     /// Folder of the IDX files.
@@ -45,37 +52,141 @@ pub struct FashionMnist {
     /// Use only the first `limit` images of each split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Download the files into the cache when no folder has them.
+    #[serde(default = "yes")]
+    pub download: bool,
 }
 
-fn mnist_defaults() -> Vec<PathBuf> {
-    vec![
-        PathBuf::from("../shared/data/mnist"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist"),
-    ]
+fn yes() -> bool {
+    true
 }
 
-fn fashion_defaults() -> Vec<PathBuf> {
-    vec![PathBuf::from("/usr/share/datasets/fashion-mnist")]
+impl Default for Mnist {
+    fn default() -> Self {
+        Mnist {
+            dir: None,
+            limit: None,
+            download: true,
+        }
+    }
 }
 
-/// The folder to read: `dir`, else `GPFN_DATA_DIR`, else the first default that exists.
-fn resolve(dir: &Option<PathBuf>, defaults: Vec<PathBuf>, name: &str) -> Result<PathBuf> {
-    let candidates: Vec<PathBuf> = match (dir, std::env::var_os("GPFN_DATA_DIR")) {
-        (Some(d), _) => vec![d.clone()],
-        (None, Some(e)) => vec![PathBuf::from(e)],
-        (None, None) => defaults,
+impl Default for FashionMnist {
+    fn default() -> Self {
+        FashionMnist {
+            dir: None,
+            limit: None,
+            download: true,
+        }
+    }
+}
+
+/// The usual places of data set `name` beside the download cache.
+fn usual_places(name: &str) -> Vec<PathBuf> {
+    match name {
+        "mnist" => vec![PathBuf::from("../shared/data/mnist")],
+        _ => vec![PathBuf::from("/usr/share/datasets/fashion-mnist")],
+    }
+}
+
+const STEMS: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// Whether `dir` holds all four IDX files (`.gz` or raw).
+fn has_files(dir: &Path) -> bool {
+    STEMS.iter().all(|s| find_file(dir, s).is_ok())
+}
+
+/// The folder to read: `dir`, else `GPFN_DATA_DIR`, else the first of the cache and the usual
+/// places that holds the files, else the cache after a download (when `download`).
+fn resolve(dir: &Option<PathBuf>, name: &str, download: bool) -> Result<PathBuf> {
+    let env = std::env::var_os("GPFN_DATA_DIR")
+        .filter(|e| !e.is_empty())
+        .map(PathBuf::from);
+    let source = if download {
+        Some(fetch::source(name)?)
+    } else {
+        None
     };
-    candidates
-        .iter()
-        .find(|p| p.is_dir())
-        .cloned()
-        .ok_or_else(|| GpfnError::Data {
-            path: candidates[0].clone(),
+    locate(
+        name,
+        dir.as_deref(),
+        env.as_deref(),
+        &fetch::cache_dir(name)?,
+        &usual_places(name),
+        source.as_ref(),
+    )
+}
+
+/// [`resolve`] with its inputs explicit: the configured folder, `GPFN_DATA_DIR`, the cache,
+/// the usual places, and the source to download from (`None`: no download).
+fn locate(
+    name: &str,
+    dir: Option<&Path>,
+    env: Option<&Path>,
+    cache: &Path,
+    usual: &[PathBuf],
+    source: Option<&fetch::Source>,
+) -> Result<PathBuf> {
+    let explicit = match (dir, env) {
+        (Some(d), _) => Some((d, "data.dir")),
+        (None, Some(e)) => Some((e, "GPFN_DATA_DIR")),
+        _ => None,
+    };
+    if let Some((d, origin)) = explicit {
+        if d.is_dir() {
+            return Ok(d.to_path_buf());
+        }
+        return Err(GpfnError::Data {
+            path: d.to_path_buf(),
             message: format!(
-                "{name}: data folder not found (tried {}); set data.dir, --data-dir or GPFN_DATA_DIR",
-                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                "{name}: data folder not found ({origin} names {}); fix {origin}, or unset it \
+                 to use the download cache (`gpfn data fetch {name}`)",
+                d.display()
             ),
-        })
+        });
+    }
+    let mut tried = vec![cache.to_path_buf()];
+    tried.extend(usual.iter().cloned());
+    if let Some(found) = tried.iter().find(|p| has_files(p)) {
+        return Ok(found.clone());
+    }
+    let files = STEMS.map(|s| format!("{s}.gz")).join(", ");
+    let tried_list = tried
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let advice = format!(
+        "run `gpfn data fetch {name}`, or put {files} into {} (or into a folder named by \
+         --data-dir or GPFN_DATA_DIR)",
+        cache.display()
+    );
+    let Some(source) = source else {
+        return Err(GpfnError::Data {
+            path: cache.to_path_buf(),
+            message: format!(
+                "{name}: the IDX files are in none of {tried_list} and data.download is off; \
+                 {advice}"
+            ),
+        });
+    };
+    tracing::info!(
+        "{name}: no local copy in {tried_list}; downloading into {}",
+        cache.display()
+    );
+    fetch::fetch(source, cache, true).map_err(|e| GpfnError::Data {
+        path: cache.to_path_buf(),
+        message: format!(
+            "{name}: the IDX files are in none of {tried_list}, and downloading them failed \
+             ({e}); when online, {advice}"
+        ),
+    })?;
+    Ok(cache.to_path_buf())
 }
 
 fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
@@ -96,6 +207,12 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
 
 /// Loads one split of an IDX image data set from `dir`.
 pub fn load_idx_images(dir: &Path, split: Split, limit: Option<usize>) -> Result<DataTable> {
+    if limit == Some(0) {
+        return Err(GpfnError::Config {
+            key: "data.limit".into(),
+            message: "must be ≥ 1 (or absent for every image), got 0".into(),
+        });
+    }
     let prefix = match split {
         Split::Train => "train",
         Split::Test => "t10k",
@@ -132,22 +249,16 @@ pub fn load_idx_images(dir: &Path, split: Split, limit: Option<usize>) -> Result
 #[typetag::serde(name = "mnist")]
 impl Dataset for Mnist {
     fn load(&self, split: Split, _seed: u64) -> Result<DataTable> {
-        load_idx_images(
-            &resolve(&self.dir, mnist_defaults(), "mnist")?,
-            split,
-            self.limit,
-        )
+        let dir = resolve(&self.dir, "mnist", self.download)?;
+        load_idx_images(&dir, split, self.limit)
     }
 }
 
 #[typetag::serde(name = "fashion-mnist")]
 impl Dataset for FashionMnist {
     fn load(&self, split: Split, _seed: u64) -> Result<DataTable> {
-        load_idx_images(
-            &resolve(&self.dir, fashion_defaults(), "fashion-mnist")?,
-            split,
-            self.limit,
-        )
+        let dir = resolve(&self.dir, "fashion-mnist", self.download)?;
+        load_idx_images(&dir, split, self.limit)
     }
 }
 
@@ -242,7 +353,7 @@ mod tests {
         );
         let e = Mnist {
             dir: Some(dir.path().join("absent")),
-            limit: None,
+            ..Mnist::default()
         }
         .load(Split::Train, 0)
         .unwrap_err()
@@ -251,18 +362,82 @@ mod tests {
             e.contains("absent") && e.contains("data folder not found"),
             "{e}"
         );
+        let e = load_idx_images(dir.path(), Split::Test, Some(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.limit"), "{e}");
     }
 
     #[test]
-    fn reads_the_shared_mnist_when_present() {
-        let Ok(dir) = resolve(&None, mnist_defaults(), "mnist") else {
-            return; // covered by the synthetic tests above where ../shared is absent
+    fn reads_a_full_size_test_split() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::dataset::fixture::write_split(dir.path(), Split::Test, 10_000, 0).unwrap();
+        let m = Mnist {
+            dir: Some(dir.path().to_path_buf()),
+            ..Mnist::default()
         };
-        let t = load_idx_images(&dir, Split::Test, None).unwrap();
+        let t = m.load(Split::Test, 0).unwrap();
         assert_eq!(t.len(), 10_000);
         assert_eq!(t.shape, vec![1, 28, 28]);
         let labels = t.labels.unwrap();
         assert!((0..10u8).all(|c| labels.contains(&c)));
         assert!(t.values.iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn the_folder_is_the_configured_one_else_the_cache_else_a_usual_place() {
+        let root = tempfile::tempdir().unwrap();
+        let (configured, env, cache, usual) = (
+            root.path().join("configured"),
+            root.path().join("env"),
+            root.path().join("cache"),
+            root.path().join("usual"),
+        );
+        for d in [&configured, &env, &usual] {
+            crate::dataset::fixture::write_seven_segment_idx(d, 10, 10, 0).unwrap();
+        }
+        let usual = vec![usual];
+        let at = |dir: Option<&Path>, env: Option<&Path>| {
+            locate("mnist", dir, env, &cache, &usual, None)
+        };
+        assert_eq!(at(Some(&configured), Some(&env)).unwrap(), configured);
+        assert_eq!(at(None, Some(&env)).unwrap(), env);
+        assert_eq!(at(None, None).unwrap(), usual[0]);
+        // A complete cache comes first; an incomplete one (an interrupted download) does not.
+        crate::dataset::fixture::write_split(&cache, Split::Test, 10, 0).unwrap();
+        assert_eq!(at(None, None).unwrap(), usual[0]);
+        crate::dataset::fixture::write_split(&cache, Split::Train, 10, 0).unwrap();
+        assert_eq!(at(None, None).unwrap(), cache);
+    }
+
+    #[test]
+    fn with_no_copy_and_no_network_the_error_says_what_to_run_and_where_to_put_files() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = root.path().join("cache");
+        let usual = vec![root.path().join("shared")];
+        let e = locate("mnist", None, None, &cache, &usual, None)
+            .unwrap_err()
+            .to_string();
+        for what in [
+            "gpfn data fetch mnist",
+            "train-images-idx3-ubyte.gz",
+            "data.download is off",
+        ] {
+            assert!(e.contains(what), "{what}: {e}");
+        }
+        assert!(e.contains(&cache.display().to_string()), "{e}");
+        // Downloading from a server that is not there fails with the same advice.
+        let mut source = crate::dataset::fetch::source("mnist").unwrap();
+        source.mirrors = vec!["http://127.0.0.1:9/".into()];
+        let e = locate("mnist", None, None, &cache, &usual, Some(&source))
+            .unwrap_err()
+            .to_string();
+        for what in [
+            "gpfn data fetch mnist",
+            "downloading them failed",
+            "127.0.0.1:9",
+        ] {
+            assert!(e.contains(what), "{what}: {e}");
+        }
     }
 }

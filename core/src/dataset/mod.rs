@@ -3,6 +3,8 @@
 //! A data set loads into a [`DataTable`]: `n` rows of `x ∈ R^d` (images flattened, scaled to
 //! `[−1, 1]`), with the shape of one item kept for networks and pictures.
 
+pub mod fetch;
+pub mod fixture;
 pub mod idx;
 mod loader;
 mod mnist;

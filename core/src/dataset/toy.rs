@@ -66,7 +66,10 @@ macro_rules! toy {
         #[serde(deny_unknown_fields)]
         pub struct $ty {
             /// Number of points per split.
-            #[serde(default = "default_samples")]
+            #[serde(
+                default = "default_samples",
+                deserialize_with = "crate::config::check::at_least_one"
+            )]
             pub samples: usize,
         }
 

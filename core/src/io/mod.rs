@@ -76,11 +76,43 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
         message: m,
     };
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a .npy file: {e}")))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&s| usize::try_from(s).ok())
+        .collect::<Option<_>>()
+        .ok_or_else(|| bad(format!("shape {:?} does not fit this machine", npy.shape())))?;
+    // The header is untrusted: its sizes must multiply without overflow to no more float32
+    // values than the file holds, before anything is allocated for them.
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n.checked_mul(4).is_some_and(|b| b <= bytes.len()))
+        .ok_or_else(|| {
+            bad(format!(
+                "the header's shape {shape:?} needs more data than the file's {} bytes",
+                bytes.len()
+            ))
+        })?;
     let values: Vec<f32> = npy
         .into_vec()
         .map_err(|e| bad(format!("expected float32 data: {e}")))?;
+    if values.len() != count {
+        return Err(bad(format!(
+            "holds {} values where its shape {shape:?} says {count}",
+            values.len()
+        )));
+    }
     Ok((values, shape))
+}
+
+/// The lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Appends one JSON object as a line to `path`.
@@ -107,6 +139,43 @@ mod tests {
         assert_eq!(back, v);
         assert_eq!(shape, vec![3, 2]);
         assert!(write_npy(&p, &v, &[4, 2]).is_err());
+    }
+
+    #[test]
+    fn untrusted_npy_files_get_named_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.npy");
+        let good = npy_bytes(&[1.0, 2.0], &[2]).unwrap();
+        // Edits the header in place, taking the length difference from its space padding so
+        // that the header length field stays right.
+        let patch = |from: &str, to: &str| -> Vec<u8> {
+            let end = good.iter().position(|&b| b == b'\n').unwrap();
+            let at = good
+                .windows(from.len())
+                .position(|w| w == from.as_bytes())
+                .unwrap();
+            let mut header = good[..at].to_vec();
+            header.extend_from_slice(to.as_bytes());
+            header.extend_from_slice(&good[at + from.len()..end]);
+            while header.len() > end {
+                assert_eq!(header.pop(), Some(b' '), "the padding absorbs the edit");
+            }
+            header.extend_from_slice(&good[end..]);
+            header
+        };
+        // A header whose shape promises far more than the file holds (or overflows).
+        for fake in ["(1099511627776, 1099511627776)", "(1000000,)"] {
+            std::fs::write(&p, patch("(2, )", fake)).unwrap(); // npyz writes `(2, )`
+            let e = read_npy(&p).unwrap_err().to_string();
+            assert!(e.contains("bad.npy") && e.contains("shape"), "{fake}: {e}");
+        }
+        // Another dtype, and bytes that are not .npy at all.
+        std::fs::write(&p, patch("<f4", "<i4")).unwrap();
+        let e = read_npy(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.npy") && e.contains("float32"), "{e}");
+        std::fs::write(&p, b"PK\x03\x04 not numpy").unwrap();
+        let e = read_npy(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.npy") && e.contains("not a .npy"), "{e}");
     }
 
     #[cfg(unix)]

@@ -39,13 +39,16 @@ pub struct UNetConfig {
     #[serde(default = "default_attention")]
     pub attention: bool,
     /// Dropout inside residual blocks.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::check::unit_below_one")]
     pub dropout: f64,
     /// Size of the time embedding.
     #[serde(default = "default_time_embedding")]
     pub time_embedding: usize,
     /// Groups of the group normalisations (must divide every width).
-    #[serde(default = "default_groups")]
+    #[serde(
+        default = "default_groups",
+        deserialize_with = "crate::config::check::at_least_one"
+    )]
     pub groups: usize,
     /// What the network predicts: `x` (clean data) or `eps` (noise).
     #[serde(default)]

@@ -20,7 +20,10 @@ crate::register_plugin!(
 #[serde(deny_unknown_fields)]
 pub struct DeterministicSampler {
     /// Number of steps.
-    #[serde(default = "default_steps")]
+    #[serde(
+        default = "default_steps",
+        deserialize_with = "crate::config::check::at_least_one"
+    )]
     pub steps: usize,
 }
 

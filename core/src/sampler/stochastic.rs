@@ -20,10 +20,16 @@ crate::register_plugin!(
 #[serde(deny_unknown_fields)]
 pub struct StochasticSampler {
     /// Number of steps.
-    #[serde(default = "default_steps")]
+    #[serde(
+        default = "default_steps",
+        deserialize_with = "crate::config::check::at_least_one"
+    )]
     pub steps: usize,
     /// η ∈ [0, 1] of particle resampling (1 = fresh noise, 0 = deterministic transport).
-    #[serde(default = "default_eta")]
+    #[serde(
+        default = "default_eta",
+        deserialize_with = "crate::config::check::unit"
+    )]
     pub eta: f64,
 }
 

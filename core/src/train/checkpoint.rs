@@ -1,7 +1,11 @@
-//! Checkpoints: `checkpoints/step-NNNNNNNN/{model,ema,optimizer}.bpk` and `state.json`.
+//! Checkpoints: `checkpoints/step-NNNNNNNN/{model,ema,optimizer}.bpk`, `state.json` and
+//! `sha256sums`.
 //!
 //! A checkpoint is written into a hidden temporary folder and renamed into place only when
-//! complete, so a crash or Ctrl-C never leaves a corrupt checkpoint behind.
+//! complete, so a crash or Ctrl-C never leaves a corrupt checkpoint behind. `sha256sums`
+//! (the format of `sha256sum`, so `sha256sum -c sha256sums` checks a copy by hand) holds the
+//! sum of every other file; loading checks each file against it, so a file damaged later (a
+//! truncated copy, a bad disk) is a named error rather than weights read from garbage.
 
 use crate::network::Network;
 use crate::{GpfnError, Result};
@@ -77,14 +81,24 @@ pub fn save(
             .map(|b| b.to_vec())
             .map_err(|e| err(&tmp, format!("cannot serialise {what}: {e:?}")))
     };
-    write(&tmp.join("model.bpk"), &record(model, "model")?)?;
-    write(&tmp.join("ema.bpk"), &record(ema, "EMA weights")?)?;
     let opt = optimizer
         .into_bytes()
         .map_err(|e| err(&tmp, format!("cannot serialise optimizer: {e:?}")))?;
-    write(&tmp.join("optimizer.bpk"), &opt)?;
-    let json = serde_json::to_vec_pretty(state).expect("state serialises");
-    write(&tmp.join("state.json"), &json)?;
+    let files = [
+        ("model.bpk", record(model, "model")?),
+        ("ema.bpk", record(ema, "EMA weights")?),
+        ("optimizer.bpk", opt.to_vec()),
+        (
+            "state.json",
+            serde_json::to_vec_pretty(state).expect("state serialises"),
+        ),
+    ];
+    let mut sums = String::new();
+    for (name, bytes) in &files {
+        write(&tmp.join(name), bytes)?;
+        sums.push_str(&format!("{}  {name}\n", crate::io::sha256_hex(bytes)));
+    }
+    write(&tmp.join(SUMS), sums.as_bytes())?;
     if target.exists() {
         std::fs::remove_dir_all(&target).map_err(|e| GpfnError::io(&target, e))?;
     }
@@ -122,8 +136,42 @@ pub fn latest(root: &Path) -> Result<Option<PathBuf>> {
     Ok(list(root)?.pop())
 }
 
+/// The file of sums in a checkpoint folder.
+const SUMS: &str = "sha256sums";
+
+/// Reads `path`, checked against the `sha256sums` of its folder when there is one
+/// (checkpoints written before the sums existed have none).
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| GpfnError::io(path, e))
+    let bytes = std::fs::read(path).map_err(|e| GpfnError::io(path, e))?;
+    let sums_path = path.with_file_name(SUMS);
+    if !sums_path.exists() {
+        return Ok(bytes);
+    }
+    let sums = std::fs::read_to_string(&sums_path).map_err(|e| GpfnError::io(&sums_path, e))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let expected = sums
+        .lines()
+        .find_map(|l| {
+            l.split_once("  ")
+                .filter(|(_, n)| *n == name)
+                .map(|(h, _)| h)
+        })
+        .ok_or_else(|| err(path, format!("not listed in {}", sums_path.display())))?;
+    let actual = crate::io::sha256_hex(&bytes);
+    if actual != expected {
+        return Err(err(
+            path,
+            format!(
+                "damaged: its SHA-256 is {actual}, not the {expected} recorded in {SUMS} when \
+                 the checkpoint was saved ({} bytes now)",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn load_record(path: &Path, into: Network) -> Result<Network> {

@@ -32,7 +32,10 @@ pub struct KlDivergence {
     #[serde(default)]
     pub loss: KlLoss,
     /// `n` of the discrete-time loss.
-    #[serde(default = "default_discrete_steps")]
+    #[serde(
+        default = "default_discrete_steps",
+        deserialize_with = "gpfn_core::config::check::at_least_one"
+    )]
     pub discrete_steps: usize,
 }
 

@@ -42,7 +42,10 @@ gpfn_core::register_plugin!(
 #[serde(deny_unknown_fields)]
 pub struct HeunSampler {
     /// Number of steps `n` (network evaluations: `2n − 1`).
-    #[serde(default = "default_steps")]
+    #[serde(
+        default = "default_steps",
+        deserialize_with = "gpfn_core::config::check::at_least_one"
+    )]
     pub steps: usize,
 }
 

@@ -61,10 +61,41 @@ impl PairsManifest {
     pub fn read(dir: &Path) -> Result<PairsManifest> {
         let path = dir.join("pairs.json");
         let text = std::fs::read_to_string(&path).map_err(|e| GpfnError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| GpfnError::Data {
-            path,
+        let manifest: PairsManifest = serde_json::from_str(&text).map_err(|e| GpfnError::Data {
+            path: path.clone(),
             message: format!("malformed pairs manifest: {e}"),
-        })
+        })?;
+        manifest
+            .check()
+            .map_err(|message| GpfnError::Data { path, message })?;
+        Ok(manifest)
+    }
+
+    /// The manifest's numbers are usable: non-zero counts, an item size whose shards fit in
+    /// memory arithmetic (`shard_size · Π shape` does not overflow).
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.count == 0 || self.shard_size == 0 {
+            return Err(format!(
+                "count ({}) and shard_size ({}) must both be ≥ 1",
+                self.count, self.shard_size
+            ));
+        }
+        if self.shape.is_empty() || self.shape.contains(&0) {
+            return Err(format!(
+                "shape {:?} must be non-empty sizes ≥ 1",
+                self.shape
+            ));
+        }
+        self.shape
+            .iter()
+            .try_fold(self.shard_size, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| {
+                format!(
+                    "shard_size {} × shape {:?} overflows",
+                    self.shard_size, self.shape
+                )
+            })?;
+        Ok(())
     }
 }
 
@@ -285,5 +316,37 @@ pub fn prior_with_noise(noise: &[f32], rows: usize, device: &Device) -> BeliefSt
             TensorData::new(noise.to_vec(), [rows, dim]),
             device,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_with_unusable_numbers_is_a_named_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = serde_json::json!({
+            "shape": [2], "count": 3, "shard_size": 2, "seed": 0,
+            "checkpoint": "c", "sampler": {"name": "deterministic"}
+        });
+        let write = |v: &serde_json::Value| {
+            std::fs::write(dir.path().join("pairs.json"), v.to_string()).unwrap();
+        };
+        write(&good);
+        assert_eq!(PairsManifest::read(dir.path()).unwrap().shards(), 2);
+        for (key, value, what) in [
+            ("shard_size", serde_json::json!(0), "shard_size (0)"),
+            ("count", serde_json::json!(0), "count (0)"),
+            ("shape", serde_json::json!([0]), "shape [0]"),
+            ("shape", serde_json::json!([]), "shape []"),
+            ("shape", serde_json::json!([u64::MAX, 2]), "overflows"),
+        ] {
+            let mut bad = good.clone();
+            bad[key] = value;
+            write(&bad);
+            let e = PairsManifest::read(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("pairs.json") && e.contains(what), "{key}: {e}");
+        }
     }
 }

@@ -23,17 +23,29 @@ gpfn_core::register_plugin!(
 pub struct SinkhornDivergence {
     /// Entropic regularisation of the particle step, relative to the mean squared distance
     /// between particles and predictions: `ε = epsilon · mean_ij ‖z_i − x̂_j‖²`.
-    #[serde(default = "default_epsilon")]
+    #[serde(
+        default = "default_epsilon",
+        deserialize_with = "gpfn_core::config::check::positive"
+    )]
     pub epsilon: f64,
     /// Marginal-error tolerance of the Sinkhorn solver.
-    #[serde(default = "default_tolerance")]
+    #[serde(
+        default = "default_tolerance",
+        deserialize_with = "gpfn_core::config::check::positive"
+    )]
     pub tolerance: f64,
     /// Most Sinkhorn iterations per step.
-    #[serde(default = "default_max_iterations")]
+    #[serde(
+        default = "default_max_iterations",
+        deserialize_with = "gpfn_core::config::check::at_least_one"
+    )]
     pub max_iterations: usize,
     /// The particle step transports consecutive blocks of this many rows of a batch (set it
     /// to the training batch size so that sampling couples like training did).
-    #[serde(default = "default_block_size")]
+    #[serde(
+        default = "default_block_size",
+        deserialize_with = "gpfn_core::config::check::at_least_one"
+    )]
     pub block_size: usize,
     /// Pairing of noise and data in training (and of fresh noise and predictions in the
     /// stochastic sampler).
@@ -43,7 +55,10 @@ pub struct SinkhornDivergence {
     #[serde(default)]
     pub loss_weight: W2LossWeight,
     /// Cap on the velocity weight.
-    #[serde(default = "default_max_weight")]
+    #[serde(
+        default = "default_max_weight",
+        deserialize_with = "gpfn_core::config::check::positive"
+    )]
     pub max_weight: f64,
 }
 

@@ -34,7 +34,10 @@ pub struct W2Divergence {
     #[serde(default)]
     pub loss_weight: W2LossWeight,
     /// Cap on the velocity weight (it diverges as `t → 1`).
-    #[serde(default = "default_max_weight")]
+    #[serde(
+        default = "default_max_weight",
+        deserialize_with = "gpfn_core::config::check::positive"
+    )]
     pub max_weight: f64,
 }
 
