@@ -14,10 +14,10 @@
 
 use crate::belief::DiagGaussian;
 use crate::divergence::Divergence;
-use crate::ot::Sinkhorn;
+use crate::ot::SinkhornF64;
 use crate::registry::{self, PluginKind};
 use crate::{GpfnError, Result};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -185,61 +185,72 @@ struct SinkhornRequest {
 /// The plan is returned only up to this many entries.
 pub const MAX_PLAN_ENTRIES: usize = 1_000_000;
 
-fn weights(
-    w: &Option<Vec<f64>>,
-    what: &str,
-    n: usize,
-    device: &Device,
-) -> Result<Option<Tensor<2>>> {
-    let Some(w) = w else { return Ok(None) };
+/// Weights `w` of `n` points (uniform when absent), checked (finite, non-negative, not all
+/// zero) and normalised to mass 1.
+fn weights(w: &Option<Vec<f64>>, what: &str, n: usize) -> Result<Vec<f64>> {
+    let Some(w) = w else {
+        return Ok(vec![1.0 / n as f64; n]);
+    };
     if w.len() != n {
         return Err(GpfnError::Shape(format!(
             "{what} has {} weights but there are {n} points",
             w.len()
         )));
     }
-    // Finite, non-negative and not all zero: checked by the solver for every caller.
-    let v: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-    Ok(Some(Tensor::from_data(TensorData::new(v, [1, n]), device)))
+    if let Some(v) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+        return Err(GpfnError::Invalid(format!(
+            "weights {what} must be finite and non-negative, got {v}"
+        )));
+    }
+    let total: f64 = w.iter().sum();
+    if total <= 0.0 {
+        return Err(GpfnError::Invalid(format!("weights {what} are all zero")));
+    }
+    Ok(w.iter().map(|v| v / total).collect())
 }
 
-/// Entropic OT between two weighted point clouds; returns the JSON answer. `cost` is the
-/// transport cost `⟨P, C⟩` (no entropy term), `entropic_cost` is `OT_ε`, `divergence` the
+/// Entropic OT between two weighted point clouds, in float64 ([`SinkhornF64`]: tolerance
+/// `10⁻⁹` on `‖P1 − a‖₁` unless the request sets one); returns the JSON answer. `cost` is
+/// the transport cost `⟨P, C⟩` (no entropy term), `entropic_cost` is `OT_ε`, `divergence` the
 /// debiased `S_ε`, all for the squared-Euclidean cost.
 pub fn sinkhorn(input: &str, device: &Device) -> Result<Value> {
     let req: SinkhornRequest = parse(input)?;
+    // The same checks of the points as every other OT entry point (shapes, finiteness).
     let x = crate::ot::point_cloud(&req.x, "x", None, device)?;
-    let y = crate::ot::point_cloud(&req.y, "y", Some(x.dims()[2]), device)?;
+    crate::ot::point_cloud(&req.y, "y", Some(x.dims()[2]), device)?;
     let (n, m) = (req.x.len(), req.y.len());
-    let a = weights(&req.a, "a", n, device)?;
-    let b = weights(&req.b, "b", m, device)?;
-    let mut solver = Sinkhorn::with_epsilon(req.epsilon);
+    let a = weights(&req.a, "a", n)?;
+    let b = weights(&req.b, "b", m)?;
+    let mut solver = SinkhornF64::with_epsilon(req.epsilon);
     if let Some(t) = req.tolerance {
         solver.tolerance = t;
     }
     if let Some(k) = req.max_iterations {
         solver.max_iterations = k;
     }
-    let s = solver.divergence(&x, &y, a.as_ref(), b.as_ref())?;
-    let scalar = |t: Tensor<1>| t.into_scalar::<f32>() as f64;
+    if !(solver.epsilon.is_finite() && solver.epsilon > 0.0) {
+        return Err(GpfnError::Invalid(format!(
+            "Sinkhorn epsilon must be positive and finite, got {}",
+            solver.epsilon
+        )));
+    }
+    if !(solver.tolerance.is_finite() && solver.tolerance > 0.0) || solver.max_iterations == 0 {
+        return Err(GpfnError::Invalid(format!(
+            "Sinkhorn tolerance must be positive and finite and max_iterations ≥ 1, got {} and {}",
+            solver.tolerance, solver.max_iterations
+        )));
+    }
+    let (xy, divergence) = solver.divergence(&req.x, &req.y, &a, &b);
     let mut out = serde_json::json!({
-        "cost": scalar(s.xy.transport_cost()),
-        "entropic_cost": scalar(s.xy.entropic_cost()),
-        "divergence": scalar(s.value),
-        "iterations": s.xy.iterations,
-        "marginal_error": s.xy.marginal_error,
-        "converged": s.xy.converged,
+        "cost": xy.cost,
+        "entropic_cost": xy.entropic_cost,
+        "divergence": divergence,
+        "iterations": xy.iterations,
+        "marginal_error": xy.marginal_error,
+        "converged": xy.converged,
     });
     if n * m <= MAX_PLAN_ENTRIES {
-        let plan =
-            s.xy.plan()
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32 tensor");
-        let rows: Vec<Vec<f64>> = plan
-            .chunks(m)
-            .map(|r| r.iter().map(|&v| v as f64).collect())
-            .collect();
+        let rows: Vec<&[f64]> = xy.plan.chunks(m).collect();
         out["plan"] = serde_json::json!(rows);
     }
     Ok(out)

@@ -17,6 +17,7 @@ mod debiased;
 mod features;
 mod pairing;
 mod sinkhorn;
+mod sinkhorn_f64;
 
 pub use assignment::{assignment_cost, min_cost_assignment};
 pub use cost::GroundCost;
@@ -25,3 +26,4 @@ pub use features::feature_sinkhorn_divergence;
 pub(crate) use features::{cloud_divergence, point_cloud};
 pub use pairing::{exact_pairing, mean_cost};
 pub use sinkhorn::{Sinkhorn, SinkhornSolution};
+pub use sinkhorn_f64::{SinkhornF64, SolutionF64};
