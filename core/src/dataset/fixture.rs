@@ -32,10 +32,11 @@ pub const SIDE: usize = 28;
 /// One `SIDE × SIDE` image of `digit`, bytes in `[0, 255]`.
 pub fn seven_segment_image(digit: u8, rng: &mut Rng) -> Vec<u8> {
     let mut img = vec![0f32; SIDE * SIDE];
-    let w = 10 + rng.below(5); // glyph width 10–14
-    let h = 18 + rng.below(5); // glyph height 18–22
-    let x0 = 3 + rng.below(SIDE - 6 - w + 1);
-    let y0 = 3 + rng.below(SIDE - 6 - h + 1);
+    let w = 11 + rng.below(3); // glyph width 11–13
+    let h = 19 + rng.below(3); // glyph height 19–21
+    // Centred, then moved by at most 2 pixels each way (as MNIST centres its digits).
+    let x0 = (SIDE - w) / 2 - 2 + rng.below(5);
+    let y0 = (SIDE - h) / 2 - 2 + rng.below(5);
     let t = 2 + rng.below(2); // stroke 2–3 pixels
     let ink = 180.0 + 75.0 * rng.uniform() as f32;
     let mid = y0 + h / 2;
