@@ -134,8 +134,14 @@ fn a_scaffolded_crate_builds_and_passes_its_tests() {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let start = std::time::Instant::now();
+    // The same features as this build (CI compiles the wgpu backend in), so that burn and
+    // the other dependencies are reused rather than rebuilt with other features.
+    let mut args = vec!["test", "--offline"];
+    if cfg!(feature = "wgpu") {
+        args.extend(["--features", "gpfn-cli/wgpu"]);
+    }
     let o = Command::new(cargo)
-        .args(["test", "--offline"])
+        .args(&args)
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", target)
         .env_remove("RUST_LOG")

@@ -1,7 +1,8 @@
 //! The `wgpu` backend agrees with `flex` (built only with `--features wgpu`).
 //!
-//! CI runs it on Mesa's software Vulkan (lavapipe): `apt-get install -y mesa-vulkan-drivers
-//! libvulkan1`. It trains a tiny toy model a few steps on each backend from the same seed and
+//! CI runs it on Mesa's software Vulkan (lavapipe), in the one build of the README's test
+//! command `cargo test --workspace --features gpfn-cli/wgpu` (`apt-get install -y
+//! mesa-vulkan-drivers libvulkan1`). It trains a tiny toy model a few steps on each backend from the same seed and
 //! compares losses and samples.
 #![cfg(feature = "wgpu")]
 
