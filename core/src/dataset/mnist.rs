@@ -107,6 +107,17 @@ fn resolve(dir: &Option<PathBuf>, name: &str, download: bool) -> Result<PathBuf>
     let env = std::env::var_os("GPFN_DATA_DIR")
         .filter(|e| !e.is_empty())
         .map(PathBuf::from);
+    // A named folder needs neither the cache (whose lookup fails without HOME) nor a source.
+    if dir.is_some() || env.is_some() {
+        return locate(
+            name,
+            dir.as_deref(),
+            env.as_deref(),
+            Path::new(""),
+            &[],
+            None,
+        );
+    }
     let source = if download {
         Some(fetch::source(name)?)
     } else {
@@ -114,8 +125,8 @@ fn resolve(dir: &Option<PathBuf>, name: &str, download: bool) -> Result<PathBuf>
     };
     locate(
         name,
-        dir.as_deref(),
-        env.as_deref(),
+        None,
+        None,
         &fetch::cache_dir(name)?,
         &usual_places(name),
         source.as_ref(),
