@@ -14,6 +14,8 @@ use super::idx::read_idx;
 use super::{DataTable, Dataset, Split};
 use crate::{GpfnError, Result};
 use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 crate::register_plugin!(
@@ -27,10 +29,12 @@ crate::register_plugin!(
     "Fashion-MNIST, 28×28 in [−1, 1], from IDX files (data.dir, GPFN_DATA_DIR, the download cache or /usr/share/datasets/fashion-mnist)"
 );
 
-/// The MNIST data set.
+/// One IDX image data set, told apart by `K`: its registered name and where copies usually
+/// lie. [`Mnist`] and [`FashionMnist`] are the two; they share the configuration (`data.dir`,
+/// `data.limit`, `data.download`) and the loading.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Mnist {
+#[serde(deny_unknown_fields, bound = "")]
+pub struct IdxImages<K: IdxSet> {
     /// Folder of the IDX files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
@@ -40,52 +44,65 @@ pub struct Mnist {
     /// Download the files into the cache when no folder has them.
     #[serde(default = "yes")]
     pub download: bool,
+    #[serde(skip)]
+    pub set: PhantomData<K>,
 }
 
-/// The Fashion-MNIST data set.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FashionMnist {
-    /// Folder of the IDX files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dir: Option<PathBuf>,
-    /// Use only the first `limit` images of each split.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    /// Download the files into the cache when no folder has them.
-    #[serde(default = "yes")]
-    pub download: bool,
+/// Which IDX image data set an [`IdxImages`] reads.
+pub trait IdxSet: Clone + Debug + Send + Sync + 'static {
+    /// The registered name: also the download cache's folder and `gpfn data fetch`'s argument.
+    const NAME: &'static str;
+    /// Folders that usually hold a copy, searched after the download cache.
+    fn usual_places() -> Vec<PathBuf>;
 }
+
+/// The MNIST digits (`../shared/data/mnist` beside the project is its usual place).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Digits;
+
+impl IdxSet for Digits {
+    const NAME: &'static str = "mnist";
+    fn usual_places() -> Vec<PathBuf> {
+        vec![PathBuf::from("../shared/data/mnist")]
+    }
+}
+
+/// Zalando's Fashion-MNIST articles (Debian's `dataset-fashion-mnist` is its usual place).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Articles;
+
+impl IdxSet for Articles {
+    const NAME: &'static str = "fashion-mnist";
+    fn usual_places() -> Vec<PathBuf> {
+        vec![PathBuf::from("/usr/share/datasets/fashion-mnist")]
+    }
+}
+
+/// The MNIST data set.
+pub type Mnist = IdxImages<Digits>;
+/// The Fashion-MNIST data set.
+pub type FashionMnist = IdxImages<Articles>;
 
 fn yes() -> bool {
     true
 }
 
-impl Default for Mnist {
+impl<K: IdxSet> Default for IdxImages<K> {
     fn default() -> Self {
-        Mnist {
+        IdxImages {
             dir: None,
             limit: None,
             download: true,
+            set: PhantomData,
         }
     }
 }
 
-impl Default for FashionMnist {
-    fn default() -> Self {
-        FashionMnist {
-            dir: None,
-            limit: None,
-            download: true,
-        }
-    }
-}
-
-/// The usual places of data set `name` beside the download cache.
-fn usual_places(name: &str) -> Vec<PathBuf> {
-    match name {
-        "mnist" => vec![PathBuf::from("../shared/data/mnist")],
-        _ => vec![PathBuf::from("/usr/share/datasets/fashion-mnist")],
+impl<K: IdxSet> IdxImages<K> {
+    /// Loads one split from the folder [`resolve`] finds.
+    pub fn load_split(&self, split: Split) -> Result<DataTable> {
+        let dir = resolve(&self.dir, K::NAME, &K::usual_places(), self.download)?;
+        load_idx_images(&dir, split, self.limit)
     }
 }
 
@@ -103,7 +120,12 @@ fn has_files(dir: &Path) -> bool {
 
 /// The folder to read: `dir`, else `GPFN_DATA_DIR`, else the first of the cache and the usual
 /// places that holds the files, else the cache after a download (when `download`).
-fn resolve(dir: &Option<PathBuf>, name: &str, download: bool) -> Result<PathBuf> {
+fn resolve(
+    dir: &Option<PathBuf>,
+    name: &str,
+    usual: &[PathBuf],
+    download: bool,
+) -> Result<PathBuf> {
     let env = std::env::var_os("GPFN_DATA_DIR")
         .filter(|e| !e.is_empty())
         .map(PathBuf::from);
@@ -128,7 +150,7 @@ fn resolve(dir: &Option<PathBuf>, name: &str, download: bool) -> Result<PathBuf>
         None,
         None,
         &fetch::cache_dir(name)?,
-        &usual_places(name),
+        usual,
         source.as_ref(),
     )
 }
@@ -260,16 +282,14 @@ pub fn load_idx_images(dir: &Path, split: Split, limit: Option<usize>) -> Result
 #[typetag::serde(name = "mnist")]
 impl Dataset for Mnist {
     fn load(&self, split: Split, _seed: u64) -> Result<DataTable> {
-        let dir = resolve(&self.dir, "mnist", self.download)?;
-        load_idx_images(&dir, split, self.limit)
+        self.load_split(split)
     }
 }
 
 #[typetag::serde(name = "fashion-mnist")]
 impl Dataset for FashionMnist {
     fn load(&self, split: Split, _seed: u64) -> Result<DataTable> {
-        let dir = resolve(&self.dir, "fashion-mnist", self.download)?;
-        load_idx_images(&dir, split, self.limit)
+        self.load_split(split)
     }
 }
 

@@ -11,7 +11,7 @@ mod mnist;
 mod toy;
 
 pub use loader::DataLoader;
-pub use mnist::{FashionMnist, Mnist, load_idx_images};
+pub use mnist::{Articles, Digits, FashionMnist, IdxImages, IdxSet, Mnist, load_idx_images};
 pub use toy::{Checkerboard, EightGaussians, Spirals, TwoMoons, eight_gaussian_centers};
 
 use crate::Result;
