@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::dataset::Split;
+use crate::host::host_f32;
 use crate::network::{Network, predict_x};
 use crate::rng::Rng;
 use crate::sampler::Sampler;
@@ -54,13 +55,6 @@ pub fn with_problem<T>(
     f(&problem)
 }
 
-/// A `[rows, dim]` tensor's host values.
-pub fn host(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| crate::GpfnError::Invalid(format!("reading samples: {e:?}")))
-}
-
 /// Draws `count` samples with `sampler`; returns `[count, dim]` host values.
 pub fn draw(
     config: &Config,
@@ -90,7 +84,7 @@ pub fn draw_stream(
 ) -> Result<Vec<f32>> {
     with_problem(config, network, shape, count, device, |problem| {
         let mut rng = Rng::derive(seed, "sample", stream);
-        host(sampler.sample(problem, &mut rng)?)
+        host_f32(sampler.sample(problem, &mut rng)?)
     })
 }
 

@@ -3,17 +3,9 @@
 use super::{Options, Report};
 use crate::belief::DiagGaussian;
 use crate::divergence::{Divergence, prox_objective};
+use crate::host::host_f64 as host;
 use crate::rng::Rng;
 use burn::tensor::{Tensor, TensorData};
-
-fn host(t: Tensor<1>) -> Vec<f64> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .expect("f32")
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
 
 pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
     let (b, d) = (16, 3);

@@ -13,7 +13,8 @@ use gpfn_core::belief::{BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::config::Config;
 use gpfn_core::dataset::{DataTable, Dataset, Split};
-use gpfn_core::generate::{host, with_problem};
+use gpfn_core::generate::with_problem;
+use gpfn_core::host::host_f32;
 use gpfn_core::io;
 use gpfn_core::network::Network;
 use gpfn_core::rng::Rng;
@@ -199,10 +200,10 @@ pub fn generate_pairs(
         full.extend_from_slice(shape);
         let mut prior_rng = Rng::derive(request.seed, "reflow/prior", k as u64);
         let start = family.prior(rows, dim, device, &mut prior_rng);
-        let noise = host(family.network_input(&start))?;
+        let noise = host_f32(family.network_input(&start))?;
         let samples = with_problem(config, network, shape, rows, device, |problem| {
             let mut rng = Rng::derive(request.seed, "reflow/sampler", k as u64);
-            host(sampler.sample_from(problem, start, &mut rng)?)
+            host_f32(sampler.sample_from(problem, start, &mut rng)?)
         })?;
         io::write_npy(&noise_path, &noise, &full)?;
         io::write_npy(&sample_path, &samples, &full)?;

@@ -3,7 +3,8 @@
 
 use gpfn_core::config::{Config, ConfigSources, load};
 use gpfn_core::dataset::Split;
-use gpfn_core::generate::{host, with_problem};
+use gpfn_core::generate::with_problem;
+use gpfn_core::host::host_f32;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::{DeterministicSampler, Sampler};
 use gpfn_core::train::{RunFolder, TrainOptions, build_network, checkpoint, train};
@@ -70,7 +71,7 @@ fn pairs_are_reproducible_resumable_shards() {
         assert_eq!(shape, vec![rows, 2]);
         let again = with_problem(&cfg, &net, &[2], rows, &device, |p| {
             let start = prior_with_noise(&noise, rows, &device);
-            host(sampler.sample_from(p, start, &mut Rng::seed(0))?)
+            host_f32(sampler.sample_from(p, start, &mut Rng::seed(0))?)
         })
         .unwrap();
         assert_eq!(again, sample);
