@@ -181,6 +181,29 @@ pub fn column(values: &[f64], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, [values.len(), 1]), device)
 }
 
+/// The Bayesian chain's sampling step, shared by `kl` (BFN) and the f-divergences of the
+/// generic chain: the observation is `y = x̂` (deterministic) or BFN's sender sample
+/// `y ~ N(x̂, α⁻¹ I)` (stochastic; `η` concerns particle beliefs only), then the belief takes
+/// the divergence's proximal step `prox(prev, y, α)` with `α = accuracy(step)`.
+pub fn sender_step(
+    div: &dyn Divergence,
+    state: BeliefState,
+    x_hat: &Tensor<2>,
+    step: &ProxStep,
+    noise: Noise,
+    rng: &mut Rng,
+) -> BeliefState {
+    let alpha = div.accuracy(step);
+    let y = match noise {
+        Noise::Deterministic => x_hat.clone(),
+        Noise::Stochastic { .. } => sender_sample(x_hat, 1.0 / alpha.sqrt(), rng),
+    };
+    BeliefState {
+        gaussian: div.prox(&state.gaussian, &y, alpha),
+        particle: None,
+    }
+}
+
 /// BFN's sender sample `y ~ N(x̂, α⁻¹ I)`, with the noise scale `1/√α` given directly so that
 /// `α = ∞` (scale 0) is allowed.
 pub fn sender_sample(x_hat: &Tensor<2>, noise_std: f64, rng: &mut Rng) -> Tensor<2> {

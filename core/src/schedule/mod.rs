@@ -9,6 +9,7 @@
 
 mod bfn_geometric;
 mod cosine;
+pub mod precision;
 mod uniform;
 
 pub use bfn_geometric::BfnGeometric;

@@ -2,11 +2,12 @@
 //! solver, the sampling step, the simulated flow distribution and the training loss, and the
 //! macro that implements [`Divergence`] for each of them.
 
-use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
+use gpfn_core::belief::{BeliefFamily, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep, sender_sample};
+use gpfn_core::divergence::{Divergence, ProxStep};
 use gpfn_core::proximal_solver::{SolverOptions, Start, solve_prox};
 use gpfn_core::rng::Rng;
+use gpfn_core::schedule::precision::{discrete_loss_weight, discrete_time, precision_gain};
 use gpfn_core::schedule::{Schedule, time_grid};
 use gpfn_core::simulated_flow::{grid_index, simulated_flow};
 use serde::{Deserialize, Serialize};
@@ -51,20 +52,11 @@ pub fn default_max_iterations() -> usize {
     SolverOptions::default().max_iterations
 }
 
-/// Precision `ρ(κ) = 1/(1 − κ)` of the KL chain from the standard prior.
-fn precision(kappa: f64) -> f64 {
-    1.0 / (1.0 - kappa)
-}
-
 /// `α_i = ρ(κ_i) − ρ(κ_{i−1})`, `ρ = 1/(1 − κ)`: KL's precision gains (∞ at `κ_i = 1`).
 /// Every f-divergence is `f''(1)·KL` to second order around `p = q`, so small steps move the
 /// belief as Bayes' rule does, and `forward-kl` reproduces BFN exactly.
 pub fn accuracy(step: &ProxStep) -> f64 {
-    if step.kappa >= 1.0 {
-        f64::INFINITY
-    } else {
-        precision(step.kappa) - precision(step.kappa_prev)
-    }
+    precision_gain(step.kappa_prev, step.kappa)
 }
 
 /// The proximal step by the generic solver, started at the Bayes step. A solve that stops at
@@ -103,25 +95,9 @@ pub fn prox(
     }
 }
 
-/// One sampling step: deterministic `y = x̂`, stochastic BFN's sender `y ~ N(x̂, α⁻¹ I)`.
-pub fn step(
-    div: &dyn Divergence,
-    state: BeliefState,
-    x_hat: &Tensor<2>,
-    step: &ProxStep,
-    noise: Noise,
-    rng: &mut Rng,
-) -> BeliefState {
-    let alpha = div.accuracy(step);
-    let y = match noise {
-        Noise::Deterministic => x_hat.clone(),
-        Noise::Stochastic { .. } => sender_sample(x_hat, 1.0 / alpha.sqrt(), rng),
-    };
-    BeliefState {
-        gaussian: div.prox(&state.gaussian, &y, alpha),
-        particle: None,
-    }
-}
+/// One sampling step: deterministic `y = x̂`, stochastic BFN's sender `y ~ N(x̂, α⁻¹ I)`,
+/// then the proximal step (the chain KL shares, [`gpfn_core::divergence::sender_step`]).
+pub use gpfn_core::divergence::sender_step as step;
 
 /// The simulated flow at grid times `t = j/n` under `schedule`.
 pub fn flow_at(
@@ -181,19 +157,13 @@ pub fn flow_at_kappa(
 pub fn loss_weight(settings: &ChainSettings, schedule: &dyn Schedule, t: f64) -> f64 {
     match settings.loss_weight {
         FLossWeight::Data => 1.0,
-        FLossWeight::Accuracy => {
-            let n = settings.steps;
-            let i = ((t * n as f64).round() as usize + 1).clamp(1, n);
-            let a = precision(schedule.kappa(i as f64 / n as f64))
-                - precision(schedule.kappa((i - 1) as f64 / n as f64));
-            0.5 * n as f64 * a
-        }
+        FLossWeight::Accuracy => discrete_loss_weight(schedule, settings.steps, t),
     }
 }
 
 /// A grid time `t_{i−1} = (i − 1)/n`, `i ~ U{1..n}`.
 pub fn sample_time(settings: &ChainSettings, rng: &mut Rng) -> f64 {
-    rng.below(settings.steps) as f64 / settings.steps as f64
+    discrete_time(settings.steps, rng)
 }
 
 /// Implements [`Divergence`] for a divergence defined by its value: a config type with a

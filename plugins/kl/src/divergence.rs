@@ -2,8 +2,9 @@
 
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep, column, sender_sample};
+use gpfn_core::divergence::{Divergence, Noise, ProxStep, column, sender_step};
 use gpfn_core::rng::Rng;
+use gpfn_core::schedule::precision::{discrete_loss_weight, discrete_time, precision_gain};
 use gpfn_core::schedule::{BfnGeometric, Schedule};
 use serde::{Deserialize, Serialize};
 
@@ -65,11 +66,6 @@ pub fn kl_diag_gaussian(p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
         .mul_scalar(0.5)
 }
 
-/// Precision `ρ(κ) = 1/(1 − κ)` of the chain from the standard prior.
-fn precision(kappa: f64) -> f64 {
-    1.0 / (1.0 - kappa)
-}
-
 #[typetag::serde(name = "kl")]
 impl Divergence for KlDivergence {
     fn divergence_name(&self) -> &'static str {
@@ -90,7 +86,7 @@ impl Divergence for KlDivergence {
 
     /// `α_i = ρ(κ_i) − ρ(κ_{i−1})`; with `bfn-geometric`, `σ₁^{−2i/n}(1 − σ₁^{2/n})`.
     fn accuracy(&self, step: &ProxStep) -> f64 {
-        precision(step.kappa) - precision(step.kappa_prev)
+        precision_gain(step.kappa_prev, step.kappa)
     }
 
     /// Bayes: `ρ' = ρ + α`, `μ' = (ρ μ + α y)/ρ'`; `α = ∞` observes `y` exactly.
@@ -118,16 +114,7 @@ impl Divergence for KlDivergence {
         noise: Noise,
         rng: &mut Rng,
     ) -> BeliefState {
-        let alpha = self.accuracy(step);
-        let y = match noise {
-            Noise::Deterministic => x_hat.clone(),
-            // BFN's sender distribution N(x̂, α⁻¹ I); η concerns particle beliefs only.
-            Noise::Stochastic { .. } => sender_sample(x_hat, 1.0 / alpha.sqrt(), rng),
-        };
-        BeliefState {
-            gaussian: self.prox(&state.gaussian, &y, alpha),
-            particle: None,
-        }
+        sender_step(self, state, x_hat, step, noise, rng)
     }
 
     /// BFN's Bayesian flow distribution `μ ~ N(γ x, γ(1−γ) I)` with `γ = κ(t)`.
@@ -159,21 +146,14 @@ impl Divergence for KlDivergence {
                 let k = schedule.kappa(t);
                 0.5 * schedule.kappa_dot(t) / ((1.0 - k) * (1.0 - k))
             }
-            KlLoss::Discrete => {
-                let n = self.discrete_steps;
-                let i = ((t * n as f64).round() as usize + 1).clamp(1, n);
-                let t_i = i as f64 / n as f64;
-                let t_prev = (i - 1) as f64 / n as f64;
-                let alpha = precision(schedule.kappa(t_i)) - precision(schedule.kappa(t_prev));
-                0.5 * n as f64 * alpha
-            }
+            KlLoss::Discrete => discrete_loss_weight(schedule, self.discrete_steps, t),
         }
     }
 
     fn sample_time(&self, rng: &mut Rng) -> f64 {
         match self.loss {
             KlLoss::Continuous => rng.uniform(),
-            KlLoss::Discrete => rng.below(self.discrete_steps) as f64 / self.discrete_steps as f64,
+            KlLoss::Discrete => discrete_time(self.discrete_steps, rng),
         }
     }
 }
