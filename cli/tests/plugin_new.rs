@@ -140,13 +140,28 @@ fn a_scaffolded_crate_builds_and_passes_its_tests() {
     if cfg!(feature = "wgpu") {
         args.extend(["--features", "gpfn-cli/wgpu"]);
     }
-    let o = Command::new(cargo)
+    let mut nested = Command::new(cargo);
+    nested
         .args(&args)
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("cargo runs");
+        .env_remove("RUST_LOG");
+    // Cargo gives this test process CARGO_PKG_NAME, CARGO_MANIFEST_DIR and the like. A build
+    // script that declares `rerun-if-env-changed` on one of them (ring does) would see it
+    // change between the workspace's build and this one, and rebuild itself and everything
+    // above it (gpfn's crates included) here and again in the workspace's next build.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("CARGO_")
+            && !matches!(
+                k.as_str(),
+                "CARGO_HOME" | "CARGO_INCREMENTAL" | "CARGO_TARGET_DIR"
+            )
+        {
+            nested.env_remove(&k);
+        }
+    }
+    let o = nested.output().expect("cargo runs");
     eprintln!(
         "cargo test on the scaffolded crate took {:.0} s",
         start.elapsed().as_secs_f64()
