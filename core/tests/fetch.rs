@@ -2,8 +2,9 @@
 //! sums, wrong sums, a transfer cut short and resumed, a missing file on one mirror, and a
 //! server that is gone.
 
-use gpfn_core::dataset::fetch::{RemoteFile, Source, fetch, sha256_of};
+use gpfn_core::dataset::fetch::{RemoteFile, Source, fetch};
 use gpfn_core::dataset::{Mnist, Split, fixture, load_idx_images};
+use gpfn_core::io::sha256_file;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -119,7 +120,7 @@ fn dataset(mirrors: Vec<String>) -> (BTreeMap<String, Vec<u8>>, Source) {
         remote.push(RemoteFile {
             name: name.clone(),
             size: std::fs::metadata(&path).unwrap().len(),
-            sha256: sha256_of(&path).unwrap(),
+            sha256: sha256_file(&path).unwrap(),
         });
         files.insert(name, std::fs::read(&path).unwrap());
     }

@@ -10,7 +10,6 @@
 //! `~/.cache/gpfn`); a data set lives in `<cache>/data/<name>/`.
 
 use crate::{GpfnError, Result};
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -161,7 +160,7 @@ pub fn fetch(source: &Source, dest: &Path, progress: bool) -> Result<FetchReport
     let mut report = FetchReport::default();
     for f in &source.files {
         let path = dest.join(&f.name);
-        if path.is_file() && sha256_of(&path)? == f.sha256 {
+        if path.is_file() && crate::io::sha256_file(&path)? == f.sha256 {
             report.present.push(f.name.clone());
             continue;
         }
@@ -202,18 +201,6 @@ pub fn fetch(source: &Source, dest: &Path, progress: bool) -> Result<FetchReport
         }
     }
     Ok(report)
-}
-
-/// The lower-case hex SHA-256 of a file.
-pub fn sha256_of(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| GpfnError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| GpfnError::io(path, e))?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 fn part_path(path: &Path) -> PathBuf {
@@ -316,7 +303,7 @@ fn download(
             part.display()
         ));
     }
-    let sum = sha256_of(&part).map_err(|e| e.to_string())?;
+    let sum = crate::io::sha256_file(&part).map_err(|e| e.to_string())?;
     if sum != f.sha256 {
         let _ = std::fs::remove_file(&part);
         return Err(format!(

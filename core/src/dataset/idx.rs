@@ -86,15 +86,12 @@ pub fn parse_idx(bytes: &[u8], path: &Path, expected_dims: usize) -> Result<IdxA
             u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
         })
         .collect();
-    let expected = dims
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| {
-            bad(
-                path,
-                format!("the header's sizes {dims:?} overflow: not an IDX file"),
-            )
-        })?;
+    let expected = crate::io::checked_len(&dims).ok_or_else(|| {
+        bad(
+            path,
+            format!("the header's sizes {dims:?} overflow: not an IDX file"),
+        )
+    })?;
     let have = bytes.len() - header;
     if have < expected {
         return Err(bad(

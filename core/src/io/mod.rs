@@ -84,9 +84,7 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
         .ok_or_else(|| bad(format!("shape {:?} does not fit this machine", npy.shape())))?;
     // The header is untrusted: its sizes must multiply without overflow to no more float32
     // values than the file holds, before anything is allocated for them.
-    let count = shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
+    let count = checked_len(&shape)
         .filter(|&n| n.checked_mul(4).is_some_and(|b| b <= bytes.len()))
         .ok_or_else(|| {
             bad(format!(
@@ -106,13 +104,29 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
     Ok((values, shape))
 }
 
+/// The number of elements `Π dims` of an array of shape `dims`; `None` when it overflows (the
+/// sizes of an untrusted header).
+pub fn checked_len(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// The lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// The lower-case hex SHA-256 of the file at `path`, read in a stream.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path).map_err(|e| GpfnError::io(path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| GpfnError::io(path, e))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Appends one JSON object as a line to `path`.

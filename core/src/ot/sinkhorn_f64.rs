@@ -102,7 +102,7 @@ impl Problem<'_> {
 }
 
 impl SinkhornF64 {
-    /// Solves entropic OT between points `x` (`n`) and `y` (`m`) of one dimension under the
+    /// Solves entropic OT between points `x` (`n`) and `y` (`m`) of the same dimension under the
     /// squared Euclidean cost, with weights `a`, `b` (non-negative, each summing to 1; checked
     /// by the caller).
     pub fn solve(&self, x: &[Vec<f64>], y: &[Vec<f64>], a: &[f64], b: &[f64]) -> SolutionF64 {

@@ -87,9 +87,8 @@ impl PairsManifest {
                 self.shape
             ));
         }
-        self.shape
-            .iter()
-            .try_fold(self.shard_size, |n, &d| n.checked_mul(d))
+        io::checked_len(&self.shape)
+            .and_then(|n| n.checked_mul(self.shard_size))
             .ok_or_else(|| {
                 format!(
                     "shard_size {} × shape {:?} overflows",
