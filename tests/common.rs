@@ -1,11 +1,12 @@
 //! Helpers shared by the end-to-end tests: load a config from `configs/`, train it into a
 //! temporary folder, sample from it.
 
-use gpfn_core::config::{Config, ConfigSources, load};
-use gpfn_core::dataset::Split;
-use gpfn_core::train::{RunFolder, TrainOptions, TrainSummary, build_network, checkpoint, train};
-use gpfn_core::{backend, generate};
+use gpfn_data::Split;
 use gpfn_kl as _;
+use gpfn_run::config::{Config, ConfigSources, load};
+use gpfn_run::train::{TrainOptions, TrainSummary, build_network, train};
+use gpfn_run::{RunFolder, checkpoint};
+use gpfn_run::{backend, generate};
 use gpfn_w2 as _;
 use std::path::{Path, PathBuf};
 

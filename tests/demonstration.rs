@@ -4,8 +4,8 @@
 //! The toy MLP (3×128) is trained for 2000 steps (seconds) on eight Gaussians (std 0.1 on a circle
 //! of radius 2) with each divergence, identical but for the divergence and its schedule.
 
-use gpfn_core::dataset::eight_gaussian_centers;
-use gpfn_core::train::TrainOptions;
+use gpfn_data::eight_gaussian_centers;
+use gpfn_run::train::TrainOptions;
 use gpfn_tests::{config, sample, train_quietly};
 
 /// Samples within 0.5 (5σ) of a centre count for that mode; a mode is reached when at least

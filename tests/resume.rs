@@ -2,9 +2,10 @@
 //! for weight (model, EMA and optimiser state all restored; batches and noise are functions
 //! of the step).
 
-use gpfn_core::config::Config;
-use gpfn_core::dataset::Split;
-use gpfn_core::train::{TrainOptions, build_network, checkpoint};
+use gpfn_data::Split;
+use gpfn_run::checkpoint;
+use gpfn_run::config::Config;
+use gpfn_run::train::{TrainOptions, build_network};
 use gpfn_tests::{config, train_quietly};
 
 const SETS: [&str; 6] = [
@@ -21,11 +22,11 @@ fn weights(config: &Config, dir: &std::path::Path) -> (Vec<f32>, Vec<f32>) {
     let ckpt = checkpoint::latest(&dir.join("checkpoints"))
         .unwrap()
         .unwrap();
-    let device = gpfn_core::backend::device("flex").unwrap();
+    let device = gpfn_run::backend::device("flex").unwrap();
     let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
     let fresh = || build_network(config, &shape, &device).unwrap();
     let ema = checkpoint::load_ema(&ckpt, fresh()).unwrap();
-    let model = checkpoint::restore(&ckpt, fresh(), fresh(), gpfn_core::train::optimizer(config))
+    let model = checkpoint::restore(&ckpt, fresh(), fresh(), gpfn_run::train::optimizer(config))
         .unwrap()
         .model;
     (model.flat_parameters(), ema.flat_parameters())
@@ -82,7 +83,7 @@ fn twenty_steps_equal_ten_plus_resume_plus_ten() {
 #[test]
 fn the_unet_resumes_exactly_on_mnist() {
     let data = tempfile::tempdir().unwrap();
-    gpfn_core::dataset::fixture::write_seven_segment_idx(data.path(), 64, 16, 5).unwrap();
+    gpfn_data::fixture::write_seven_segment_idx(data.path(), 64, 16, 5).unwrap();
     let data_dir = format!("data.dir=\"{}\"", data.path().display());
     let sets = [
         data_dir.as_str(),
@@ -135,8 +136,8 @@ fn a_damaged_checkpoint_is_a_named_error() {
         &["network.hidden=[4]", "network.time_features=2"],
     );
     let device = gpfn_core::burn::tensor::Device::flex().autodiff();
-    let build = || gpfn_core::train::build_network(&config, &[2], &device).unwrap();
-    let fresh = || (build(), build(), gpfn_core::train::optimizer(&config));
+    let build = || gpfn_run::train::build_network(&config, &[2], &device).unwrap();
+    let fresh = || (build(), build(), gpfn_run::train::optimizer(&config));
     let (model, ema, opt) = fresh();
     let state = checkpoint::TrainState {
         step: 3,

@@ -18,7 +18,7 @@ pub struct Cli {
 
     /// Tensor backend: flex (CPU), wgpu or cuda (same as `--set backend=…`).
     #[arg(long, global = true, value_name = "NAME",
-          value_parser = clap::builder::PossibleValuesParser::new(gpfn_core::backend::BACKENDS))]
+          value_parser = clap::builder::PossibleValuesParser::new(gpfn_run::backend::BACKENDS))]
     pub backend: Option<String>,
 
     /// Folder of the data set's files (same as `--set data.dir=…`).
@@ -82,7 +82,7 @@ pub enum DataCommand {
 #[derive(Debug, Args)]
 pub struct DataFetchArgs {
     /// The data set.
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(gpfn_core::dataset::fetch::SOURCES))]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(gpfn_data::fetch::SOURCES))]
     pub name: String,
     /// Folder to download into (default: `<cache>/data/NAME`, the first place the data set
     /// looks after `data.dir` and `GPFN_DATA_DIR`).
@@ -318,10 +318,10 @@ pub struct SweepArgs {
     pub merge: Vec<PathBuf>,
     /// Sampler steps, comma-separated (= network evaluations per sample, except Heun's
     /// 2·steps − 1; the reports give the true NFE).
-    #[arg(long, value_delimiter = ',', default_values_t = gpfn_core::eval::DEFAULT_NFES)]
+    #[arg(long, value_delimiter = ',', default_values_t = gpfn_eval::DEFAULT_NFES)]
     pub nfe: Vec<usize>,
     /// Samplers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = gpfn_core::eval::DEFAULT_SAMPLERS.map(String::from))]
+    #[arg(long, value_delimiter = ',', default_values_t = gpfn_eval::DEFAULT_SAMPLERS.map(String::from))]
     pub samplers: Vec<String>,
     /// Folder for sweep.csv, sweep.md, sweep.json and fid-vs-nfe.png.
     #[arg(long, value_name = "DIR", default_value = "sweep")]

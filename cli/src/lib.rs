@@ -15,12 +15,14 @@
 
 mod cli;
 mod commands;
+pub mod math_json;
 mod output;
 
 // The built-in plugins are linked into every binary built on this crate.
 use gpfn_fdiv as _;
 use gpfn_kl as _;
 use gpfn_rectified_flow as _;
+use gpfn_reflow as _;
 use gpfn_sinkhorn as _;
 use gpfn_w2 as _;
 

@@ -52,7 +52,7 @@ fn plugins_lists_every_builtin_with_its_crate() {
         ("divergence", "w2", "gpfn-w2"),
         ("divergence", "rectified-flow", "gpfn-rectified-flow"),
         ("sampler", "heun", "gpfn-rectified-flow"),
-        ("data", "reflow-pairs", "gpfn-rectified-flow"),
+        ("data", "reflow-pairs", "gpfn-reflow"),
         ("divergence", "sinkhorn", "gpfn-sinkhorn"),
         ("divergence", "forward-kl", "gpfn-fdiv"),
         ("divergence", "reverse-kl", "gpfn-fdiv"),
@@ -66,11 +66,11 @@ fn plugins_lists_every_builtin_with_its_crate() {
         ("schedule", "bfn-geometric", "gpfn-core"),
         ("schedule", "uniform", "gpfn-core"),
         ("schedule", "cosine", "gpfn-core"),
-        ("network", "mlp", "gpfn-core"),
-        ("data", "eight-gaussians", "gpfn-core"),
-        ("data", "two-moons", "gpfn-core"),
-        ("data", "checkerboard", "gpfn-core"),
-        ("data", "spirals", "gpfn-core"),
+        ("network", "mlp", "gpfn-network"),
+        ("data", "eight-gaussians", "gpfn-data"),
+        ("data", "two-moons", "gpfn-data"),
+        ("data", "checkerboard", "gpfn-data"),
+        ("data", "spirals", "gpfn-data"),
     ] {
         let line = out
             .lines()
@@ -393,7 +393,7 @@ fn a_toy_run_trains_checkpoints_samples_and_resumes() {
     let o = gpfn(&sample, None);
     assert!(o.status.success(), "{}", stderr(&o));
     let npy = PathBuf::from(stdout(&o).trim());
-    let (values, shape) = gpfn_core::io::read_npy(&npy).unwrap();
+    let (values, shape) = gpfn_io::read_npy(&npy).unwrap();
     assert_eq!(shape, vec![64, 2]);
     assert!(values.iter().all(|v| v.is_finite()));
     assert!(npy.with_extension("png").exists());
@@ -457,8 +457,7 @@ fn reflow_generates_pairs_trains_and_distils() {
     assert!(o.status.success(), "{}", stderr(&o));
     for k in 0..3 {
         let (noise, _) =
-            gpfn_core::io::read_npy(&dir.path().join(format!("pairs/shard-{k:05}.noise.npy")))
-                .unwrap();
+            gpfn_io::read_npy(&dir.path().join(format!("pairs/shard-{k:05}.noise.npy"))).unwrap();
         assert_eq!(noise.len(), 2 * if k < 2 { 128 } else { 44 });
     }
     let manifest = std::fs::read_to_string(dir.path().join("pairs/pairs.json")).unwrap();

@@ -1,10 +1,11 @@
 //! Layered configuration: order of layers, provenance, section replacement, and errors that
 //! name the key.
 
-use gpfn_core::config::{ConfigSources, load};
 use gpfn_fdiv as _;
 use gpfn_kl as _;
 use gpfn_rectified_flow as _;
+use gpfn_reflow as _;
+use gpfn_run::config::{ConfigSources, load};
 use gpfn_sinkhorn as _;
 use gpfn_w2 as _;
 use std::path::PathBuf;
@@ -196,7 +197,7 @@ fn the_f_divergence_configs_load_with_their_parameters() {
 /// defaults under it add nothing), for every shipped config; `--set` layers go on top.
 #[test]
 fn a_saved_run_config_reads_back_through_the_layers() {
-    use gpfn_core::train::RunFolder;
+    use gpfn_run::run_folder::RunFolder;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs");
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
@@ -217,7 +218,7 @@ fn a_saved_run_config_reads_back_through_the_layers() {
     for path in files {
         let run_dir = format!(
             "run.dir={}",
-            gpfn_core::config::toml_string(&dir.path().display().to_string())
+            gpfn_run::config::toml_string(&dir.path().display().to_string())
         );
         let config = load(&sources(Some(path.clone()), &[], &[&run_dir]))
             .unwrap()
@@ -250,7 +251,7 @@ fn the_torch_reference_network_has_the_reference_parameter_count() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/bench/torch-reference.toml");
     let c = load(&sources(Some(path), &[], &[])).unwrap().config;
     let device = burn::tensor::Device::flex();
-    let net = gpfn_core::train::build_network(&c, &[1, 28, 28], &device).unwrap();
+    let net = gpfn_run::train::build_network(&c, &[1, 28, 28], &device).unwrap();
     use burn::module::Module;
     // Independent count from the layer list: conv k×k cin→cout has k²·cin·cout + cout,
     // linear a→b has a·b + b, GroupNorm over c channels 2c.

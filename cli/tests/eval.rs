@@ -1,7 +1,7 @@
 //! `gpfn eval classifier`, `gpfn eval` and `gpfn sweep` end to end on a two-step MNIST run
 //! with a tiny U-Net and tiny sample counts (the numbers mean nothing; the plumbing does).
 //! The images are seven-segment digits written as MNIST's IDX files
-//! ([`gpfn_core::dataset::fixture`]), so the test runs without MNIST and without a network.
+//! ([`gpfn_data::fixture`]), so the test runs without MNIST and without a network.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -34,7 +34,7 @@ fn ok(o: &Output) -> String {
 fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("digits");
-    gpfn_core::dataset::fixture::write_seven_segment_idx(&data, 600, 200, 2).unwrap();
+    gpfn_data::fixture::write_seven_segment_idx(&data, 600, 200, 2).unwrap();
     let data_s = data.display().to_string();
     let run_dir = format!("run.dir=\"{}\"", dir.path().display());
     let sets = [

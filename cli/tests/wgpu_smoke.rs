@@ -7,11 +7,12 @@
 #![cfg(feature = "wgpu")]
 
 use gpfn_core::burn::tensor::{Tensor, TensorData};
-use gpfn_core::config::{ConfigSources, load};
-use gpfn_core::dataset::Split;
-use gpfn_core::train::{RunFolder, TrainOptions, build_network, train};
-use gpfn_core::{backend, generate};
+use gpfn_data::Split;
 use gpfn_kl as _;
+use gpfn_run::RunFolder;
+use gpfn_run::config::{ConfigSources, load};
+use gpfn_run::train::{TrainOptions, build_network, train};
+use gpfn_run::{backend, generate};
 use gpfn_w2 as _;
 use std::path::Path;
 
@@ -65,7 +66,7 @@ fn wgpu_matches_flex_on_a_tiny_model() {
     let init = config_for(init_dir.path(), "flex", &["train.steps=1".into()]);
     let init_folder = RunFolder::create(&init, false).unwrap();
     train(&init, &init_folder, &TrainOptions::default()).unwrap();
-    let init_ckpt = gpfn_core::train::checkpoint::latest(&init_folder.checkpoints())
+    let init_ckpt = gpfn_run::checkpoint::latest(&init_folder.checkpoints())
         .unwrap()
         .unwrap();
     let mut outcome = Vec::new();
@@ -80,14 +81,12 @@ fn wgpu_matches_flex_on_a_tiny_model() {
         let summary = train(&config, &folder, &TrainOptions::default()).unwrap();
         let device = backend::device(name).unwrap();
         let shape = config.data.load(Split::Test, 0).unwrap().shape;
-        let ckpt = gpfn_core::train::checkpoint::latest(&folder.checkpoints())
+        let ckpt = gpfn_run::checkpoint::latest(&folder.checkpoints())
             .unwrap()
             .unwrap();
-        let net = gpfn_core::train::checkpoint::load_ema(
-            &ckpt,
-            build_network(&config, &shape, &device).unwrap(),
-        )
-        .unwrap();
+        let net =
+            gpfn_run::checkpoint::load_ema(&ckpt, build_network(&config, &shape, &device).unwrap())
+                .unwrap();
         let samples = generate::draw(
             &config,
             &net,

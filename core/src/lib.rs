@@ -6,29 +6,24 @@
 //! p_i = argmin_p  α_i · E_{x~p}[ ½‖x − y_i‖² ]  +  D(p, p_{i-1})
 //! ```
 //!
-//! of a *belief* `p` under a *divergence* `D`. This crate holds the abstractions (belief
-//! families, divergences, accuracy schedules, samplers, networks, data sets), the plugin
-//! registry they register into, the layered configuration that picks them by name, the
-//! training and sampling loops, and the conformance kit every divergence must pass.
+//! of a *belief* `p` under a *divergence* `D`. This crate holds what a divergence plugin needs
+//! and nothing more: the abstractions (belief families, divergences, accuracy schedules,
+//! samplers), the plugin registry they register into, the proximal chain that samples, the
+//! generic proximal solver, and the conformance kit every divergence must pass.
 //!
 //! Divergences themselves live in plugin crates (`gpfn-kl`, `gpfn-w2`, …); linking a plugin
-//! crate is all it takes to make it available.
+//! crate is all it takes to make it available. What sits on top — optimal transport
+//! (`gpfn-ot`), networks (`gpfn-network`), data sets (`gpfn-data`), files (`gpfn-io`), the
+//! run with its config, training loop and checkpoints (`gpfn-run`), evaluation (`gpfn-eval`)
+//! and the command line (`gpfn-cli`) — depends on this crate, never the other way round
+//! (docs/architecture.md draws the graph).
 
-pub mod backend;
 pub mod belief;
-pub mod bench;
-pub mod config;
+pub mod check;
 pub mod conformance;
-pub mod dataset;
 pub mod divergence;
 pub mod error;
-pub mod eval;
-pub mod generate;
 pub mod host;
-pub mod io;
-pub mod math_json;
-pub mod network;
-pub mod ot;
 pub mod proximal_solver;
 pub mod registry;
 pub mod rng;
@@ -36,7 +31,6 @@ pub mod sampler;
 pub mod sampling;
 pub mod schedule;
 pub mod simulated_flow;
-pub mod train;
 
 pub use burn;
 pub use error::{GpfnError, Result};

@@ -88,7 +88,7 @@ inventory::collect!(PluginInfo);
 /// Registers a plugin for `gpfn plugins` and for name validation in config.
 ///
 /// ```text
-/// gpfn_core::register_plugin!(Divergence, "w2", "½ W2² proximal step (optimal transport)");
+/// crate::register_plugin!(Divergence, "w2", "½ W2² proximal step (optimal transport)");
 /// ```
 /// The config type must also carry `#[typetag::serde(name = "w2")]` on its trait impl.
 #[macro_export]

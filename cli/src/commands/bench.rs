@@ -3,9 +3,10 @@
 use super::load_config;
 use crate::cli::BenchArgs;
 use crate::output::outln;
-use gpfn_core::bench::{BenchOptions, run as bench};
-use gpfn_core::config::ConfigSources;
-use gpfn_core::{Result, io};
+use gpfn_core::Result;
+use gpfn_io as io;
+use gpfn_run::bench::{BenchOptions, run as bench};
+use gpfn_run::config::ConfigSources;
 
 pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
     let config = load_config(sources)?.config;
@@ -22,7 +23,7 @@ pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
             sample_reps: args.sample_reps,
         },
     )?;
-    let cpu = |t: &gpfn_core::bench::Timing| {
+    let cpu = |t: &gpfn_run::bench::Timing| {
         t.cpu_utilisation
             .map_or_else(String::new, |u| format!(" (CPU {u:.2})"))
     };

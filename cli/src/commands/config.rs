@@ -4,7 +4,7 @@ use super::load_config;
 use crate::cli::ConfigArgs;
 use crate::output::{out, outln};
 use gpfn_core::Result;
-use gpfn_core::config::ConfigSources;
+use gpfn_run::config::ConfigSources;
 
 pub fn run(sources: &ConfigSources, args: &ConfigArgs) -> Result<()> {
     let loaded = load_config(sources)?;

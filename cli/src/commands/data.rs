@@ -3,7 +3,7 @@
 use crate::cli::DataFetchArgs;
 use crate::output::outln;
 use gpfn_core::Result;
-use gpfn_core::dataset::fetch;
+use gpfn_data::fetch;
 
 /// Downloads the data set and prints the folder it is in.
 pub fn fetch(args: &DataFetchArgs) -> Result<()> {

@@ -3,15 +3,17 @@
 use super::load_config;
 use crate::cli::{ClassifierArgs, EvalArgs, EvalCommand, EvalCommon, EvalRunArgs};
 use crate::output::{out, outln};
-use gpfn_core::config::{Config, ConfigSources};
-use gpfn_core::dataset::Split;
-use gpfn_core::eval::classifier::{self, ClassifierInfo};
-use gpfn_core::eval::{
+use gpfn_core::sampler;
+use gpfn_core::{GpfnError, Result};
+use gpfn_data::Split;
+use gpfn_eval::classifier::{self, ClassifierInfo};
+use gpfn_eval::{
     ClassifierTraining, EvalOptions, EvalReport, Evaluator, MetricOptions, SinkhornMetric,
     train_classifier,
 };
-use gpfn_core::sampler;
-use gpfn_core::{GpfnError, Result, backend, io};
+use gpfn_io as io;
+use gpfn_run::backend;
+use gpfn_run::config::{Config, ConfigSources};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 

@@ -1,9 +1,11 @@
 //! `gpfn math prox`, `gpfn math divergence` and `gpfn math sinkhorn`.
 
 use crate::cli::{JsonInput, MathCommand};
+use crate::math_json;
 use crate::output::outln;
-use gpfn_core::config::{ConfigSources, load};
-use gpfn_core::{GpfnError, Result, backend, math_json};
+use gpfn_core::{GpfnError, Result};
+use gpfn_run::backend;
+use gpfn_run::config::{ConfigSources, load};
 use std::io::Read;
 
 fn read(input: &JsonInput) -> Result<String> {

@@ -14,7 +14,7 @@ mod train;
 
 use crate::cli::{Cli, Command, DataCommand, PluginCommand};
 use gpfn_core::Result;
-use gpfn_core::config::{ConfigSources, Loaded, load, toml_string};
+use gpfn_run::config::{ConfigSources, Loaded, load, toml_string};
 
 /// Runs the parsed command.
 pub fn dispatch(cli: Cli) -> Result<()> {
@@ -58,7 +58,7 @@ fn load_config(sources: &ConfigSources) -> Result<Loaded> {
 /// Training options of an interactive run: a progress bar unless `no_progress`, and a Ctrl-C
 /// handler whose first press finishes the current step, saves a checkpoint and exits cleanly
 /// (a second press aborts at once).
-fn interactive_training(resume: bool, no_progress: bool) -> gpfn_core::train::TrainOptions {
+fn interactive_training(resume: bool, no_progress: bool) -> gpfn_run::train::TrainOptions {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -71,7 +71,7 @@ fn interactive_training(resume: bool, no_progress: bool) -> gpfn_core::train::Tr
     }) {
         tracing::warn!("cannot install the Ctrl-C handler: {e}");
     }
-    gpfn_core::train::TrainOptions {
+    gpfn_run::train::TrainOptions {
         resume,
         progress: !no_progress,
         stop_after: None,
@@ -85,7 +85,7 @@ fn open_run(
     sources: &ConfigSources,
     run: Option<&std::path::Path>,
     checkpoint: Option<&std::path::Path>,
-) -> Result<gpfn_core::eval::TrainedRun> {
+) -> Result<gpfn_eval::TrainedRun> {
     let path = match run {
         Some(p) => p.to_path_buf(),
         None => {
@@ -93,12 +93,12 @@ fn open_run(
             c.run.dir.join(&c.run.name)
         }
     };
-    gpfn_core::eval::TrainedRun::open(&path, checkpoint, &sources.sets)
+    gpfn_eval::TrainedRun::open(&path, checkpoint, &sources.sets)
 }
 
 /// The sampler `name` (default: the config's) with `steps` steps (default: the config's).
 fn pick_sampler(
-    config: &gpfn_core::config::Config,
+    config: &gpfn_run::config::Config,
     name: Option<&str>,
     steps: Option<usize>,
 ) -> Result<Box<dyn gpfn_core::sampler::Sampler>> {

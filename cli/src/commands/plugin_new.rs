@@ -3,9 +3,9 @@
 
 use crate::cli::PluginNewArgs;
 use crate::output::outln;
-use gpfn_core::config::toml_string;
 use gpfn_core::registry::{PluginKind, names};
 use gpfn_core::{GpfnError, Result};
+use gpfn_run::config::toml_string;
 use std::path::{Path, PathBuf};
 
 const CARGO_TOML: &str = include_str!("plugin_template/Cargo.toml.tmpl");

@@ -4,9 +4,9 @@ use super::{load_config, pick_sampler};
 use crate::cli::ReflowArgs;
 use crate::output::outln;
 use gpfn_core::Result;
-use gpfn_core::config::ConfigSources;
-use gpfn_core::train::RunFolder;
-use gpfn_rectified_flow::reflow::{ReflowOptions, run as reflow};
+use gpfn_reflow::{ReflowOptions, run as reflow};
+use gpfn_run::config::ConfigSources;
+use gpfn_run::run_folder::RunFolder;
 
 pub fn run(sources: &ConfigSources, args: &ReflowArgs) -> Result<()> {
     let config = load_config(sources)?.config;

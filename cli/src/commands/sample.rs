@@ -2,9 +2,10 @@
 
 use crate::cli::SampleArgs;
 use crate::output::outln;
-use gpfn_core::config::ConfigSources;
+use gpfn_core::Result;
 use gpfn_core::sampler;
-use gpfn_core::{Result, generate};
+use gpfn_run::config::ConfigSources;
+use gpfn_run::generate;
 
 pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
     // Flags still choose the backend for this invocation.

@@ -3,11 +3,11 @@
 use super::eval::evaluator;
 use crate::cli::SweepArgs;
 use crate::output::out;
-use gpfn_core::config::ConfigSources;
-use gpfn_core::eval::{
+use gpfn_core::{GpfnError, Result};
+use gpfn_eval::{
     EvalOptions, EvalReport, SweepOptions, TrainedRun, markdown, read_sweep, sweep, write_sweep,
 };
-use gpfn_core::{GpfnError, Result};
+use gpfn_run::config::ConfigSources;
 
 pub fn run(sources: &ConfigSources, args: &SweepArgs) -> Result<()> {
     let mut reports = Vec::new();
@@ -43,7 +43,7 @@ fn evaluate(sources: &ConfigSources, args: &SweepArgs) -> Result<Vec<EvalReport>
         )));
     }
     let first = &runs[0].config;
-    let data = |c: &gpfn_core::config::Config| serde_json::to_value(&c.data).unwrap_or_default();
+    let data = |c: &gpfn_run::config::Config| serde_json::to_value(&c.data).unwrap_or_default();
     if let Some(other) = runs.iter().find(|r| data(&r.config) != data(first)) {
         return Err(GpfnError::Invalid(format!(
             "runs {} and {} were trained on different data; a sweep compares runs of one data set",

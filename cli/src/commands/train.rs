@@ -3,8 +3,9 @@
 use super::load_config;
 use crate::cli::TrainArgs;
 use gpfn_core::Result;
-use gpfn_core::config::ConfigSources;
-use gpfn_core::train::{RunFolder, train};
+use gpfn_run::RunFolder;
+use gpfn_run::config::ConfigSources;
+use gpfn_run::train::train;
 
 pub fn run(sources: &ConfigSources, args: &TrainArgs) -> Result<()> {
     let loaded = load_config(sources)?;

@@ -5,7 +5,7 @@
 //! ```text
 //! #[test]
 //! fn conforms() {
-//!     gpfn_core::conformance::assert_conforms(&MyDivergence::default());
+//!     crate::conformance::assert_conforms(&MyDivergence::default());
 //! }
 //! ```
 //!

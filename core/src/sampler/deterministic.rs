@@ -22,7 +22,7 @@ pub struct DeterministicSampler {
     /// Number of steps.
     #[serde(
         default = "default_steps",
-        deserialize_with = "crate::config::check::at_least_one"
+        deserialize_with = "crate::check::at_least_one"
     )]
     pub steps: usize,
 }

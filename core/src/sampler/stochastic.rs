@@ -22,14 +22,11 @@ pub struct StochasticSampler {
     /// Number of steps.
     #[serde(
         default = "default_steps",
-        deserialize_with = "crate::config::check::at_least_one"
+        deserialize_with = "crate::check::at_least_one"
     )]
     pub steps: usize,
     /// η ∈ [0, 1] of particle resampling (1 = fresh noise, 0 = deterministic transport).
-    #[serde(
-        default = "default_eta",
-        deserialize_with = "crate::config::check::unit"
-    )]
+    #[serde(default = "default_eta", deserialize_with = "crate::check::unit")]
     pub eta: f64,
 }
 

@@ -19,7 +19,7 @@ pub struct BfnGeometric {
     /// Standard deviation of the belief at `t = 1` (BFN uses 0.001 for images, 0.02 for toys).
     #[serde(
         default = "default_sigma1",
-        deserialize_with = "crate::config::check::open_unit"
+        deserialize_with = "crate::check::open_unit"
     )]
     pub sigma1: f64,
 }

@@ -17,13 +17,13 @@ use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::Device;
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::divergence::Divergence;
-use gpfn_core::network::{NetworkConfig, UNetConfig};
 use gpfn_core::proximal_solver::{SolverOptions, solve_prox};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::{BfnGeometric, time_grid};
 use gpfn_fdiv::{
     AlphaDivergence, Chi2, ForwardKl, Hellinger, JensenShannon, ReverseKl, TotalVariation,
 };
+use gpfn_network::{NetworkConfig, UNetConfig};
 use std::time::Instant;
 
 fn main() {

@@ -35,7 +35,7 @@ pub struct KlDivergence {
     /// `n` of the discrete-time loss.
     #[serde(
         default = "default_discrete_steps",
-        deserialize_with = "gpfn_core::config::check::at_least_one"
+        deserialize_with = "gpfn_core::check::at_least_one"
     )]
     pub discrete_steps: usize,
 }

@@ -44,7 +44,7 @@ pub struct HeunSampler {
     /// Number of steps `n` (network evaluations: `2n − 1`).
     #[serde(
         default = "default_steps",
-        deserialize_with = "gpfn_core::config::check::at_least_one"
+        deserialize_with = "gpfn_core::check::at_least_one"
     )]
     pub steps: usize,
 }

@@ -14,21 +14,22 @@
 //!   the velocity-matching loss `‖v − v̂‖² = ‖x − x̂‖²/(1 − t)²`, with `uniform`,
 //!   `logit-normal` or `distill` (`t = 0`) time sampling;
 //! * the `heun` sampler ([`HeunSampler`]): second order, `2n − 1` network evaluations;
-//! * the straightness measure ([`straightness()`]) of Liu et al.;
-//! * reflow ([`pairs`], [`reflow`]): (noise, sample) pairs from a trained model, streamed to
-//!   `.npy` shards and resumable, the `reflow-pairs` data set that trains on them, and
-//!   one-step distillation.
+//! * the straightness measure ([`straightness()`]) of Liu et al., on a chain started from
+//!   given prior noise ([`prior_with_noise`]).
+//!
+//! Reflow and one-step distillation are workflows on a trained run, not part of the
+//! divergence: they live in `gpfn-reflow` (`plugins/rectified-flow/reflow`), and this crate
+//! depends on `gpfn-core` only.
 //!
 //! The network's parametrisation (`x`, `eps` or `velocity`) is `[network] target`, shared by
 //! every divergence; `velocity` makes the network output `v̂` with `x̂ = z + (1 − t) v̂`.
 
 mod divergence;
 mod heun;
-pub mod pairs;
-pub mod reflow;
+mod prior;
 mod straightness;
 
 pub use divergence::{RectifiedFlow, TimeSampling};
 pub use heun::{HeunEnd, HeunSampler, heun_chain};
-pub use pairs::{PairsManifest, PairsReport, PairsRequest, ReflowPairs, generate_pairs};
+pub use prior::prior_with_noise;
 pub use straightness::{Straightness, straightness};

@@ -4,13 +4,13 @@
 use approx::assert_relative_eq;
 use gpfn_core::belief::{BeliefFamily, DiagGaussianFamily, ParticleFamily};
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
-use gpfn_core::config::{ConfigSources, load};
 use gpfn_core::divergence::{Divergence, Noise};
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::{DeterministicSampler, Sampler};
 use gpfn_core::sampling::{Predictor, SamplingProblem, proximal_chain};
 use gpfn_core::schedule::{Schedule, Uniform};
 use gpfn_rectified_flow::{HeunSampler, RectifiedFlow, TimeSampling, heun_chain};
+use gpfn_run::config::{ConfigSources, load};
 use std::cell::Cell;
 
 fn host(t: Tensor<2>) -> Vec<f32> {
@@ -121,7 +121,7 @@ fn global_error(n: usize, heun: bool) -> f64 {
     let z0: Vec<f32> = (0..11).map(|k| -2.5 + 0.5 * k as f32).collect();
     let predictor = gaussian_denoiser;
     let p = problem(&div, &family, &schedule, &predictor, 11, 1);
-    let start = gpfn_rectified_flow::pairs::prior_with_noise(&z0, 11, &device);
+    let start = gpfn_rectified_flow::prior_with_noise(&z0, 11, &device);
     let out = if heun {
         HeunSampler { steps: n }.sample_from(&p, start, &mut Rng::seed(0))
     } else {
@@ -177,7 +177,7 @@ fn heun_counts_its_evaluations_and_starts_as_euler() {
     let z0 = [0.3f32, -1.0, 2.0, 0.1, -0.5, 0.7, 1.2, -2.2];
     for n in [1, 2, 5] {
         calls.set(0);
-        let start = gpfn_rectified_flow::pairs::prior_with_noise(&z0, 4, &device);
+        let start = gpfn_rectified_flow::prior_with_noise(&z0, 4, &device);
         let end = heun_chain(&p, start, n).unwrap();
         assert_eq!(end.nfe, 2 * n - 1);
         assert_eq!(calls.get(), 2 * n - 1);
@@ -194,7 +194,7 @@ fn heun_counts_its_evaluations_and_starts_as_euler() {
         }
     }
     assert_eq!(HeunSampler { steps: 5 }.evaluations(), 9);
-    let start = gpfn_rectified_flow::pairs::prior_with_noise(&z0, 4, &device);
+    let start = gpfn_rectified_flow::prior_with_noise(&z0, 4, &device);
     let heun = host(
         HeunSampler { steps: 1 }
             .sample_from(&p, start.clone(), &mut Rng::seed(0))
@@ -237,8 +237,8 @@ fn velocity_matching_is_the_weighted_data_loss() {
         let z = div
             .paired_flow(&ParticleFamily {}, &x, &[t; 8], &eps)
             .unwrap();
-        let (cz, cv) = gpfn_core::network::Target::Velocity
-            .conversion(schedule.kappa(t), 1.0 - schedule.kappa(t));
+        let (cz, cv) =
+            gpfn_network::Target::Velocity.conversion(schedule.kappa(t), 1.0 - schedule.kappa(t));
         let x_hat = z.mul_scalar(cz) + v_hat.clone().mul_scalar(cv);
         let weighted = div.loss_weight(&schedule, t)
             * (x.clone() - x_hat).square().sum().into_scalar::<f32>() as f64;
@@ -287,7 +287,7 @@ fn time_sampling_follows_its_law() {
     assert_eq!(distill.sample_time(&mut rng), 0.0);
 }
 
-fn load_sets(sets: &[&str]) -> gpfn_core::Result<gpfn_core::config::Loaded> {
+fn load_sets(sets: &[&str]) -> gpfn_core::Result<gpfn_run::config::Loaded> {
     load(&ConfigSources {
         file: None,
         env: Vec::new(),
@@ -355,7 +355,7 @@ fn straightness_is_zero_exactly_for_straight_paths() {
         z + c.mul_scalar(1.0 - t)
     };
     let p = problem(&div, &family, &schedule, &straight, 4, 2);
-    let start = gpfn_rectified_flow::pairs::prior_with_noise(&z0, 4, &device);
+    let start = gpfn_rectified_flow::prior_with_noise(&z0, 4, &device);
     let s = gpfn_rectified_flow::straightness(&p, start, 10).unwrap();
     // ‖c‖² = 4.25; the residual is f32 rounding of O(1) values.
     assert_relative_eq!(s.chord, 4.25, max_relative = 1e-5);
@@ -363,7 +363,7 @@ fn straightness_is_zero_exactly_for_straight_paths() {
 
     let curved = gaussian_denoiser;
     let p = problem(&div, &family, &schedule, &curved, 4, 2);
-    let start = gpfn_rectified_flow::pairs::prior_with_noise(&z0, 4, &device);
+    let start = gpfn_rectified_flow::prior_with_noise(&z0, 4, &device);
     let s = gpfn_rectified_flow::straightness(&p, start, 10).unwrap();
     assert!(s.relative > 0.01, "{s:?}");
 }

@@ -9,10 +9,10 @@
 //! log-sum-exp passes over n² entries); the cost matrix is built once, outside the timing.
 //! The marginal error is read back once per timed run, so the time is the device's.
 
-use gpfn_core::backend;
 use gpfn_core::burn::tensor::{Device, Tensor};
-use gpfn_core::ot::{GroundCost, Sinkhorn};
 use gpfn_core::rng::Rng;
+use gpfn_ot::{GroundCost, Sinkhorn};
+use gpfn_run::backend;
 use std::time::Instant;
 
 fn cloud(rng: &mut Rng, n: usize, d: usize, device: &Device) -> Tensor<3> {

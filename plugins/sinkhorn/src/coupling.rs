@@ -7,7 +7,7 @@
 //! paths `z = κ x + (1 − κ) ε`, changes: paths cross less.
 
 use gpfn_core::burn::tensor::{Int, Tensor, TensorData};
-use gpfn_core::ot::exact_pairing;
+use gpfn_ot::exact_pairing;
 use serde::{Deserialize, Serialize};
 
 /// How noise is paired with data in the flow distribution (and, in the stochastic sampler,

@@ -5,9 +5,9 @@ use crate::step::entropic_transport_step;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::divergence::{Divergence, Noise, ProxStep, eta_noise, straight_path};
-use gpfn_core::ot::Sinkhorn;
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
+use gpfn_ot::Sinkhorn;
 use gpfn_w2::{W2Divergence, W2LossWeight};
 use serde::{Deserialize, Serialize};
 
@@ -25,26 +25,26 @@ pub struct SinkhornDivergence {
     /// between particles and predictions: `ε = epsilon · mean_ij ‖z_i − x̂_j‖²`.
     #[serde(
         default = "default_epsilon",
-        deserialize_with = "gpfn_core::config::check::positive"
+        deserialize_with = "gpfn_core::check::positive"
     )]
     pub epsilon: f64,
     /// Marginal-error tolerance of the Sinkhorn solver.
     #[serde(
         default = "default_tolerance",
-        deserialize_with = "gpfn_core::config::check::positive"
+        deserialize_with = "gpfn_core::check::positive"
     )]
     pub tolerance: f64,
     /// Most Sinkhorn iterations per step.
     #[serde(
         default = "default_max_iterations",
-        deserialize_with = "gpfn_core::config::check::at_least_one"
+        deserialize_with = "gpfn_core::check::at_least_one"
     )]
     pub max_iterations: usize,
     /// The particle step transports consecutive blocks of this many rows of a batch (set it
     /// to the training batch size so that sampling couples like training did).
     #[serde(
         default = "default_block_size",
-        deserialize_with = "gpfn_core::config::check::at_least_one"
+        deserialize_with = "gpfn_core::check::at_least_one"
     )]
     pub block_size: usize,
     /// Pairing of noise and data in training (and of fresh noise and predictions in the
@@ -57,7 +57,7 @@ pub struct SinkhornDivergence {
     /// Cap on the velocity weight.
     #[serde(
         default = "default_max_weight",
-        deserialize_with = "gpfn_core::config::check::positive"
+        deserialize_with = "gpfn_core::check::positive"
     )]
     pub max_weight: f64,
 }

@@ -1,8 +1,8 @@
 //! The entropic particle step: barycentric projection of the entropic plan.
 
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::ot::{GroundCost, Sinkhorn, mean_cost};
 use gpfn_core::{GpfnError, Result};
+use gpfn_ot::{GroundCost, Sinkhorn, mean_cost};
 
 /// Moves the particles `z: [n, d]` towards the targets `y: [n, d]` by
 /// `z_i' = (1 − w) z_i + w T(z_i)`, `T(z_i) = Σ_j P_ij y_j / Σ_j P_ij`, where `P` is the

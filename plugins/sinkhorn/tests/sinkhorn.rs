@@ -53,7 +53,7 @@ fn particle_step_approaches_the_w2_step_as_epsilon_shrinks() {
     let w = 0.3;
     let w2 = host(z.clone().mul_scalar(1.0 - w) + y.clone().mul_scalar(w));
     let div = SinkhornDivergence::default();
-    let solver = gpfn_core::ot::Sinkhorn {
+    let solver = gpfn_ot::Sinkhorn {
         tolerance: 1e-5,
         max_iterations: 2000,
         ..Default::default()
@@ -157,17 +157,17 @@ fn particle_step_transports_blocks_independently() {
     let (n, d) = (20, 2);
     let z = rng.normal_tensor(n, d, &device);
     let y = rng.normal_tensor(n, d, &device).add_scalar(1.0);
-    let solver = gpfn_core::ot::Sinkhorn {
+    let solver = gpfn_ot::Sinkhorn {
         tolerance: 1e-5,
         ..Default::default()
     };
     let blocked = host(entropic_transport_step(&z, &y, 0.4, &solver, 0.05, 8).unwrap());
     // The relative ε uses the mean cost of the whole batch; pass the same absolute ε.
-    let scale = gpfn_core::ot::mean_cost(&z, &y);
+    let scale = gpfn_ot::mean_cost(&z, &y);
     for (start, len) in [(0, 8), (8, 8), (16, 4)] {
         let zs = z.clone().narrow(0, start, len);
         let ys = y.clone().narrow(0, start, len);
-        let rel = 0.05 * scale / gpfn_core::ot::mean_cost(&zs, &ys);
+        let rel = 0.05 * scale / gpfn_ot::mean_cost(&zs, &ys);
         let alone = host(entropic_transport_step(&zs, &ys, 0.4, &solver, rel, len).unwrap());
         for (k, v) in alone.iter().enumerate() {
             // Same ε up to f32 rounding of the two mean costs: 1e-4 of O(1) values.

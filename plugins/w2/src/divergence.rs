@@ -36,7 +36,7 @@ pub struct W2Divergence {
     /// Cap on the velocity weight (it diverges as `t → 1`).
     #[serde(
         default = "default_max_weight",
-        deserialize_with = "gpfn_core::config::check::positive"
+        deserialize_with = "gpfn_core::check::positive"
     )]
     pub max_weight: f64,
 }

@@ -1,0 +1,65 @@
+//! Evaluation of generated samples: an image classifier whose penultimate features serve
+//! every metric, and the metrics themselves.
+//!
+//! | file | concept |
+//! |---|---|
+//! | `classifier.rs` | the small CNN, its feature extraction, saving and loading |
+//! | `train_classifier.rs` | training it with cross-entropy, its test accuracy |
+//! | `features.rs` | feature sets |
+//! | `fid.rs` | Fréchet distance of feature Gaussians (FID) |
+//! | `neighbours.rs` | pairwise distances, `k`-NN radii, ball membership |
+//! | `precision_recall.rs` | improved precision and recall (Kynkäänniemi et al. 2019) |
+//! | `density_coverage.rs` | density and coverage (Naeem et al. 2020) |
+//! | `diversity.rs` | mean pairwise feature distance |
+//! | `sinkhorn_metric.rs` | the debiased Sinkhorn divergence of the features (optional) |
+//! | `classes.rs` | predicted-class histogram and classes covered |
+//! | `metrics.rs` | all of the above for one sample set against a prepared reference |
+//! | `report.rs` | one evaluation as JSON and as a readable table |
+//! | `run_eval.rs` | evaluating a trained run: samples → features → metrics |
+//! | `sweep.rs` | NFE × sampler sweeps: CSV, markdown, plot |
+//! | `plot.rs` | the FID-against-NFE picture |
+
+mod classes;
+pub mod classifier;
+mod density_coverage;
+mod diversity;
+mod features;
+mod fid;
+mod metrics;
+mod neighbours;
+mod plot;
+mod precision_recall;
+mod report;
+mod run_eval;
+mod sinkhorn_metric;
+mod sweep;
+mod train_classifier;
+
+pub use classes::ClassHistogram;
+pub use density_coverage::{DensityCoverage, density_coverage};
+pub use diversity::diversity;
+pub use features::Features;
+pub use fid::{GaussianStats, fid, frechet_distance, sqrtm_psd, trace_sqrt_product};
+pub use metrics::{MetricOptions, Metrics, Reference};
+pub use plot::{FONT_PATHS, fid_against_nfe};
+pub use precision_recall::{PrecisionRecall, precision_recall};
+pub use report::EvalReport;
+pub use run_eval::{EvalOptions, Evaluator, TrainedRun};
+pub use sinkhorn_metric::SinkhornMetric;
+pub use sweep::{
+    DEFAULT_NFES, DEFAULT_SAMPLERS, SweepFiles, SweepOptions, csv, markdown, read_sweep, sweep,
+    write_sweep,
+};
+pub use train_classifier::{ClassifierTraining, train_classifier};
+
+use gpfn_core::Result;
+
+/// A further metric of generated features against reference features, reported under its
+/// name in [`Metrics::extra`]: the hook for distances that live elsewhere, such as
+/// [`SinkhornMetric`] (the debiased Sinkhorn divergence of `gpfn_ot`).
+pub trait FeatureMetric: Send + Sync {
+    /// Key in the report.
+    fn name(&self) -> &str;
+    /// The value for `real` against `fake`.
+    fn compute(&self, real: &Features, fake: &Features) -> Result<f64>;
+}

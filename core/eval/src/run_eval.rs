@@ -1,0 +1,219 @@
+//! Evaluating a trained run: draw samples from its checkpoint with a sampler at a given NFE,
+//! embed them with the classifier, compare with the reference (test) images.
+
+use super::classifier::{Classifier, ClassifierInfo, embed};
+use super::report::EvalReport;
+use super::{FeatureMetric, MetricOptions, Reference};
+use burn::tensor::Device;
+use gpfn_core::sampler::{Sampler, name_of};
+use gpfn_core::{GpfnError, Result};
+use gpfn_data::Split;
+use gpfn_network::Network;
+use gpfn_run::config::Config;
+use gpfn_run::train::build_network;
+use gpfn_run::{RunFolder, checkpoint};
+use gpfn_run::{backend, generate};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A run folder with its network loaded from a checkpoint (EMA weights), ready to sample.
+pub struct TrainedRun {
+    /// The folder.
+    pub folder: RunFolder,
+    /// Its resolved config.
+    pub config: Config,
+    /// The checkpoint the weights come from.
+    pub checkpoint: PathBuf,
+    /// The network with the checkpoint's EMA weights.
+    pub network: Network,
+    /// Shape of one data item.
+    pub shape: Vec<usize>,
+    /// The device it runs on.
+    pub device: Device,
+}
+
+impl TrainedRun {
+    /// Opens the run folder `path` at `checkpoint` (default: its newest), with `sets`
+    /// (`key=value`, as `--set` takes them, e.g. `backend=wgpu` or `data.dir=…`) layered over
+    /// the run's own config ([`RunFolder::config_with`]).
+    pub fn open(path: &Path, checkpoint: Option<&Path>, sets: &[String]) -> Result<TrainedRun> {
+        let folder = RunFolder::open(path)?;
+        let config = folder.config_with(sets)?;
+        let checkpoint = match checkpoint {
+            Some(c) => c.to_path_buf(),
+            None => checkpoint::latest(&folder.checkpoints())?.ok_or_else(|| GpfnError::Run {
+                path: folder.path().to_path_buf(),
+                message: "no checkpoint yet; train first".into(),
+            })?,
+        };
+        let device = backend::device(&config.backend)?;
+        let shape = config.data.load(Split::Test, config.seed)?.shape;
+        let network = checkpoint::load_ema(&checkpoint, build_network(&config, &shape, &device)?)?;
+        Ok(TrainedRun {
+            folder,
+            config,
+            checkpoint,
+            network,
+            shape,
+            device,
+        })
+    }
+
+    /// The run's name: its folder's name.
+    pub fn name(&self) -> String {
+        self.folder
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.folder.path().display().to_string())
+    }
+
+    /// The run's divergence.
+    pub fn divergence(&self) -> String {
+        self.config.divergence.divergence_name().to_string()
+    }
+
+    /// Draws `count` samples in batches of `batch` (batch `c` on noise stream `c` of `seed`),
+    /// calling `progress(samples_done)` after each batch.
+    pub fn draw(
+        &self,
+        sampler: &dyn Sampler,
+        count: usize,
+        batch: usize,
+        seed: u64,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        let batch = batch.max(1);
+        let mut values = Vec::with_capacity(count * self.shape.iter().product::<usize>());
+        for (stream, start) in (0..count).step_by(batch).enumerate() {
+            let rows = batch.min(count - start);
+            values.extend(generate::draw_stream(
+                &self.config,
+                &self.network,
+                sampler,
+                &self.shape,
+                rows,
+                &self.device,
+                seed,
+                stream as u64,
+            )?);
+            progress(start + rows);
+        }
+        Ok(values)
+    }
+}
+
+/// The classifier and the reference images' features, prepared once per evaluation session.
+pub struct Evaluator {
+    /// The classifier.
+    pub classifier: Classifier,
+    /// What the classifier folder records.
+    pub info: ClassifierInfo,
+    /// Its folder.
+    pub classifier_dir: PathBuf,
+    /// The reference (test) set, embedded.
+    pub reference: Reference,
+    /// Number of reference images.
+    pub reference_count: usize,
+    /// Extra metrics (see [`FeatureMetric`]).
+    pub extra: Vec<Box<dyn FeatureMetric>>,
+}
+
+/// Options of one evaluation.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Samples to generate.
+    pub samples: usize,
+    /// Samples per generation batch (bounds the memory of sampling).
+    pub batch: usize,
+    /// Seed of the sampling noise.
+    pub seed: u64,
+}
+
+impl Evaluator {
+    /// Loads the classifier in `classifier_dir` and embeds the first `reference` images (all
+    /// if `None`) of the test split of `config`'s data set.
+    pub fn new(
+        classifier_dir: &Path,
+        config: &Config,
+        reference: Option<usize>,
+        options: MetricOptions,
+        device: &Device,
+    ) -> Result<Evaluator> {
+        let (classifier, info) = super::classifier::load(classifier_dir, device)?;
+        let test = config.data.load(Split::Test, config.seed)?;
+        if test.shape != info.spec.shape {
+            return Err(GpfnError::Shape(format!(
+                "the classifier in {} takes images of shape {:?}, the run's data have shape {:?}",
+                classifier_dir.display(),
+                info.spec.shape,
+                test.shape
+            )));
+        }
+        let data = serde_json::to_value(&config.data).unwrap_or_default();
+        if data.get("name") != info.data.get("name") {
+            tracing::warn!(
+                classifier = %classifier_dir.display(),
+                trained_on = %info.data.get("name").unwrap_or(&serde_json::Value::Null),
+                run_data = %data.get("name").unwrap_or(&serde_json::Value::Null),
+                "the classifier was trained on another data set"
+            );
+        }
+        let n = reference.unwrap_or(test.len()).min(test.len());
+        let d = test.dim();
+        let embedded = embed(&classifier, &test.values[..n * d], 500, device)?;
+        let reference = Reference::new(embedded.features, options)?;
+        Ok(Evaluator {
+            classifier,
+            info,
+            classifier_dir: classifier_dir.to_path_buf(),
+            reference,
+            reference_count: n,
+            extra: Vec::new(),
+        })
+    }
+
+    /// Evaluates `run` with `sampler`; `progress(samples_done)` is called as batches finish.
+    pub fn evaluate(
+        &self,
+        run: &TrainedRun,
+        sampler: &dyn Sampler,
+        options: &EvalOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(EvalReport, Vec<f32>)> {
+        let started = Instant::now();
+        let values = run.draw(
+            sampler,
+            options.samples,
+            options.batch,
+            options.seed,
+            progress,
+        )?;
+        let sampling_seconds = started.elapsed().as_secs_f64();
+        let embedded = embed(&self.classifier, &values, 500, &run.device)?;
+        let extra: Vec<&dyn FeatureMetric> = self.extra.iter().map(|m| m.as_ref()).collect();
+        let metrics = self.reference.compare(
+            &embedded.features,
+            &embedded.predicted,
+            self.info.spec.classes,
+            &extra,
+        )?;
+        let report = EvalReport {
+            run: run.folder.path().display().to_string(),
+            name: run.name(),
+            checkpoint: run.checkpoint.display().to_string(),
+            divergence: run.divergence(),
+            sampler: name_of(sampler),
+            nfe: sampler.evaluations(),
+            samples: options.samples,
+            reference: self.reference_count,
+            seed: options.seed,
+            classifier: self.classifier_dir.display().to_string(),
+            classifier_test_accuracy: self.info.test_accuracy,
+            sampling_seconds,
+            total_seconds: started.elapsed().as_secs_f64(),
+            metrics,
+        };
+        Ok((report, values))
+    }
+}

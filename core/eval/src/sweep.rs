@@ -1,0 +1,339 @@
+//! The paper's comparison: every run × sampler × NFE, evaluated against the same reference,
+//! with a progress bar over the whole sweep; written as CSV, a markdown table and a plot of
+//! FID against NFE.
+
+use super::report::EvalReport;
+use super::run_eval::{EvalOptions, Evaluator, TrainedRun};
+use gpfn_core::sampler::by_name;
+use gpfn_core::{GpfnError, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The NFE grid of the paper's comparison.
+pub const DEFAULT_NFES: [usize; 5] = [5, 10, 20, 50, 100];
+
+/// The samplers compared.
+pub const DEFAULT_SAMPLERS: [&str; 2] = ["deterministic", "stochastic"];
+
+/// What to sweep.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// Network evaluations per sample.
+    pub nfes: Vec<usize>,
+    /// Sampler names.
+    pub samplers: Vec<String>,
+    /// Samples, batch and seed of every evaluation.
+    pub eval: EvalOptions,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// Evaluates every run with every sampler at every NFE; each report is also written to its
+/// run folder (`eval/<sampler>-<steps>.json`).
+pub fn sweep(
+    runs: &[TrainedRun],
+    evaluator: &Evaluator,
+    options: &SweepOptions,
+) -> Result<Vec<EvalReport>> {
+    if options.nfes.is_empty() || options.samplers.is_empty() || runs.is_empty() {
+        return Err(GpfnError::Invalid(
+            "a sweep needs at least one run, one sampler and one NFE".into(),
+        ));
+    }
+    if let Some(n) = options.nfes.iter().find(|&&n| n == 0) {
+        return Err(GpfnError::Invalid(format!("NFE must be positive, got {n}")));
+    }
+    // The grid of samplers, built once, before the long work starts (so a bad name fails
+    // first). `--nfe` gives each sampler's steps; Heun evaluates the network 2·steps − 1 times.
+    let mut grid = Vec::new();
+    for name in &options.samplers {
+        for &steps in &options.nfes {
+            grid.push((name, steps, by_name(name, steps, "--samplers")?));
+        }
+    }
+    // Work is proportional to samples × NFE: the bar counts network evaluations per sample.
+    let per_run: usize = grid.iter().map(|(_, _, s)| s.evaluations()).sum();
+    let total = (runs.len() * per_run * options.eval.samples) as u64;
+    let bar = if options.progress {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% · {msg} · eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut reports = Vec::new();
+    let mut done = 0u64;
+    for run in runs {
+        for (name, steps, sampler) in &grid {
+            let evaluations = sampler.evaluations();
+            bar.set_message(format!("{} · {name} · {evaluations} NFE", run.name()));
+            let (report, _) =
+                evaluator.evaluate(run, sampler.as_ref(), &options.eval, &mut |k| {
+                    bar.set_position(done + (k * evaluations) as u64)
+                })?;
+            done += (options.eval.samples * evaluations) as u64;
+            bar.set_position(done);
+            report.write(&EvalReport::default_path(run.folder.path(), name, *steps))?;
+            bar.println(format!(
+                "{} · {name} · {evaluations:>3} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
+                run.name(),
+                report.metrics.fid,
+                report.metrics.precision,
+                report.metrics.recall,
+                report.metrics.classes.covered
+            ));
+            reports.push(report);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(reports)
+}
+
+const CSV_HEADER: &str = "run,divergence,sampler,nfe,samples,reference,fid,precision,recall,density,coverage,diversity,reference_diversity,classes_covered,class_histogram,sampling_seconds";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One CSV line per report (class histogram space-separated in one field).
+pub fn csv(reports: &[EvalReport]) -> String {
+    let mut s = format!("{CSV_HEADER}\n");
+    for r in reports {
+        let m = &r.metrics;
+        let hist: Vec<String> = m.classes.counts.iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
+            csv_field(&r.name),
+            csv_field(&r.divergence),
+            csv_field(&r.sampler),
+            r.nfe,
+            r.samples,
+            r.reference,
+            m.fid,
+            m.precision,
+            m.recall,
+            m.density,
+            m.coverage,
+            m.diversity,
+            m.reference_diversity,
+            m.classes.covered,
+            hist.join(" "),
+            r.sampling_seconds
+        );
+    }
+    s
+}
+
+/// A markdown table of the reports.
+pub fn markdown(reports: &[EvalReport]) -> String {
+    let mut s = String::from(
+        "| run | divergence | sampler | NFE | FID | precision | recall | density | coverage | diversity | classes | sampling s |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in reports {
+        let m = &r.metrics;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.1} |",
+            r.name,
+            r.divergence,
+            r.sampler,
+            r.nfe,
+            m.fid,
+            m.precision,
+            m.recall,
+            m.density,
+            m.coverage,
+            m.diversity,
+            m.classes.covered,
+            m.classes.counts.len(),
+            r.sampling_seconds
+        );
+    }
+    if let Some(r) = reports.first() {
+        // Merged sweeps may differ in sample count: then say each run's.
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for q in reports {
+            if !counts.iter().any(|(n, c)| *n == q.name && *c == q.samples) {
+                counts.push((q.name.clone(), q.samples));
+            }
+        }
+        let samples = if counts.iter().all(|(_, c)| *c == r.samples) {
+            format!("{} samples per row", r.samples)
+        } else {
+            let each: Vec<String> = counts.iter().map(|(n, c)| format!("{n} {c}")).collect();
+            format!("samples per row: {}", each.join(", "))
+        };
+        let _ = writeln!(
+            s,
+            "\n{samples} against {} reference images; reference diversity {:.3}; \
+             classifier {} (test accuracy {:.2}%).",
+            r.reference,
+            r.metrics.reference_diversity,
+            r.classifier,
+            100.0 * r.classifier_test_accuracy
+        );
+    }
+    s
+}
+
+/// Paths a sweep writes.
+#[derive(Clone, Debug)]
+pub struct SweepFiles {
+    /// `sweep.csv`.
+    pub csv: PathBuf,
+    /// `sweep.md`.
+    pub markdown: PathBuf,
+    /// `fid-vs-nfe.png`.
+    pub plot: PathBuf,
+    /// `sweep.json`: every report.
+    pub json: PathBuf,
+}
+
+/// Reads the reports of an earlier sweep's `sweep.json`, so that sweeps run apart (in
+/// parallel, or on other machines) are written as one table and one plot.
+pub fn read_sweep(path: &Path) -> Result<Vec<EvalReport>> {
+    let text = std::fs::read_to_string(path).map_err(|e| GpfnError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| GpfnError::Data {
+        path: path.to_path_buf(),
+        message: format!("not a sweep.json (a list of evaluation reports): {e}"),
+    })
+}
+
+/// Writes `sweep.csv`, `sweep.md`, `sweep.json` and `fid-vs-nfe.png` into `dir`.
+pub fn write_sweep(reports: &[EvalReport], dir: &Path) -> Result<SweepFiles> {
+    let files = SweepFiles {
+        csv: dir.join("sweep.csv"),
+        markdown: dir.join("sweep.md"),
+        plot: dir.join("fid-vs-nfe.png"),
+        json: dir.join("sweep.json"),
+    };
+    gpfn_io::atomic_write(&files.csv, csv(reports).as_bytes())?;
+    gpfn_io::atomic_write(&files.markdown, markdown(reports).as_bytes())?;
+    let json = serde_json::to_vec_pretty(reports).expect("reports serialise");
+    gpfn_io::atomic_write(&files.json, &json)?;
+    super::plot::fid_against_nfe(reports, &files.plot)?;
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClassHistogram, MetricOptions, Metrics};
+
+    pub(crate) fn report(name: &str, sampler: &str, nfe: usize, fid: f64) -> EvalReport {
+        EvalReport {
+            run: format!("runs/{name}"),
+            name: name.into(),
+            checkpoint: "c".into(),
+            divergence: name.into(),
+            sampler: sampler.into(),
+            nfe,
+            samples: 10,
+            reference: 20,
+            seed: 0,
+            classifier: "classifiers/mnist".into(),
+            classifier_test_accuracy: 0.98,
+            sampling_seconds: 1.0,
+            total_seconds: 2.0,
+            metrics: Metrics {
+                fid,
+                precision: 0.5,
+                recall: 0.25,
+                density: 1.0,
+                coverage: 0.75,
+                diversity: 3.0,
+                reference_diversity: 4.0,
+                classes: ClassHistogram::of(&[1, 1, 2], 10).unwrap(),
+                options: MetricOptions::default(),
+                extra: Default::default(),
+            },
+        }
+    }
+
+    fn reports() -> Vec<EvalReport> {
+        let mut v = Vec::new();
+        for (name, base) in [("kl", 1500.0), ("w2", 60.0)] {
+            for sampler in DEFAULT_SAMPLERS {
+                for nfe in DEFAULT_NFES {
+                    v.push(report(name, sampler, nfe, base * 20.0 / nfe as f64));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn csv_and_markdown_have_one_row_per_report() {
+        let r = reports();
+        let c = csv(&r);
+        assert_eq!(c.lines().count(), 21);
+        assert_eq!(c.lines().next().unwrap(), CSV_HEADER);
+        assert_eq!(
+            c.lines().nth(1).unwrap(),
+            "kl,kl,deterministic,5,10,20,6000,0.5,0.25,1,0.75,3,4,2,0 2 1 0 0 0 0 0 0 0,1.000"
+        );
+        let m = markdown(&r);
+        assert!(m.contains("| w2 | w2 | stochastic | 100 | 12.00 | 0.500 | 0.250 | 1.000 | 0.750 | 3.000 | 2/10 | 1.0 |"), "{m}");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+
+    #[test]
+    fn a_written_sweep_reads_back_and_merged_counts_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_sweep(&reports(), dir.path()).unwrap();
+        assert_eq!(read_sweep(&files.json).unwrap(), reports());
+        assert!(markdown(&reports()).contains("\n10 samples per row against 20 reference"));
+        let mut merged = reports();
+        merged[0].samples = 7;
+        let m = markdown(&merged);
+        assert!(
+            m.contains("samples per row: kl 7, kl 10, w2 10 against"),
+            "{m}"
+        );
+        let err = read_sweep(&files.csv).unwrap_err().to_string();
+        assert!(
+            err.contains("sweep.csv") && err.contains("not a sweep.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_plot_is_drawn_with_and_without_text() {
+        let dir = tempfile::tempdir().unwrap();
+        // Without text first: before anything registered the font, so a stray text
+        // element would fail here as it would on a machine without the font.
+        let plain = dir.path().join("plain.png");
+        crate::plot::fid_against_nfe_with_text(&reports()[..5], &plain, false).unwrap();
+        let files = write_sweep(&reports(), dir.path()).unwrap();
+        for p in [&files.csv, &files.markdown, &files.json, &files.plot] {
+            assert!(p.exists(), "{}", p.display());
+        }
+        for p in [&files.plot, &plain] {
+            let img = image::open(p).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), (960, 640));
+            // Lines and markers: plenty of coloured (non-grey) pixels.
+            let coloured = img
+                .pixels()
+                .filter(|px| px.0.iter().max().unwrap() - px.0.iter().min().unwrap() > 60)
+                .count();
+            assert!(
+                coloured > 1000,
+                "{}: {coloured} coloured pixels",
+                p.display()
+            );
+        }
+        assert!(crate::plot::fid_against_nfe_with_text(&[], &plain, false).is_err());
+    }
+}

@@ -1,0 +1,242 @@
+//! `gpfn bench`: training-step time, forward time and sampling throughput of the configured
+//! network on the configured backend, timed as `../shared/bench/torch_unet_bench.py` times
+//! PyTorch (warm-up calls, then the median of timed calls), with the CPU utilisation of each
+//! phase (process CPU seconds over wall seconds: 2.0 keeps both cores of the machine busy).
+
+use crate::config::Config;
+use crate::train::{build_network, optimizer, training_loss};
+use crate::{backend, generate};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use gpfn_core::Result;
+use gpfn_core::rng::Rng;
+use gpfn_data::{DataLoader, Split};
+use serde::Serialize;
+use std::time::Instant;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Batch size of the training step and of the forward pass.
+    pub batch: usize,
+    /// Timed training steps and forward passes (after `warmup` untimed ones).
+    pub train_steps: usize,
+    /// Untimed calls before the timed ones, for each phase.
+    pub warmup: usize,
+    /// Network evaluations per sample for the throughput measurement.
+    pub nfe: usize,
+    /// Samples drawn for the throughput measurement.
+    pub samples: usize,
+    /// Samples drawn at once (the last batch may be smaller); `samples` when `None`.
+    pub sample_batch: Option<usize>,
+    /// Untimed sampling runs before the timed ones.
+    pub sample_warmup: usize,
+    /// Timed sampling runs (each draws `samples`).
+    pub sample_reps: usize,
+}
+
+/// One timed phase: the median and the spread of its calls, and how busy the CPU was.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    /// Median wall seconds of one call.
+    pub median_s: f64,
+    /// Fastest call.
+    pub min_s: f64,
+    /// Every timed call, in order.
+    pub times_s: Vec<f64>,
+    /// Process CPU seconds (user + system) over wall seconds, over the timed calls; `None`
+    /// where `/proc/self/stat` cannot be read.
+    pub cpu_utilisation: Option<f64>,
+}
+
+/// The measurements, as printed and written to JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// Backend name.
+    pub backend: String,
+    /// Network plugin name.
+    pub network: String,
+    /// Number of parameters.
+    pub parameters: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Median seconds of one forward pass (no autodiff) at `batch`.
+    pub forward_s: f64,
+    /// Median seconds of one training step (forward, backward, Adam) at `batch`.
+    pub train_step_s: f64,
+    /// Network evaluations per sample.
+    pub nfe: usize,
+    /// Samples drawn.
+    pub samples: usize,
+    /// Samples drawn at once.
+    pub sample_batch: usize,
+    /// Samples per second at `nfe` evaluations each (median of the timed draws).
+    pub samples_per_s: f64,
+    /// Threads available to the CPU backend.
+    pub threads: usize,
+    /// The forward passes.
+    pub forward: Timing,
+    /// The training steps.
+    pub train_step: Timing,
+    /// The sampling runs (one call draws all `samples`).
+    pub sampling: Timing,
+}
+
+fn sync(t: Tensor<2>) {
+    // Reading one value forces the backend to finish the queued work.
+    let _ = t.slice([0..1, 0..1]).into_scalar::<f32>();
+}
+
+/// CPU seconds (user + system) this process has used, from `/proc/self/stat`.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every architecture it supports.
+    Some(ticks / 100.0)
+}
+
+/// Runs `f` `warmup` times untimed, then `reps` times timed.
+fn timed(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let cpu0 = process_cpu_seconds();
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let wall: f64 = times.iter().sum();
+    let cpu_utilisation = match (cpu0, process_cpu_seconds()) {
+        (Some(a), Some(b)) if wall > 0.0 => Some((b - a) / wall),
+        _ => None,
+    };
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median_s = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    };
+    Ok(Timing {
+        median_s,
+        min_s: sorted[0],
+        times_s: times,
+        cpu_utilisation,
+    })
+}
+
+/// Runs the benchmark.
+pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
+    let device = backend::device(&config.backend)?;
+    let ad = device.clone().autodiff();
+    let table = config.data.load(Split::Train, config.seed)?;
+    let shape = table.shape.clone();
+    let dim = table.dim();
+    let mut loader = DataLoader::new(table, o.batch, config.seed);
+    let family = config.belief_family()?;
+    let schedule = config.schedule();
+    let target = config.network.target();
+    let network_name = serde_json::to_value(&config.network)
+        .ok()
+        .and_then(|v| v["name"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let reps = o.train_steps.max(1);
+
+    // Forward pass.
+    let net = build_network(config, &shape, &device)?;
+    let parameters = net.num_params();
+    let mut rng = Rng::derive(config.seed, "bench", 0);
+    let z = rng.normal_tensor(o.batch, dim, &device);
+    let t = Tensor::<2>::full([o.batch, 1], 0.5, &device);
+    let forward = timed(o.warmup.max(1), reps, || {
+        sync(net.forward(z.clone(), t.clone()));
+        Ok(())
+    })?;
+
+    // Training steps.
+    let mut model = Some(build_network(config, &shape, &ad)?);
+    let mut optim = optimizer(config);
+    let mut k = 0u64;
+    let train_step = timed(o.warmup.max(1), reps, || {
+        let m = model
+            .take()
+            .expect("the model is put back after every step");
+        let (x, noise) = loader.paired_batch(k, &ad);
+        let mut rng = Rng::derive(config.seed, "bench-train", k);
+        k += 1;
+        let l = training_loss(
+            &m,
+            target,
+            config.divergence.as_ref(),
+            family.as_ref(),
+            schedule.as_ref(),
+            x,
+            noise.as_ref(),
+            &mut rng,
+        )?;
+        let grads = GradientsParams::from_grads(l.backward(), &m);
+        let m = optim.step(config.train.lr, m, grads);
+        // Adam's update is queued lazily on GPU backends: wait for it (flex runs eagerly, and
+        // a synchronising forward pass would add to its time what PyTorch's bench does not).
+        if config.backend != "flex" {
+            sync(
+                m.valid()
+                    .forward(z.clone().narrow(0, 0, 1), t.clone().narrow(0, 0, 1)),
+            );
+        }
+        model = Some(m);
+        Ok(())
+    })?;
+
+    // Sampling throughput.
+    let sampler = config.sampler.with_steps(o.nfe);
+    let sample_batch = o
+        .sample_batch
+        .unwrap_or(o.samples)
+        .clamp(1, o.samples.max(1));
+    let mut stream = 0u64;
+    let sampling = timed(o.sample_warmup, o.sample_reps.max(1), || {
+        let mut drawn = 0;
+        while drawn < o.samples {
+            let n = sample_batch.min(o.samples - drawn);
+            let v = generate::draw_stream(
+                config,
+                &net,
+                sampler.as_ref(),
+                &shape,
+                n,
+                &device,
+                config.seed,
+                stream,
+            )?;
+            debug_assert_eq!(v.len(), n * dim);
+            stream += 1;
+            drawn += n;
+        }
+        Ok(())
+    })?;
+
+    Ok(BenchReport {
+        backend: config.backend.clone(),
+        network: network_name,
+        parameters,
+        batch: o.batch,
+        forward_s: forward.median_s,
+        train_step_s: train_step.median_s,
+        nfe: o.nfe,
+        samples: o.samples,
+        sample_batch,
+        samples_per_s: o.samples as f64 / sampling.median_s,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        forward,
+        train_step,
+        sampling,
+    })
+}

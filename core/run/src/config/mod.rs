@@ -1,0 +1,151 @@
+//! Configuration: the typed [`Config`] and its layered loading.
+//!
+//! Layers, lowest first: built-in defaults < `--config FILE` (and the files it `extends`) <
+//! `GPFN_*` environment variables (nested keys joined by `__`) < `--set key=value` flags.
+//! Plugin sections (`[divergence]`, `[sampler]`, …) pick their plugin by `name`; a layer that
+//! changes a section's `name` replaces that section whole.
+
+mod layers;
+
+pub use layers::{ConfigSources, Loaded, load, parse_value, toml_string};
+
+use gpfn_core::belief::{BeliefFamily, family_by_name};
+use gpfn_core::divergence::{Divergence, check_family};
+use gpfn_core::sampler::Sampler;
+use gpfn_core::schedule::Schedule;
+use gpfn_data::Dataset;
+use gpfn_network::NetworkConfig;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The built-in defaults layer.
+pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+/// A complete, resolved configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The one seed that makes a run reproducible.
+    pub seed: u64,
+    /// Tensor backend: `flex` (CPU, default), `wgpu` or `cuda`.
+    #[serde(deserialize_with = "crate::backend::check_name")]
+    pub backend: String,
+    /// Where runs are written.
+    pub run: RunConfig,
+    /// The data set.
+    pub data: Box<dyn Dataset>,
+    /// The divergence.
+    pub divergence: Box<dyn Divergence>,
+    /// The belief family (default: the divergence's first supported one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub belief: Option<Box<dyn BeliefFamily>>,
+    /// The schedule (default: the divergence's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Box<dyn Schedule>>,
+    /// The sampler.
+    pub sampler: Box<dyn Sampler>,
+    /// The predictor network.
+    pub network: Box<dyn NetworkConfig>,
+    /// Training settings.
+    pub train: TrainConfig,
+    /// Sampling settings.
+    pub sample: SampleConfig,
+}
+
+/// `[run]`: where a run's folder is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Parent folder of run folders.
+    pub dir: PathBuf,
+    /// Name of this run's folder.
+    pub name: String,
+}
+
+/// `[train]`: the optimisation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Number of optimiser steps.
+    #[serde(deserialize_with = "gpfn_core::check::at_least_one")]
+    pub steps: u64,
+    /// Mini-batch size.
+    #[serde(deserialize_with = "gpfn_core::check::at_least_one")]
+    pub batch_size: usize,
+    /// Peak learning rate of Adam.
+    #[serde(deserialize_with = "gpfn_core::check::positive")]
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+    /// Cosine decay ends at `lr · final_lr_ratio`.
+    #[serde(deserialize_with = "gpfn_core::check::unit")]
+    pub final_lr_ratio: f64,
+    /// EMA decay of the sampling weights (0 disables EMA).
+    #[serde(deserialize_with = "gpfn_core::check::unit_below_one")]
+    pub ema_decay: f64,
+    /// Gradient-norm clipping threshold (0 disables clipping).
+    #[serde(deserialize_with = "gpfn_core::check::non_negative")]
+    pub grad_clip: f64,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+    /// Keep this many most recent checkpoints.
+    #[serde(deserialize_with = "gpfn_core::check::at_least_one")]
+    pub keep_checkpoints: usize,
+    /// Write a metrics line every this many steps.
+    #[serde(deserialize_with = "gpfn_core::check::at_least_one")]
+    pub log_every: u64,
+    /// Write samples every this many steps (0: only at the end).
+    pub sample_every: u64,
+    /// A checkpoint folder whose EMA weights start the model and its EMA (fine-tuning, e.g.
+    /// distilling a reflowed model); ignored when `--resume` finds a checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+}
+
+/// `[sample]`: what `gpfn sample` and periodic sampling draw.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Number of samples.
+    #[serde(deserialize_with = "gpfn_core::check::at_least_one")]
+    pub count: usize,
+}
+
+impl Config {
+    /// The belief family in use: the configured one, or the divergence's default.
+    pub fn belief_family(&self) -> gpfn_core::Result<Box<dyn BeliefFamily>> {
+        let family = match &self.belief {
+            Some(b) => b.clone(),
+            None => {
+                let name = self.divergence.belief_families()[0];
+                family_by_name(name).ok_or_else(|| gpfn_core::GpfnError::Config {
+                    key: "belief.name".into(),
+                    message: format!("unknown default belief family `{name}`"),
+                })?
+            }
+        };
+        check_family(self.divergence.as_ref(), family.family_name())?;
+        Ok(family)
+    }
+
+    /// The schedule in use: the configured one, or the divergence's default.
+    pub fn schedule(&self) -> Box<dyn Schedule> {
+        match &self.schedule {
+            Some(s) => s.clone(),
+            None => self.divergence.default_schedule(),
+        }
+    }
+
+    /// Re-reads a config from its TOML form (e.g. a run folder's `config.toml`).
+    pub fn from_toml(text: &str) -> gpfn_core::Result<Config> {
+        toml::from_str(text).map_err(|e| gpfn_core::GpfnError::Config {
+            key: String::new(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The TOML form of the resolved configuration.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises to TOML")
+    }
+}

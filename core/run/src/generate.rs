@@ -1,0 +1,142 @@
+//! Drawing samples from a trained network and writing them (`.npy`, and a PNG picture).
+
+use crate::config::Config;
+use crate::predict::predict_x;
+use crate::run_folder::RunFolder;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use gpfn_core::Result;
+use gpfn_core::host::host_f32;
+use gpfn_core::rng::Rng;
+use gpfn_core::sampler::Sampler;
+use gpfn_core::sampling::SamplingProblem;
+use gpfn_data::Split;
+use gpfn_io as io;
+use gpfn_network::Network;
+use std::path::PathBuf;
+
+/// Runs `f` on the sampling problem of `config` with the trained `network` (its EMA weights,
+/// usually) for `batch` samples of `shape`: the network's output converted to `x̂` by the
+/// configured target, the config's divergence, belief family and schedule.
+pub fn with_problem<T>(
+    config: &Config,
+    network: &Network,
+    shape: &[usize],
+    batch: usize,
+    device: &Device,
+    f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
+) -> Result<T> {
+    let family = config.belief_family()?;
+    let schedule = config.schedule();
+    let net = network.valid();
+    let target = config.network.target();
+    let divergence = config.divergence.as_ref();
+    let sched = schedule.as_ref();
+    let predictor = move |z: Tensor<2>, t: f64| {
+        let rows = vec![t; z.dims()[0]];
+        predict_x(&net, target, divergence, sched, z, &rows).expect("checked before sampling")
+    };
+    if target != gpfn_network::Target::X && divergence.flow_coefficients(0.5).is_none() {
+        return Err(gpfn_core::GpfnError::Config {
+            key: "network.target".into(),
+            message: format!(
+                "divergence `{}` cannot convert a {target:?} prediction (it has no flow `a x + b ε`)",
+                divergence.divergence_name()
+            ),
+        });
+    }
+    let problem = SamplingProblem {
+        divergence: config.divergence.as_ref(),
+        family: family.as_ref(),
+        schedule: schedule.as_ref(),
+        predictor: &predictor,
+        batch,
+        dim: shape.iter().product(),
+        device: device.clone(),
+    };
+    f(&problem)
+}
+
+/// Draws `count` samples with `sampler`; returns `[count, dim]` host values.
+pub fn draw(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    count: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    draw_stream(config, network, sampler, shape, count, device, seed, 0)
+}
+
+/// Draws `count` samples with the noise stream `(seed, "sample", stream)`: stream 0 is
+/// [`draw`]; large sample sets are drawn as batches on streams 0, 1, 2, … so that they fit in
+/// memory and each batch is reproducible on its own.
+#[allow(clippy::too_many_arguments)]
+pub fn draw_stream(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    count: usize,
+    device: &Device,
+    seed: u64,
+    stream: u64,
+) -> Result<Vec<f32>> {
+    with_problem(config, network, shape, count, device, |problem| {
+        let mut rng = Rng::derive(seed, "sample", stream);
+        host_f32(sampler.sample(problem, &mut rng)?)
+    })
+}
+
+/// Draws `sample.count` samples with the config's sampler and writes
+/// `samples/<tag>.npy` and a PNG (scatter plot for 2-D data, image grid otherwise).
+pub fn write_samples(
+    config: &Config,
+    folder: &RunFolder,
+    network: &Network,
+    shape: &[usize],
+    device: &Device,
+    tag: &str,
+) -> Result<PathBuf> {
+    let count = config.sample.count;
+    let values = draw(
+        config,
+        network,
+        config.sampler.as_ref(),
+        shape,
+        count,
+        device,
+        config.seed,
+    )?;
+    write_outputs(config, folder, &values, shape, tag)
+}
+
+/// Writes samples as `.npy` and a picture; returns the `.npy` path.
+pub fn write_outputs(
+    config: &Config,
+    folder: &RunFolder,
+    values: &[f32],
+    shape: &[usize],
+    tag: &str,
+) -> Result<PathBuf> {
+    let dir = folder.samples();
+    let count = values.len() / shape.iter().product::<usize>().max(1);
+    let mut full = vec![count];
+    full.extend_from_slice(shape);
+    let npy = dir.join(format!("{tag}.npy"));
+    io::write_npy(&npy, values, &full)?;
+    let png = dir.join(format!("{tag}.png"));
+    if shape == [2] {
+        let reference = config.data.load(Split::Test, config.seed).ok();
+        let r: Option<Vec<f32>> = reference.map(|t| t.values.into_iter().take(2 * 4000).collect());
+        io::scatter_png(&png, values, r.as_deref(), 3.0)?;
+    } else {
+        let per = shape.iter().product::<usize>();
+        let n = count.min(100);
+        io::image_grid_png(&png, &values[..n * per], shape, 10)?;
+    }
+    tracing::info!(npy = %npy.display(), png = %png.display(), "samples written");
+    Ok(npy)
+}

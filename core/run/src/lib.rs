@@ -1,0 +1,20 @@
+//! # gpfn-run: one experiment, from its config to its checkpoints and samples
+//!
+//! The layered configuration that picks every plugin by name ([`config`]), the device
+//! ([`backend`]), the run folder and its atomic checkpoints ([`run_folder`], [`checkpoint`]),
+//! the training loop ([`train`]), sample generation ([`generate`]), the network's prediction
+//! read as `x̂` ([`predict`]) and the speed benchmark ([`bench`]).
+//!
+//! Module order is the dependency order: `bench → train → generate → run_folder →
+//! checkpoint`, `config` and `predict` below them all.
+
+pub mod backend;
+pub mod bench;
+pub mod checkpoint;
+pub mod config;
+pub mod generate;
+pub mod predict;
+pub mod run_folder;
+pub mod train;
+
+pub use run_folder::RunFolder;

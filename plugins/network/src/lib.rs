@@ -1,0 +1,123 @@
+//! Predictor networks `F(z, t) → x̂`.
+//!
+//! A network plugin is a config type registered by name (`[network] name = "mlp"`) that builds
+//! a [`Network`]. The built networks are variants of one burn `Module` enum, because burn's
+//! optimisers and records need a concrete module type; adding a network means adding a
+//! variant here.
+
+mod mlp;
+mod time_embedding;
+mod unet;
+
+pub use mlp::{Mlp, MlpConfig};
+pub use time_embedding::{fourier_features, sinusoidal_embedding};
+pub use unet::{TimeEncoding, UNet, UNetConfig, UpsampleChannels};
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use gpfn_core::Result;
+use std::fmt::Debug;
+
+/// A built predictor network.
+// One network exists per run and is moved, not copied in bulk: the variant size is harmless.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Network {
+    /// A multilayer perceptron with Fourier time features.
+    Mlp(Mlp),
+    /// A convolutional U-Net for images.
+    UNet(UNet),
+}
+
+impl Network {
+    /// `x̂ = F(z, t)` for network inputs `z: [batch, dim]` and times `t: [batch, 1]`.
+    pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
+        match self {
+            Network::Mlp(m) => m.forward(z, t),
+            Network::UNet(u) => u.forward(z, t),
+        }
+    }
+}
+
+struct Flatten(Vec<f32>);
+
+impl burn::module::ModuleVisitor for Flatten {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let v = param.val().into_data();
+        self.0.extend(v.iter::<f32>());
+    }
+}
+
+/// Touches every parameter, which makes burn run its lazy initialisation.
+struct Initialise;
+
+impl burn::module::ModuleVisitor for Initialise {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+impl Network {
+    /// Runs burn's lazy parameter initialisation now, on the calling thread, instead of at
+    /// the first forward pass (no host copy).
+    pub fn initialise_parameters(&self) {
+        self.visit(&mut Initialise);
+    }
+
+    /// All parameters, in visiting order, as host values (for comparisons and tests).
+    pub fn flat_parameters(&self) -> Vec<f32> {
+        let mut f = Flatten(Vec::new());
+        self.visit(&mut f);
+        f.0
+    }
+}
+
+/// What the network outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The clean data `x̂` directly.
+    #[default]
+    X,
+    /// The noise `ε̂` of the flow distribution `input = a(κ) x + b(κ) ε`; converted to
+    /// `x̂ = (input − b ε̂)/a` (and `x̂ = 0` where `a < 10⁻³`, as BFN does near `t = 0`).
+    Eps,
+    /// The velocity `v̂` of the straight path `input = a x + b ε` in the signal level,
+    /// `v = x − ε` (Rectified Flow's `v = dz/dt` on the `uniform` schedule, where `a + b = 1`);
+    /// converted to `x̂ = (input + b v̂)/(a + b)`, i.e. `x̂ = z + (1 − κ) v̂` for particle
+    /// beliefs (and `x̂ = 0` where `a + b < 10⁻³`).
+    Velocity,
+}
+
+impl Target {
+    /// `(c_z, c_out)` of the conversion `x̂ = c_z · input + c_out · output` for a flow
+    /// `input = a x + b ε`: `(1, 0)` for `x`, `(1/a, −b/a)` for `eps`, `(1/(a+b), b/(a+b))` for
+    /// `velocity` (zero where the divisor is below `10⁻³`).
+    pub fn conversion(self, a: f64, b: f64) -> (f64, f64) {
+        let inv = |d: f64| if d >= 1e-3 { 1.0 / d } else { 0.0 };
+        match self {
+            Target::X => (1.0, 0.0),
+            Target::Eps => (inv(a), -b * inv(a)),
+            Target::Velocity => (inv(a + b), b * inv(a + b)),
+        }
+    }
+}
+
+/// A network configuration (`[network] name = "…"`).
+#[typetag::serde(tag = "name")]
+pub trait NetworkConfig: Debug + Send + Sync + dyn_clone::DynClone {
+    /// Builds the network for data of shape `data_shape` (e.g. `[2]` or `[1, 28, 28]`).
+    fn build(&self, data_shape: &[usize], device: &Device) -> Result<Network>;
+
+    /// What the network predicts.
+    fn target(&self) -> Target {
+        Target::X
+    }
+
+    /// Whether the forward pass in training draws random numbers (dropout).
+    fn uses_dropout(&self) -> bool {
+        false
+    }
+}
+
+dyn_clone::clone_trait_object!(NetworkConfig);

@@ -1,0 +1,96 @@
+//! `mlp`: a multilayer perceptron `x̂ = F([z, φ(t)])` with SiLU activations and Fourier time
+//! features `φ(t)` concatenated to the input of every hidden layer.
+
+use super::{Network, NetworkConfig, fourier_features};
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+use gpfn_core::{GpfnError, Result};
+use serde::{Deserialize, Serialize};
+
+gpfn_core::register_plugin!(
+    Network,
+    "mlp",
+    "multilayer perceptron with Fourier time features; parameters hidden, time_features"
+);
+
+/// Configuration of the `mlp` network.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Widths of the hidden layers.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Number of Fourier time features (even).
+    #[serde(default = "default_time_features")]
+    pub time_features: usize,
+    /// What the network predicts: `x` (clean data) or `eps` (noise).
+    #[serde(default)]
+    pub target: super::Target,
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![128, 128, 128]
+}
+
+fn default_time_features() -> usize {
+    16
+}
+
+/// The MLP module.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    output: Linear,
+    #[module(skip)]
+    time_features: usize,
+}
+
+#[typetag::serde(name = "mlp")]
+impl NetworkConfig for MlpConfig {
+    fn build(&self, data_shape: &[usize], device: &Device) -> Result<Network> {
+        if self.hidden.is_empty() || self.hidden.contains(&0) {
+            return Err(GpfnError::Config {
+                key: "network.hidden".into(),
+                message: format!("needs at least one non-zero width, got {:?}", self.hidden),
+            });
+        }
+        if self.time_features == 0 || !self.time_features.is_multiple_of(2) {
+            return Err(GpfnError::Config {
+                key: "network.time_features".into(),
+                message: format!("must be a positive even number, got {}", self.time_features),
+            });
+        }
+        let dim: usize = data_shape.iter().product();
+        let mut layers = Vec::new();
+        let mut width = dim;
+        for &h in &self.hidden {
+            layers.push(LinearConfig::new(width + self.time_features, h).init(device));
+            width = h;
+        }
+        let output = LinearConfig::new(width, dim).init(device);
+        Ok(Network::Mlp(Mlp {
+            layers,
+            output,
+            time_features: self.time_features,
+        }))
+    }
+
+    fn target(&self) -> super::Target {
+        self.target
+    }
+}
+
+impl Mlp {
+    /// `x̂ = F(z, t)`.
+    pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
+        let device = z.device();
+        let phi = fourier_features(t, self.time_features, 16.0, &device);
+        let mut h = z;
+        for layer in &self.layers {
+            h = silu(layer.forward(Tensor::cat(vec![h, phi.clone()], 1)));
+        }
+        self.output.forward(h)
+    }
+}
