@@ -11,7 +11,6 @@
 //! loss weighting and the default schedule.
 
 use crate::belief::{BeliefFamily, BeliefState, DiagGaussian};
-use crate::proximal_solver::CoordinateDerivatives;
 use crate::rng::Rng;
 use crate::schedule::Schedule;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -30,6 +29,27 @@ pub enum Noise {
         /// `η ∈ [0, 1]`; η = 0 is the deterministic transport.
         eta: f64,
     },
+}
+
+/// Closed-form derivatives of a separable divergence's per-coordinate value
+/// `D₁(N(m, e^{2u}), q)` in the solver's coordinates `(m, u = ln s)`, each `[n, 1]` like the
+/// beliefs they were computed at: the gradient `(∂_m D₁, ∂_u D₁)` and the Hessian
+/// `(∂²_mm D₁, ∂²_mu D₁, ∂²_uu D₁)`. With them the generic proximal solver
+/// ([`crate::proximal_solver`]) needs no autodiff and no finite
+/// differences: one evaluation of a few element-wise expressions per Newton iteration, and the
+/// exact Hessian (quadratic convergence).
+#[derive(Clone, Debug)]
+pub struct CoordinateDerivatives {
+    /// `∂D₁/∂m`.
+    pub dm: Tensor<2>,
+    /// `∂D₁/∂u`.
+    pub du: Tensor<2>,
+    /// `∂²D₁/∂m²`.
+    pub dmm: Tensor<2>,
+    /// `∂²D₁/∂m∂u`.
+    pub dmu: Tensor<2>,
+    /// `∂²D₁/∂u²`.
+    pub duu: Tensor<2>,
 }
 
 /// A divergence (`[divergence] name = "…"`) and everything GPFN needs from it.

@@ -42,30 +42,11 @@
 //! beliefs reshaped to `[rows · dim, 1]`, which is exact for a separable `D`.
 
 use crate::belief::DiagGaussian;
+pub use crate::divergence::CoordinateDerivatives;
 use crate::divergence::Divergence;
 use crate::host::host_f64;
 use crate::{GpfnError, Result};
 use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
-
-/// Closed-form derivatives of a separable divergence's per-coordinate value
-/// `D₁(N(m, e^{2u}), q)` in the solver's coordinates `(m, u = ln s)`, each `[n, 1]` like the
-/// beliefs they were computed at: the gradient `(∂_m D₁, ∂_u D₁)` and the Hessian
-/// `(∂²_mm D₁, ∂²_mu D₁, ∂²_uu D₁)`. With them the solver needs no autodiff and no finite
-/// differences: one evaluation of a few element-wise expressions per Newton iteration, and the
-/// exact Hessian (quadratic convergence).
-#[derive(Clone, Debug)]
-pub struct CoordinateDerivatives {
-    /// `∂D₁/∂m`.
-    pub dm: Tensor<2>,
-    /// `∂D₁/∂u`.
-    pub du: Tensor<2>,
-    /// `∂²D₁/∂m²`.
-    pub dmm: Tensor<2>,
-    /// `∂²D₁/∂m∂u`.
-    pub dmu: Tensor<2>,
-    /// `∂²D₁/∂u²`.
-    pub duu: Tensor<2>,
-}
 
 /// The per-coordinate derivatives of a divergence at `p` against `q` (both `[n, 1]`), or
 /// `None` where only its value is known.
@@ -183,6 +164,14 @@ pub fn solve(
 
 /// [`solve`], with the divergence's closed-form per-coordinate derivatives: `derivatives`
 /// returns them at `p` against `q` (both `[n, 1]`), or `None` to fall back on autodiff.
+///
+/// The steps, each a function below: [`check_input`]; the point mass for `α = ∞`
+/// ([`point_mass`]); the flattened per-coordinate [`Problem`] and its [`Problem::start`];
+/// then Newton iterations over the [`ActiveSet`] — converged coordinates retire after their
+/// last step ([`ActiveSet::retire_converged`]), non-finite ones fail
+/// ([`ActiveSet::retire_failed`]), the rest take a backtracking step
+/// ([`Problem::line_search`]) and stalled or collapsing ones retire where they stand
+/// ([`ActiveSet::retire_stuck`]).
 pub fn solve_with_derivatives(
     value: &dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
     derivatives: DerivativesFn<'_>,
@@ -191,6 +180,50 @@ pub fn solve_with_derivatives(
     alpha: f64,
     options: &SolverOptions,
 ) -> Result<(DiagGaussian, SolverReport)> {
+    let [b, d] = check_input(prev, y, alpha)?;
+    let on_autodiff = prev.mean.is_autodiff();
+    let back = |t: Tensor<2>| {
+        let t = t.reshape([b, d]);
+        if on_autodiff { t.autodiff() } else { t }
+    };
+    if alpha.is_infinite() {
+        return Ok(point_mass(y, back));
+    }
+    let mut problem = Problem::new(value, derivatives, prev, y, alpha);
+    let (mut m, mut u) = problem.start(options.start);
+    let mut set = ActiveSet::new(b * d, &m.device());
+    loop {
+        let newton = problem.newton(&m, &u);
+        let Some(newton) = set.retire_converged(newton, &m, &u, options) else {
+            break;
+        };
+        let Some(newton) = set.retire_failed(newton, &mut problem, &mut m, &mut u) else {
+            break;
+        };
+        let (fraction, at_prev) = problem.line_search(&m, &u, &newton);
+        let stalled = fraction
+            .clone()
+            .equal_elem(0.0)
+            .bool_and(at_prev.clone().bool_not());
+        m = (m + newton.dm * fraction.clone()).mask_where(at_prev.clone(), problem.mq.clone());
+        u = (u + newton.du * fraction).mask_where(at_prev, problem.uq.clone());
+        set.report.iterations += 1;
+        if !set.retire_stuck(stalled, &mut problem, &mut m, &mut u) {
+            break;
+        }
+    }
+    Ok((
+        DiagGaussian {
+            mean: back(set.m_out),
+            std: back(set.u_out.exp()),
+        },
+        set.report,
+    ))
+}
+
+/// The solver's input contract: `α > 0` (not NaN) and `prev`, `y` of one shape `[rows, dim]`,
+/// which it returns.
+fn check_input(prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> Result<[usize; 2]> {
     if alpha.is_nan() || alpha <= 0.0 {
         return Err(GpfnError::Invalid(format!(
             "proximal solver: the accuracy must be positive, got {alpha}"
@@ -205,84 +238,75 @@ pub fn solve_with_derivatives(
             y.dims()
         )));
     }
-    let on_autodiff = prev.mean.is_autodiff();
-    let back = |t: Tensor<2>| {
-        let t = t.reshape([b, d]);
-        if on_autodiff { t.autodiff() } else { t }
-    };
-    if alpha.is_infinite() {
-        let report = SolverReport {
-            iterations: 0,
-            max_step: 0.0,
-            max_gradient: 0.0,
-            converged: true,
-            stalled: 0,
-            collapsed: 0,
-        };
-        let y = y.clone().inner().detach();
-        return Ok((
-            DiagGaussian {
-                std: back(y.clone().mul_scalar(0.0)),
-                mean: back(y),
-            },
-            report,
-        ));
-    }
-    let n = b * d;
-    let flat = |t: &Tensor<2>| t.clone().inner().reshape([n, 1]);
-    let (mq, sq) = (flat(&prev.mean), flat(&prev.std));
-    let uq = sq.clone().log();
-    let mut problem = Problem {
-        value,
-        derivatives,
-        j_prev: mq.zeros_like(),
-        mq,
-        sq,
-        uq,
-        y: flat(y),
-        alpha,
-    };
-    problem.j_prev = problem
-        .objective(problem.mq.clone(), problem.uq.clone(), 1)
-        .reshape([n, 1]);
-    let (mut m, mut u) = match options.start {
-        Start::Previous => (problem.mq.clone(), problem.uq.clone()),
-        Start::Bayes => {
-            let rho = problem.sq.clone().square().recip();
-            let rho_next = rho.clone().add_scalar(alpha);
-            let m =
-                (rho * problem.mq.clone() + problem.y.clone().mul_scalar(alpha)) / rho_next.clone();
-            let u = rho_next.log().mul_scalar(-0.5);
-            // Where the divergence is infinite (or overflows f32) at the Bayes step (χ² far
-            // from `q`), start at `q` instead, where it is 0.
-            let outside = problem
-                .objective(m.clone(), u.clone(), 1)
-                .reshape([n, 1])
-                .is_finite()
-                .bool_not();
-            (
-                m.mask_where(outside.clone(), problem.mq.clone()),
-                u.mask_where(outside, problem.uq.clone()),
-            )
-        }
-    };
-    let mut report = SolverReport {
+    Ok([b, d])
+}
+
+/// `α = ∞`: the step is the point mass at `y` (std 0), reached without iterating.
+fn point_mass(
+    y: &Tensor<2>,
+    back: impl Fn(Tensor<2>) -> Tensor<2>,
+) -> (DiagGaussian, SolverReport) {
+    let report = SolverReport {
         iterations: 0,
         max_step: 0.0,
         max_gradient: 0.0,
-        converged: false,
+        converged: true,
         stalled: 0,
         collapsed: 0,
     };
-    // The active set: `rows[k]` is the coordinate (of `n`) that row `k` of the problem solves.
-    // A coordinate leaves it when it converges (after its last Newton step), stalls or fails,
-    // and its result goes into `m_out`, `u_out`; the iterations go on over the rest only.
-    let mut rows: Vec<usize> = (0..n).collect();
-    let device = m.device();
-    let (mut m_out, mut u_out) = (m.zeros_like(), m.zeros_like());
-    let mut failed = 0;
-    loop {
-        let newton = problem.newton(&m, &u);
+    let y = y.clone().inner().detach();
+    (
+        DiagGaussian {
+            std: back(y.clone().mul_scalar(0.0)),
+            mean: back(y),
+        },
+        report,
+    )
+}
+
+/// The coordinates still iterating. `rows[k]` is the coordinate (of `n`) that row `k` of the
+/// problem solves; a coordinate leaves the set when it converges (after its last Newton
+/// step), stalls, collapses or fails, and its result goes into `m_out`, `u_out`.
+struct ActiveSet {
+    rows: Vec<usize>,
+    m_out: Tensor<2>,
+    u_out: Tensor<2>,
+    failed: usize,
+    report: SolverReport,
+    device: Device,
+}
+
+impl ActiveSet {
+    fn new(n: usize, device: &Device) -> ActiveSet {
+        let zeros = Tensor::<2>::zeros([n, 1], device);
+        ActiveSet {
+            rows: (0..n).collect(),
+            m_out: zeros.clone(),
+            u_out: zeros,
+            failed: 0,
+            report: SolverReport {
+                iterations: 0,
+                max_step: 0.0,
+                max_gradient: 0.0,
+                converged: false,
+                stalled: 0,
+                collapsed: 0,
+            },
+            device: device.clone(),
+        }
+    }
+
+    /// Coordinates whose full Newton step is within the tolerance take that last (tiny) step —
+    /// near the fixed point it squares the error — and retire; at the iteration cap the rest
+    /// retire at their current iterate and give the residual. `None` when no coordinate is
+    /// left to iterate.
+    fn retire_converged(
+        &mut self,
+        newton: Newton,
+        m: &Tensor<2>,
+        u: &Tensor<2>,
+        options: &SolverOptions,
+    ) -> Option<(Newton, Vec<usize>, Vec<f64>)> {
         // Step and gradient per coordinate, read back together (one synchronisation).
         let host = host_f64(Tensor::cat(
             vec![newton.step.clone(), newton.gradient.clone()],
@@ -290,91 +314,102 @@ pub fn solve_with_derivatives(
         ));
         let (step, gradient): (Vec<f64>, Vec<f64>) =
             host.chunks_exact(2).map(|c| (c[0], c[1])).unzip();
-        let mut out = Vec::new();
-        let mut keep = Vec::new();
-        for (k, &st) in step.iter().enumerate() {
-            if st <= options.tolerance {
-                out.push(k);
-                report.max_step = report.max_step.max(st);
-                report.max_gradient = report.max_gradient.max(gradient[k]);
-            } else {
-                keep.push(k);
-            }
+        let (out, keep): (Vec<usize>, Vec<usize>) =
+            (0..step.len()).partition(|&k| step[k] <= options.tolerance);
+        for &k in &out {
+            self.record_residual(step[k], gradient[k]);
         }
-        // Converged coordinates take their last (tiny) Newton step: near the fixed point it
-        // squares the error.
         if !out.is_empty() {
             let m_next = m.clone() + newton.dm.clone();
             let u_next = u.clone() + newton.du.clone();
-            store(
-                &mut m_out, &mut u_out, &rows, &out, &m_next, &u_next, &device,
-            );
+            self.store(&out, &m_next, &u_next);
         }
-        let at_cap = report.iterations >= options.max_iterations;
-        if keep.is_empty() || at_cap {
-            // At the cap the rest keep their current iterate and give the residual.
+        if keep.is_empty() || self.report.iterations >= options.max_iterations {
             for &k in &keep {
-                report.max_step = report.max_step.max(step[k]);
-                report.max_gradient = report.max_gradient.max(gradient[k]);
+                self.record_residual(step[k], gradient[k]);
             }
-            store(&mut m_out, &mut u_out, &rows, &keep, &m, &u, &device);
-            report.converged = keep.is_empty() && failed == 0;
-            break;
+            self.store(&keep, m, u);
+            self.report.converged = keep.is_empty() && self.failed == 0;
+            return None;
         }
-        // A non-finite step (NaN beliefs, an infinite objective) cannot be taken: that
-        // coordinate fails and keeps its iterate.
+        Some((newton, keep, step))
+    }
+
+    /// A non-finite step (NaN beliefs, an infinite objective) cannot be taken: that coordinate
+    /// fails and keeps its iterate. The problem shrinks to the coordinates that go on; `None`
+    /// when none does.
+    fn retire_failed(
+        &mut self,
+        (newton, keep, step): (Newton, Vec<usize>, Vec<f64>),
+        problem: &mut Problem<'_>,
+        m: &mut Tensor<2>,
+        u: &mut Tensor<2>,
+    ) -> Option<Newton> {
         let (finite, bad): (Vec<usize>, Vec<usize>) =
             keep.into_iter().partition(|&k| step[k].is_finite());
         if !bad.is_empty() {
-            failed += bad.len();
-            report.max_step = f64::INFINITY;
-            store(&mut m_out, &mut u_out, &rows, &bad, &m, &u, &device);
+            self.failed += bad.len();
+            self.report.max_step = f64::INFINITY;
+            self.store(&bad, m, u);
         }
         let mut newton = newton;
-        if finite.len() < rows.len() {
-            let ix = index(&finite, &device);
+        if finite.len() < self.rows.len() {
+            let ix = index(&finite, &self.device);
             newton = newton.select(ix.clone());
-            problem.keep(ix, &finite, &mut m, &mut u, &mut rows);
+            problem.keep(ix, &finite, m, u, &mut self.rows);
         }
-        if rows.is_empty() {
-            break;
-        }
-        let (fraction, at_prev) = problem.line_search(&m, &u, &newton);
-        let stalled = fraction
-            .clone()
-            .equal_elem(0.0)
-            .bool_and(at_prev.clone().bool_not());
-        m = (m + newton.dm * fraction.clone()).mask_where(at_prev.clone(), problem.mq.clone());
-        u = (u + newton.du * fraction).mask_where(at_prev, problem.uq.clone());
-        report.iterations += 1;
-        // Stalled coordinates (no acceptable move along their Newton direction) would get the
-        // same direction again, and collapsing ones (s below 10⁻⁶ s_q: no minimiser, the
-        // infimum is the point mass) would shrink s for ever: both leave the active set where
-        // they stand, uncounted by the residual.
+        (!self.rows.is_empty()).then_some(newton)
+    }
+
+    /// Stalled coordinates (no acceptable move along their Newton direction) would get the
+    /// same direction again, and collapsing ones (`s` below `10⁻⁶ s_q`: no minimiser, the
+    /// infimum is the point mass) would shrink `s` for ever: both retire where they stand,
+    /// uncounted by the residual. `false` when no coordinate is left to iterate.
+    fn retire_stuck(
+        &mut self,
+        stalled: Tensor<2, Bool>,
+        problem: &mut Problem<'_>,
+        m: &mut Tensor<2>,
+        u: &mut Tensor<2>,
+    ) -> bool {
         let collapsing = u
             .clone()
             .lower(problem.uq.clone().sub_scalar(COLLAPSE_LOG_RATIO));
         let state = host_f64(stalled.float() + collapsing.float().mul_scalar(2.0));
         let (moving, stuck): (Vec<usize>, Vec<usize>) =
-            (0..rows.len()).partition(|&k| state[k] == 0.0);
-        if !stuck.is_empty() {
-            report.stalled += stuck.iter().filter(|&&k| state[k] == 1.0).count();
-            report.collapsed += stuck.iter().filter(|&&k| state[k] >= 2.0).count();
-            store(&mut m_out, &mut u_out, &rows, &stuck, &m, &u, &device);
-            if moving.is_empty() {
-                report.converged = failed == 0;
-                break;
-            }
-            problem.keep(index(&moving, &device), &moving, &mut m, &mut u, &mut rows);
+            (0..self.rows.len()).partition(|&k| state[k] == 0.0);
+        if stuck.is_empty() {
+            return true;
         }
+        self.report.stalled += stuck.iter().filter(|&&k| state[k] == 1.0).count();
+        self.report.collapsed += stuck.iter().filter(|&&k| state[k] >= 2.0).count();
+        self.store(&stuck, m, u);
+        if moving.is_empty() {
+            self.report.converged = self.failed == 0;
+            return false;
+        }
+        let ix = index(&moving, &self.device);
+        problem.keep(ix, &moving, m, u, &mut self.rows);
+        true
     }
-    Ok((
-        DiagGaussian {
-            mean: back(m_out),
-            std: back(u_out.exp()),
-        },
-        report,
-    ))
+
+    fn record_residual(&mut self, step: f64, gradient: f64) {
+        self.report.max_step = self.report.max_step.max(step);
+        self.report.max_gradient = self.report.max_gradient.max(gradient);
+    }
+
+    /// Writes rows `local` of `m`, `u` into the outputs at their coordinates `rows[local]`.
+    fn store(&mut self, local: &[usize], m: &Tensor<2>, u: &Tensor<2>) {
+        store(
+            &mut self.m_out,
+            &mut self.u_out,
+            &self.rows,
+            local,
+            m,
+            u,
+            &self.device,
+        );
+    }
 }
 
 /// An index tensor of host positions.
@@ -461,6 +496,66 @@ struct Derivatives {
     h_mm: Tensor<2>,
     h_off: Tensor<2>,
     h_uu: Tensor<2>,
+}
+
+impl<'a> Problem<'a> {
+    /// The per-coordinate problems of `prev`, `y` flattened to `[rows · dim, 1]`, off
+    /// autodiff, with `J` at the previous belief.
+    fn new(
+        value: &'a dyn Fn(&DiagGaussian, &DiagGaussian) -> Tensor<1>,
+        derivatives: DerivativesFn<'a>,
+        prev: &DiagGaussian,
+        y: &Tensor<2>,
+        alpha: f64,
+    ) -> Problem<'a> {
+        let [b, d] = prev.dims();
+        let n = b * d;
+        let flat = |t: &Tensor<2>| t.clone().inner().reshape([n, 1]);
+        let (mq, sq) = (flat(&prev.mean), flat(&prev.std));
+        let uq = sq.clone().log();
+        let mut problem = Problem {
+            value,
+            derivatives,
+            j_prev: mq.zeros_like(),
+            mq,
+            sq,
+            uq,
+            y: flat(y),
+            alpha,
+        };
+        problem.j_prev = problem
+            .objective(problem.mq.clone(), problem.uq.clone(), 1)
+            .reshape([n, 1]);
+        problem
+    }
+
+    /// The first iterate `(m, u)`: the previous belief, or the KL (Bayes) step
+    /// `ρ = ρ_q + α`, `m = (ρ_q m_q + α y)/ρ` (see [`Start`]) where the objective is finite
+    /// there and the previous belief elsewhere.
+    fn start(&self, start: Start) -> (Tensor<2>, Tensor<2>) {
+        match start {
+            Start::Previous => (self.mq.clone(), self.uq.clone()),
+            Start::Bayes => {
+                let n = self.mq.dims()[0];
+                let rho = self.sq.clone().square().recip();
+                let rho_next = rho.clone().add_scalar(self.alpha);
+                let m = (rho * self.mq.clone() + self.y.clone().mul_scalar(self.alpha))
+                    / rho_next.clone();
+                let u = rho_next.log().mul_scalar(-0.5);
+                // Where the divergence is infinite (or overflows f32) at the Bayes step (χ²
+                // far from `q`), start at `q` instead, where it is 0.
+                let outside = self
+                    .objective(m.clone(), u.clone(), 1)
+                    .reshape([n, 1])
+                    .is_finite()
+                    .bool_not();
+                (
+                    m.mask_where(outside.clone(), self.mq.clone()),
+                    u.mask_where(outside, self.uq.clone()),
+                )
+            }
+        }
+    }
 }
 
 impl Problem<'_> {
