@@ -141,7 +141,7 @@ pub fn prox(input: &str, device: &Device) -> Result<Value> {
     let d = req.y.len();
     let y: Vec<f32> = req.y.iter().map(|&v| v as f32).collect();
     let y = burn::tensor::Tensor::<1>::from_floats(y.as_slice(), device).reshape([1, d]);
-    let next = div.prox(&prev, &y, req.alpha);
+    let next = div.maths().prox(&prev, &y, req.alpha)?;
     Ok(serde_json::json!({
         "belief": GaussianJson { mean: to_vec(next.mean), std: to_vec(next.std) }
     }))
@@ -153,13 +153,15 @@ pub fn divergence(input: &str, device: &Device) -> Result<Value> {
     let div = divergence_from(req.divergence)?;
     check(&req.p, "p", None)?;
     check(&req.q, "q", Some(req.p.mean.len()))?;
-    let v = div.value(&to_tensor(&req.p, device), &to_tensor(&req.q, device));
+    let v = div
+        .maths()
+        .value(&to_tensor(&req.p, device), &to_tensor(&req.q, device));
     let value = v.into_data().try_to_vec::<f32>().expect("f32 tensor")[0] as f64;
     if !value.is_finite() {
         // JSON has no infinity: say so rather than print `null`.
         return Err(GpfnError::Invalid(format!(
             "divergence `{}` is {value} for these beliefs (outside its domain)",
-            div.divergence_name()
+            div.name()
         )));
     }
     Ok(serde_json::json!({ "value": value }))

@@ -85,7 +85,7 @@ fn changing_a_plugin_name_replaces_its_section() {
     let c = load(&sources(Some(f.clone()), &[], &["divergence.name=w2"]))
         .unwrap()
         .config;
-    assert_eq!(c.divergence.divergence_name(), "w2");
+    assert_eq!(c.divergence.name(), "w2");
     // The same name keeps the section and merges into it.
     let c = load(&sources(Some(f), &[], &["divergence.loss=discrete"]))
         .unwrap()
@@ -180,9 +180,13 @@ fn the_f_divergence_configs_load_with_their_parameters() {
         let c = load(&sources(Some(path), &[], &[]))
             .unwrap_or_else(|e| panic!("{file}: {e}"))
             .config;
-        assert_eq!(c.divergence.divergence_name(), name, "{file}");
+        assert_eq!(c.divergence.name(), name, "{file}");
         // A simulated flow exists on its grid only: the sampler must use the same steps.
-        assert_eq!(c.divergence.flow_grid(), Some(c.sampler.steps()), "{file}");
+        assert_eq!(
+            c.divergence.maths().flow_grid(),
+            Some(c.sampler.steps()),
+            "{file}"
+        );
     }
     // A parameter of another plugin is an error naming it.
     let e = err(sources(

@@ -9,14 +9,14 @@
 //! ```
 //!
 //! with `D` *separable*: `D(p, q) = Σ_k D₁(p_k, q_k)`, the per-coordinate value summed over
-//! coordinates (the contract of [`Divergence::value`] between diagonal Gaussians). The objective
+//! coordinates (the contract of [`Proximal::value`] between diagonal Gaussians). The objective
 //! then splits into one independent two-parameter problem `J(m_k, u_k)` per (row, coordinate),
 //! and the solver runs a damped Newton method on all of them at once, as tensors on the
 //! device:
 //!
 //! 1. gradient `g = ∇J` and 2×2 Hessian `H`: in closed form where the divergence supplies
 //!    its per-coordinate derivatives ([`CoordinateDerivatives`],
-//!    [`Divergence::coordinate_derivatives`]); otherwise `g` by burn's autodiff, at the iterate
+//!    [`DivergenceMaths::coordinate_derivatives`]); otherwise `g` by burn's autodiff, at the iterate
 //!    and at the iterate moved by `h_m` in `m` and by `h_u` in `u` (one backward pass over the
 //!    three stacked copies), and `H` the forward difference of those gradients, symmetrised;
 //! 2. Newton direction `Δ = −H⁻¹ g` where `H` is positive definite, otherwise the diagonal
@@ -43,7 +43,9 @@
 
 use crate::belief::DiagGaussian;
 pub use crate::divergence::CoordinateDerivatives;
-use crate::divergence::Divergence;
+use crate::divergence::DivergenceMaths;
+#[cfg(doc)]
+use crate::divergence::Proximal;
 use crate::host::host_f64;
 use crate::{GpfnError, Result};
 use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
@@ -130,9 +132,9 @@ const COLLAPSE_LOG_RATIO: f32 = 13.815_51;
 const MIN_CURVATURE: f32 = 1e-6;
 
 /// Solves the proximal step of `div` (see the module documentation) with its
-/// [`Divergence::value`], and its [`Divergence::coordinate_derivatives`] where it has them.
+/// [`Proximal::value`], and its [`DivergenceMaths::coordinate_derivatives`] where it has them.
 pub fn solve_prox(
-    div: &dyn Divergence,
+    div: &dyn DivergenceMaths,
     prev: &DiagGaussian,
     y: &Tensor<2>,
     alpha: f64,

@@ -74,7 +74,8 @@ pub fn proximal_chain_from(
         let x_hat = (problem.predictor)(input, step.t_prev);
         state = problem
             .divergence
-            .step(problem.family, state, &x_hat, step, noise, rng);
+            .maths()
+            .step(problem.family, state, &x_hat, step, noise, rng)?;
         prediction = Some(x_hat);
     }
     let prediction = prediction.unwrap_or_else(|| problem.family.network_input(&state));
@@ -82,10 +83,10 @@ pub fn proximal_chain_from(
 }
 
 /// Checks that an `n`-step chain can sample `problem`: at least one step, and, for a
-/// divergence whose flow is simulated on a grid ([`Divergence::flow_grid`]), exactly the
+/// divergence whose flow is simulated on a grid ([`DivergenceMaths::flow_grid`]), exactly the
 /// grid's steps (its network was trained on those inputs only).
 ///
-/// [`Divergence::flow_grid`]: crate::divergence::Divergence::flow_grid
+/// [`DivergenceMaths::flow_grid`]: crate::divergence::DivergenceMaths::flow_grid
 pub fn check_steps(problem: &SamplingProblem<'_>, n: usize) -> Result<()> {
     if n == 0 {
         return Err(GpfnError::Config {
@@ -93,7 +94,7 @@ pub fn check_steps(problem: &SamplingProblem<'_>, n: usize) -> Result<()> {
             message: "a chain needs at least one step".into(),
         });
     }
-    if let Some(grid) = problem.divergence.flow_grid()
+    if let Some(grid) = problem.divergence.maths().flow_grid()
         && grid != n
     {
         return Err(GpfnError::Config {
@@ -101,7 +102,7 @@ pub fn check_steps(problem: &SamplingProblem<'_>, n: usize) -> Result<()> {
             message: format!(
                 "divergence `{}` simulates its flow on a {grid}-step grid and was trained there; \
                  sample it with {grid} steps, not {n}",
-                problem.divergence.divergence_name()
+                problem.divergence.name()
             ),
         });
     }

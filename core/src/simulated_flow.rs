@@ -4,12 +4,12 @@
 //! `x`. Where no closed form exists it is *simulated* by running the stochastic oracle chain
 //! from the prior: for `j = 1..i` on the step grid, `y_j ~ N(x, α_j⁻¹ I)` and
 //! `p_j = prox(p_{j−1}, y_j, α_j)` — exactly the divergence's own stochastic sampling step
-//! ([`Divergence::step`] with [`Noise::Stochastic`]) fed the oracle prediction `x̂ = x`. The
+//! ([`DivergenceMaths::step`] with [`Noise::Stochastic`]) fed the oracle prediction `x̂ = x`. The
 //! sample is the network input of `p_i`. So the training inputs and the sampler's inputs have
 //! the same law by construction, on the grid the chain is run on (and only on it).
 
 use crate::belief::{BeliefFamily, BeliefState, DiagGaussian};
-use crate::divergence::{Divergence, Noise};
+use crate::divergence::{DivergenceMaths, Noise};
 use crate::rng::Rng;
 use crate::schedule::ProxStep;
 use crate::{GpfnError, Result};
@@ -19,7 +19,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 /// `grid`, for each row `r` of `x`. Rows are sorted by their step count, so step `j` runs on
 /// the rows that need it only: the cost is `Σ_r steps[r]` row-steps.
 pub fn simulated_flow(
-    div: &dyn Divergence,
+    div: &dyn DivergenceMaths,
     family: &dyn BeliefFamily,
     grid: &[ProxStep],
     x: &Tensor<2>,
@@ -71,7 +71,7 @@ pub fn simulated_flow(
             step,
             Noise::Stochastic { eta: 1.0 },
             rng,
-        );
+        )?;
     }
     let mut parts = vec![family.network_input(&state).slice(0..active)];
     parts.extend(finished.into_iter().rev());

@@ -70,7 +70,7 @@ impl TrainedRun {
 
     /// The run's divergence.
     pub fn divergence(&self) -> String {
-        self.config.divergence.divergence_name().to_string()
+        self.config.divergence.name().to_string()
     }
 
     /// Draws `count` samples in batches of `batch` (batch `c` on noise stream `c` of `seed`),

@@ -36,12 +36,12 @@ pub fn with_problem<T>(
         let rows = vec![t; z.dims()[0]];
         predict_x(&net, target, divergence, sched, z, &rows).expect("checked before sampling")
     };
-    if target != gpfn_network::Target::X && divergence.flow_coefficients(0.5).is_none() {
+    if target != gpfn_network::Target::X && divergence.maths().flow_coefficients(0.5).is_none() {
         return Err(gpfn_core::GpfnError::Config {
             key: "network.target".into(),
             message: format!(
                 "divergence `{}` cannot convert a {target:?} prediction (it has no flow `a x + b ε`)",
-                divergence.divergence_name()
+                divergence.name()
             ),
         });
     }

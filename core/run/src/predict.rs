@@ -26,12 +26,13 @@ pub fn predict_x(
     let mut mix = Vec::with_capacity(t.len());
     for &ti in t {
         let (a, b) = divergence
+            .maths()
             .flow_coefficients(schedule.kappa(ti))
             .ok_or_else(|| GpfnError::Config {
                 key: "network.target".into(),
                 message: format!(
                     "divergence `{}` has no closed-form flow `a x + b ε`; use target = \"x\"",
-                    divergence.divergence_name()
+                    divergence.name()
                 ),
             })?;
         let (cz, cout) = target.conversion(a, b);

@@ -1,8 +1,15 @@
 //! Belief families: what the model believes about the data, and what the network sees of it.
 //!
-//! A belief over `x ∈ R^d` is kept for a whole batch. Every family carries the
-//! diagonal-Gaussian summary `N(mean, std²)` the proximal step acts on; the `particle` family
-//! also carries one sample `z ~ p` per row that the step transports.
+//! A belief over `x ∈ R^d` is kept for a whole batch. Every family of the sampling chain
+//! carries the diagonal-Gaussian summary `N(mean, std²)` the proximal step acts on; the
+//! `particle` family also carries one sample `z ~ p` per row that the step transports.
+//!
+//! What the proximal step needs of a belief is the [`Belief`] trait: the expected loss
+//! `E_p[½‖x − y‖²]` and coordinates to perturb it in. The proximal maths
+//! ([`crate::divergence::Proximal`]), the proximal objective and the optimality contract of
+//! the conformance kit are generic over it, so another family — a categorical belief per
+//! coordinate, updated by Bayes' rule as in discrete BFN — brings its own type and step
+//! without touching the Gaussian ones (core/tests/categorical_belief.rs shows one).
 
 mod diag_gaussian;
 mod particle;
@@ -55,6 +62,51 @@ impl DiagGaussian {
     /// Batch size and dimension.
     pub fn dims(&self) -> [usize; 2] {
         self.mean.dims()
+    }
+}
+
+/// A batch of beliefs of one family, as the proximal step sees it.
+pub trait Belief: Clone + Debug + Send + Sync {
+    /// `E_{x~p}[½‖x − y‖²]` per row, `[batch]`: the expected loss term of the proximal
+    /// objective, for observations `y` in the space the family's `x` lives in.
+    fn expected_half_sq_dist(&self, y: &Tensor<2>) -> Tensor<1>;
+
+    /// Names of the free parameters, in the coordinates [`perturbed`](Self::perturbed) moves
+    /// (`["mean", "log std"]` for a diagonal Gaussian).
+    fn parameters(&self) -> &'static [&'static str];
+
+    /// `[batch, width]` of parameter `which`.
+    fn parameter_dims(&self, which: usize) -> [usize; 2];
+
+    /// The belief with parameter `which` moved by `delta` (`[batch, width]`).
+    fn perturbed(&self, which: usize, delta: &Tensor<2>) -> Self;
+}
+
+impl Belief for DiagGaussian {
+    fn expected_half_sq_dist(&self, y: &Tensor<2>) -> Tensor<1> {
+        DiagGaussian::expected_half_sq_dist(self, y)
+    }
+
+    fn parameters(&self) -> &'static [&'static str] {
+        &["mean", "log std"]
+    }
+
+    fn parameter_dims(&self, _which: usize) -> [usize; 2] {
+        self.dims()
+    }
+
+    /// `mean + δ`, or `std · e^δ` (a move of `δ` in `ln s`).
+    fn perturbed(&self, which: usize, delta: &Tensor<2>) -> Self {
+        match which {
+            0 => DiagGaussian {
+                mean: self.mean.clone() + delta.clone(),
+                std: self.std.clone(),
+            },
+            _ => DiagGaussian {
+                mean: self.mean.clone(),
+                std: self.std.clone() * delta.clone().exp(),
+            },
+        }
     }
 }
 

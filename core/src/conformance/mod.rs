@@ -27,6 +27,8 @@ mod consistency;
 mod optimality;
 mod oracle;
 
+pub use optimality::prox_optimality;
+
 use crate::divergence::Divergence;
 use burn::tensor::Device;
 use std::fmt;
@@ -123,7 +125,7 @@ pub fn assert_conforms(div: &dyn Divergence) {
     assert!(
         report.passed(),
         "divergence `{}` fails the conformance kit:\n{}",
-        div.divergence_name(),
+        div.name(),
         report
     );
 }

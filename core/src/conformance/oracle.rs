@@ -46,13 +46,13 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
     let (data, groups) = oracle_data(o.replicates);
     let n_rows = groups * o.replicates;
     let x = Tensor::<2>::from_data(TensorData::new(data, [n_rows, d]), &o.device);
-    let schedule = div.default_schedule();
+    let schedule = div.maths().default_schedule();
     // A simulated flow exists on its own grid only: check the chain of that many steps.
-    let n = div.flow_grid().unwrap_or(o.steps);
+    let n = div.maths().flow_grid().unwrap_or(o.steps);
     let grid = time_grid(schedule.as_ref(), n);
     let oracle_x = x.clone();
     let oracle = move |_z: Tensor<2>, _t: f64| oracle_x.clone();
-    for &family_name in div.belief_families() {
+    for &family_name in div.maths().belief_families() {
         let Some(family) = family_by_name(family_name) else {
             report.push(
                 format!("oracle/{family_name}"),
@@ -95,17 +95,21 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
                     .try_to_vec::<f32>()
                     .expect("f32");
                 let t = vec![grid[i - 1].t; n_rows];
-                let flow = match div.flow_at(family.as_ref(), schedule.as_ref(), &x, &t, &mut rng) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        report.push(name, false, e.to_string());
-                        continue;
-                    }
-                };
+                let flow =
+                    match div
+                        .maths()
+                        .flow_at(family.as_ref(), schedule.as_ref(), &x, &t, &mut rng)
+                    {
+                        Ok(f) => f,
+                        Err(e) => {
+                            report.push(name, false, e.to_string());
+                            continue;
+                        }
+                    };
                 let flow = flow.into_data().try_to_vec::<f32>().expect("f32");
                 // A divergence that couples the rows of a batch moves row i towards its
                 // coupled partner, not towards x_i: compare the laws of whole batches.
-                let (g, r) = if div.couples_batch() {
+                let (g, r) = if div.maths().couples_batch() {
                     (1, n_rows)
                 } else {
                     (groups, o.replicates)

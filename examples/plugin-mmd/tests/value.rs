@@ -58,7 +58,7 @@ fn closed_form_matches_numerical_integration() {
             length_scale: l,
             ..Mmd::default()
         };
-        let got = host(div.value(&p, &q))[0];
+        let got = host(div.maths().value(&p, &q))[0];
         assert!(
             (got - expected).abs() < 1e-4,
             "ℓ = {l}: {got} vs {expected}"

@@ -89,7 +89,7 @@ fn main() {
         Box::new(TotalVariation::default()),
         Box::new(JensenShannon::default()),
     ];
-    let alpha = divs[0].accuracy(&step);
+    let alpha = divs[0].maths().accuracy(&step);
     let y = x.clone()
         + rng
             .normal_tensor(b, d, &device)
@@ -97,13 +97,13 @@ fn main() {
     println!("batch {b} × dim {d}, α = {alpha:.4}, {repeats} repeats, median wall time");
     for div in divs.iter().filter(|d| {
         only.as_ref()
-            .is_none_or(|o| o.iter().any(|n| n == d.divergence_name()))
+            .is_none_or(|o| o.iter().any(|n| n == d.name()))
     }) {
         let mut times = Vec::new();
         let mut report = None;
         for _ in 0..repeats {
             let start = Instant::now();
-            let (p, r) = solve_prox(div.as_ref(), &prev, &y, alpha, &SolverOptions::default())
+            let (p, r) = solve_prox(div.maths(), &prev, &y, alpha, &SolverOptions::default())
                 .expect("valid input");
             let _ = p.mean.into_data();
             times.push(start.elapsed().as_secs_f64());
@@ -114,7 +114,7 @@ fn main() {
         println!(
             "{:<16} {:>8.3} s  iterations {:>2}  residual {:.1e}  converged {}  \
              ratio to U-Net 32/64/128: {:.2}, 16/32/64: {:.2}",
-            div.divergence_name(),
+            div.name(),
             s,
             r.iterations,
             r.max_step,

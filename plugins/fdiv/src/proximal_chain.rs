@@ -1,15 +1,18 @@
 //! What every f-divergence shares: the accuracy schedule, the proximal step by the generic
 //! solver, the sampling step, the simulated flow distribution and the training loss, and the
-//! macro that implements [`Divergence`] for each of them.
+//! macro that implements [`Divergence`] (with its maths and objective) for each of them.
 
 use gpfn_core::belief::{BeliefFamily, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, ProxStep};
+#[cfg(doc)]
+use gpfn_core::divergence::Divergence;
+use gpfn_core::divergence::{DivergenceMaths, ProxStep};
 use gpfn_core::proximal_solver::{SolverOptions, Start, solve_prox};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::precision::{discrete_loss_weight, discrete_time, precision_gain};
 use gpfn_core::schedule::{Schedule, time_grid};
 use gpfn_core::simulated_flow::{grid_index, simulated_flow};
+use gpfn_core::{GpfnError, Result};
 use serde::{Deserialize, Serialize};
 
 /// The weight `λ(t)` of `‖x − x̂‖²` in the training loss of an f-divergence.
@@ -59,58 +62,55 @@ pub fn accuracy(step: &ProxStep) -> f64 {
     precision_gain(step.kappa_prev, step.kappa)
 }
 
-/// The proximal step by the generic solver, started at the Bayes step. A solve that stops at
-/// the iteration cap is logged (the belief is the last iterate); invalid input (a
-/// non-positive accuracy, mismatched shapes) is logged and gives a NaN belief.
+/// The proximal step of the divergence `name` by the generic solver, started at the Bayes
+/// step. A solve that stops at the iteration cap is logged (the belief is the last iterate);
+/// invalid input (a non-positive accuracy, mismatched shapes) is an error that names the
+/// divergence.
 pub fn prox(
-    div: &dyn Divergence,
+    div: &dyn DivergenceMaths,
+    name: &str,
     settings: &ChainSettings,
     prev: &DiagGaussian,
     y: &Tensor<2>,
     alpha: f64,
-) -> DiagGaussian {
+) -> Result<DiagGaussian> {
     let options = SolverOptions {
         tolerance: settings.tolerance,
         max_iterations: settings.max_iterations,
         start: Start::Bayes,
     };
-    match solve_prox(div, prev, y, alpha, &options) {
-        Ok((p, report)) => {
-            if !report.converged {
-                tracing::debug!(
-                    divergence = div.divergence_name(),
-                    ?report,
-                    "proximal solver stopped at its iteration cap"
-                );
-            }
-            p
-        }
-        Err(e) => {
-            tracing::error!(divergence = div.divergence_name(), "{e}");
-            DiagGaussian {
-                mean: prev.mean.clone().mul_scalar(f32::NAN),
-                std: prev.std.clone().mul_scalar(f32::NAN),
-            }
-        }
+    let (p, report) = solve_prox(div, prev, y, alpha, &options)
+        .map_err(|e| GpfnError::Invalid(format!("divergence `{name}`: {e}")))?;
+    if !report.converged {
+        tracing::debug!(
+            divergence = name,
+            ?report,
+            "proximal solver stopped at its iteration cap"
+        );
     }
+    Ok(p)
 }
 
 /// One sampling step: deterministic `y = x̂`, stochastic BFN's sender `y ~ N(x̂, α⁻¹ I)`,
 /// then the proximal step (the chain KL shares, [`gpfn_core::divergence::sender_step`]).
 pub use gpfn_core::divergence::sender_step as step;
 
-/// The simulated flow at grid times `t = j/n` under `schedule`.
+/// The simulated flow at grid times `t = j/n` under `schedule`; an off-grid time is an error
+/// naming the divergence `name`.
+// `DivergenceMaths::flow_at`'s arguments, plus what the macro knows of the divergence.
+#[allow(clippy::too_many_arguments)]
 pub fn flow_at(
-    div: &dyn Divergence,
+    div: &dyn DivergenceMaths,
+    name: &str,
     settings: &ChainSettings,
     family: &dyn BeliefFamily,
     schedule: &dyn Schedule,
     x: &Tensor<2>,
     t: &[f64],
     rng: &mut Rng,
-) -> gpfn_core::Result<Tensor<2>> {
+) -> Result<Tensor<2>> {
     let n = settings.steps;
-    let who = format!("divergence `{}`", div.divergence_name());
+    let who = format!("divergence `{name}`");
     let steps = t
         .iter()
         .map(|&t| grid_index(t, n, &who))
@@ -122,13 +122,13 @@ pub fn flow_at(
 /// `κ` is mapped to the nearest grid level `κ(j/n)`. The loops call [`flow_at`], which uses
 /// the configured schedule.
 pub fn flow_at_kappa(
-    div: &dyn Divergence,
+    div: &dyn DivergenceMaths,
     settings: &ChainSettings,
     family: &dyn BeliefFamily,
     x: &Tensor<2>,
     kappa: &[f64],
     rng: &mut Rng,
-) -> Tensor<2> {
+) -> Result<Tensor<2>> {
     let schedule = div.default_schedule();
     let n = settings.steps;
     let levels: Vec<f64> = (0..=n)
@@ -150,7 +150,6 @@ pub fn flow_at_kappa(
         &steps,
         rng,
     )
-    .expect("grid indices are at most n and one per row by construction")
 }
 
 /// The loss weight at `t = t_{i−1}`.
@@ -168,9 +167,10 @@ pub fn sample_time(settings: &ChainSettings, rng: &mut Rng) -> f64 {
 
 /// Implements [`Divergence`] for a divergence defined by its value: a config type with a
 /// `settings() -> ChainSettings` method and a `divergence_value(p, q) -> Tensor<1>` method,
-/// registered under `$name`. Everything else is this module's shared chain (KL accuracies,
-/// the generic solver's step, the simulated flow, the loss weight, grid times). The f-divergences
-/// use it, and so can a plugin crate (it needs `typetag` among its dependencies):
+/// registered under `$name`. The type is its own maths and its own objective; everything but
+/// the value is this module's shared chain (KL accuracies, the generic solver's step, the
+/// simulated flow, the loss weight, grid times). The f-divergences use it, and so can a
+/// plugin crate (it needs `typetag` among its dependencies):
 ///
 /// ```text
 /// gpfn_fdiv::impl_value_divergence!(MyDivergence, "my-divergence");
@@ -190,7 +190,7 @@ macro_rules! impl_value_divergence {
                 &self,
                 p: &gpfn_core::belief::DiagGaussian,
                 q: &gpfn_core::belief::DiagGaussian,
-            ) -> Option<gpfn_core::proximal_solver::CoordinateDerivatives> {
+            ) -> Option<gpfn_core::divergence::CoordinateDerivatives> {
                 self.divergence_derivatives(p, q)
             }
         });
@@ -198,18 +198,16 @@ macro_rules! impl_value_divergence {
     (@impl $ty:ty, $name:literal, { $($extra:tt)* }) => {
         #[typetag::serde(name = $name)]
         impl gpfn_core::divergence::Divergence for $ty {
-            fn divergence_name(&self) -> &'static str {
-                $name
+            fn maths(&self) -> &dyn gpfn_core::divergence::DivergenceMaths {
+                self
             }
 
-            fn belief_families(&self) -> &'static [&'static str] {
-                &["diag-gaussian"]
+            fn objective(&self) -> &dyn gpfn_core::divergence::Objective {
+                self
             }
+        }
 
-            fn default_schedule(&self) -> Box<dyn gpfn_core::schedule::Schedule> {
-                Box::new(gpfn_core::schedule::BfnGeometric::default())
-            }
-
+        impl gpfn_core::divergence::Proximal<gpfn_core::belief::DiagGaussian> for $ty {
             fn value(
                 &self,
                 p: &gpfn_core::belief::DiagGaussian,
@@ -218,17 +216,27 @@ macro_rules! impl_value_divergence {
                 self.divergence_value(p, q)
             }
 
-            fn accuracy(&self, step: &gpfn_core::divergence::ProxStep) -> f64 {
-                $crate::proximal_chain::accuracy(step)
-            }
-
             fn prox(
                 &self,
                 prev: &gpfn_core::belief::DiagGaussian,
                 y: &gpfn_core::burn::tensor::Tensor<2>,
                 alpha: f64,
-            ) -> gpfn_core::belief::DiagGaussian {
-                $crate::proximal_chain::prox(self, &self.settings(), prev, y, alpha)
+            ) -> gpfn_core::Result<gpfn_core::belief::DiagGaussian> {
+                $crate::proximal_chain::prox(self, $name, &self.settings(), prev, y, alpha)
+            }
+        }
+
+        impl gpfn_core::divergence::DivergenceMaths for $ty {
+            fn belief_families(&self) -> &'static [&'static str] {
+                &["diag-gaussian"]
+            }
+
+            fn default_schedule(&self) -> Box<dyn gpfn_core::schedule::Schedule> {
+                Box::new(gpfn_core::schedule::BfnGeometric::default())
+            }
+
+            fn accuracy(&self, step: &gpfn_core::divergence::ProxStep) -> f64 {
+                $crate::proximal_chain::accuracy(step)
             }
 
             fn step(
@@ -239,7 +247,7 @@ macro_rules! impl_value_divergence {
                 step: &gpfn_core::divergence::ProxStep,
                 noise: gpfn_core::divergence::Noise,
                 rng: &mut gpfn_core::rng::Rng,
-            ) -> gpfn_core::belief::BeliefState {
+            ) -> gpfn_core::Result<gpfn_core::belief::BeliefState> {
                 $crate::proximal_chain::step(self, state, x_hat, step, noise, rng)
             }
 
@@ -249,7 +257,7 @@ macro_rules! impl_value_divergence {
                 x: &gpfn_core::burn::tensor::Tensor<2>,
                 kappa: &[f64],
                 rng: &mut gpfn_core::rng::Rng,
-            ) -> gpfn_core::burn::tensor::Tensor<2> {
+            ) -> gpfn_core::Result<gpfn_core::burn::tensor::Tensor<2>> {
                 $crate::proximal_chain::flow_at_kappa(self, &self.settings(), family, x, kappa, rng)
             }
 
@@ -261,13 +269,19 @@ macro_rules! impl_value_divergence {
                 t: &[f64],
                 rng: &mut gpfn_core::rng::Rng,
             ) -> gpfn_core::Result<gpfn_core::burn::tensor::Tensor<2>> {
-                $crate::proximal_chain::flow_at(self, &self.settings(), family, schedule, x, t, rng)
+                $crate::proximal_chain::flow_at(
+                    self, $name, &self.settings(), family, schedule, x, t, rng,
+                )
             }
 
             fn flow_grid(&self) -> Option<usize> {
                 Some(self.settings().steps)
             }
 
+            $($extra)*
+        }
+
+        impl gpfn_core::divergence::Objective for $ty {
             fn loss_weight(&self, schedule: &dyn gpfn_core::schedule::Schedule, t: f64) -> f64 {
                 $crate::proximal_chain::loss_weight(&self.settings(), schedule, t)
             }
@@ -275,8 +289,6 @@ macro_rules! impl_value_divergence {
             fn sample_time(&self, rng: &mut gpfn_core::rng::Rng) -> f64 {
                 $crate::proximal_chain::sample_time(&self.settings(), rng)
             }
-
-            $($extra)*
         }
     };
 }

@@ -88,11 +88,12 @@ fn closed_form_derivatives_match_autodiff() {
         };
         // Gradient: autodiff of the value.
         let (m, u, p) = tracked();
-        let grads = div.value(&p, &q).sum().backward();
+        let grads = div.maths().value(&p, &q).sum().backward();
         let (gm, gu) = (host(m.grad(&grads).unwrap()), host(u.grad(&grads).unwrap()));
         // Burn keeps no graph after a backward pass: each one gets a fresh forward.
         let (_, _, p) = tracked();
         let d = div
+            .maths()
             .coordinate_derivatives(&p, &q)
             .unwrap_or_else(|| panic!("{name} has closed-form derivatives"));
         close(&name, "∂m", &host(d.dm.clone().inner()), &gm);
@@ -106,7 +107,7 @@ fn closed_form_derivatives_match_autodiff() {
             )
         };
         let (m, u, p) = tracked();
-        let d = div.coordinate_derivatives(&p, &q).unwrap();
+        let d = div.maths().coordinate_derivatives(&p, &q).unwrap();
         let grads = d.dm.sum().backward();
         close(&name, "∂mm", &host(d.dmm.inner()), &grad(&m, &grads));
         close(
@@ -116,7 +117,7 @@ fn closed_form_derivatives_match_autodiff() {
             &grad(&u, &grads),
         );
         let (m, u, p) = tracked();
-        let d = div.coordinate_derivatives(&p, &q).unwrap();
+        let d = div.maths().coordinate_derivatives(&p, &q).unwrap();
         let grads = d.du.sum().backward();
         close(
             &name,
@@ -137,8 +138,8 @@ fn divergences_without_closed_forms_say_so() {
     };
     let js: &dyn Divergence = &JensenShannon::default();
     let tv: &dyn Divergence = &gpfn_fdiv::TotalVariation::default();
-    assert!(js.coordinate_derivatives(&p, &p).is_none());
-    assert!(tv.coordinate_derivatives(&p, &p).is_none());
+    assert!(js.maths().coordinate_derivatives(&p, &p).is_none());
+    assert!(tv.maths().coordinate_derivatives(&p, &p).is_none());
 }
 
 #[test]
@@ -161,9 +162,9 @@ fn the_step_with_closed_form_derivatives_is_the_step_by_autodiff() {
                     };
                     let y = scalar(y);
                     let (fast, r_fast) =
-                        solve_prox(div.as_ref(), &prev, &y, alpha, &options).unwrap();
+                        solve_prox(div.maths(), &prev, &y, alpha, &options).unwrap();
                     let (slow, r_slow) =
-                        solve(&|p, q| div.value(p, q), &prev, &y, alpha, &options).unwrap();
+                        solve(&|p, q| div.maths().value(p, q), &prev, &y, alpha, &options).unwrap();
                     let what = format!(
                         "{div:?}, q = N({mq}, {sq}²), α = {alpha}: {r_fast:?} / {r_slow:?}"
                     );

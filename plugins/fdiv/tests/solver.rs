@@ -50,10 +50,10 @@ fn forward_kl_through_the_solver_is_the_exact_kl_step() {
     let numeric = ForwardKl::default();
     // BFN's accuracies for σ₁ = 0.001, n = 20, from the smallest to the largest.
     for step in time_grid(&BfnGeometric::default(), 20).iter().step_by(4) {
-        let alpha = exact.accuracy(step);
-        assert_eq!(numeric.accuracy(step), alpha);
-        let a = exact.prox(&prev, &y, alpha);
-        let n = numeric.prox(&prev, &y, alpha);
+        let alpha = exact.maths().accuracy(step);
+        assert_eq!(numeric.maths().accuracy(step), alpha);
+        let a = exact.maths().prox(&prev, &y, alpha).unwrap();
+        let n = numeric.maths().prox(&prev, &y, alpha).unwrap();
         for (x, z) in host(n.mean).iter().zip(host(a.mean)) {
             // The 1e-5; the f32 fixed point is ~1e-7 accurate.
             assert_relative_eq!(*x, z, max_relative = 1e-5, epsilon = 1e-5);
@@ -84,14 +84,17 @@ fn assert_flows_agree(div: &dyn Divergence, family: &dyn gpfn_core::belief::Beli
     let r = 4000;
     let point = [0.8, -0.5, 0.3];
     let x = tensor(&point.repeat(r), r, &device);
-    let schedule = div.default_schedule();
+    let schedule = div.maths().default_schedule();
     let n = 8;
     let grid = time_grid(schedule.as_ref(), n);
     let mut rng = Rng::seed(23);
     for j in [1, 3, 5, 7] {
         let steps = vec![j; r];
-        let sim = simulated_flow(div, family, &grid, &x, &steps, &mut rng).unwrap();
-        let closed = div.flow(family, &x, &vec![grid[j - 1].kappa; r], &mut rng);
+        let sim = simulated_flow(div.maths(), family, &grid, &x, &steps, &mut rng).unwrap();
+        let closed = div
+            .maths()
+            .flow(family, &x, &vec![grid[j - 1].kappa; r], &mut rng)
+            .unwrap();
         let a = column_moments(&host(sim), 3);
         let b = column_moments(&host(closed), 3);
         for ((ma, sa), (mb, sb)) in a.iter().zip(&b) {
@@ -135,6 +138,7 @@ fn simulated_flow_of_forward_kl_through_the_solver_matches_bfn() {
     for j in [2, 5] {
         let t = vec![j as f64 / 6.0; r];
         let sim = fkl
+            .maths()
             .flow_at(&DiagGaussianFamily {}, &schedule, &x, &t, &mut rng)
             .unwrap();
         let gamma = gpfn_core::schedule::Schedule::kappa(&schedule, j as f64 / 6.0);
@@ -148,6 +152,7 @@ fn simulated_flow_of_forward_kl_through_the_solver_matches_bfn() {
     }
     // Off the grid the simulated flow refuses, naming the grid.
     let err = fkl
+        .maths()
         .flow_at(
             &DiagGaussianFamily {},
             &schedule,
@@ -165,11 +170,32 @@ fn uniform_schedule_last_step_observes_exactly() {
     let device = Device::flex();
     let h = Hellinger::default();
     let grid = time_grid(&Uniform {}, 4);
-    assert!(h.accuracy(&grid[3]).is_infinite());
+    assert!(h.maths().accuracy(&grid[3]).is_infinite());
     let prev = DiagGaussian::standard(2, 3, &device);
     let y = tensor(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 2, &device);
-    let p = h.prox(&prev, &y, f64::INFINITY);
+    let p = h.maths().prox(&prev, &y, f64::INFINITY).unwrap();
     assert_eq!(host(p.mean), host(y));
+}
+
+/// A step the solver cannot take (here a negative accuracy, or a `y` of another shape) is an
+/// error that names the divergence and the problem, not a NaN belief (`gpfn math prox` used to
+/// print `null` for it).
+#[test]
+fn a_failed_solve_is_an_error_naming_the_divergence() {
+    let device = Device::flex();
+    let prev = DiagGaussian::standard(2, 3, &device);
+    let y = tensor(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 2, &device);
+    let div: &dyn Divergence = &Hellinger::default();
+    let err = div.maths().prox(&prev, &y, -1.0).expect_err("α < 0");
+    let message = err.to_string();
+    assert!(message.contains("divergence `hellinger`"), "{message}");
+    assert!(message.contains("accuracy must be positive"), "{message}");
+    let wrong = tensor(&[0.1, 0.2], 1, &device);
+    let err = div
+        .maths()
+        .prox(&prev, &wrong, 1.0)
+        .expect_err("shapes differ");
+    assert!(err.to_string().contains("divergence `hellinger`"), "{err}");
 }
 
 fn small<T: Default>(f: impl FnOnce(T) -> T) -> T {
@@ -269,7 +295,7 @@ fn chains_off_the_simulated_grid_are_refused() {
         ..d
     });
     let family = DiagGaussianFamily {};
-    let schedule = div.default_schedule();
+    let schedule = div.maths().default_schedule();
     let predictor = |z: Tensor<2>, _t: f64| z.zeros_like();
     let problem = SamplingProblem {
         divergence: &div,

@@ -1,8 +1,11 @@
 //! The `kl` divergence.
 
+use gpfn_core::Result;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep, column, sender_step};
+use gpfn_core::divergence::{
+    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, column, sender_step,
+};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::precision::{discrete_loss_weight, discrete_time, precision_gain};
 use gpfn_core::schedule::{BfnGeometric, Schedule};
@@ -66,12 +69,34 @@ pub fn kl_diag_gaussian(p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
         .mul_scalar(0.5)
 }
 
-#[typetag::serde(name = "kl")]
-impl Divergence for KlDivergence {
-    fn divergence_name(&self) -> &'static str {
-        "kl"
+/// The maths of `KL(p ‖ q)` on diagonal Gaussians: Bayes' rule and BFN's Bayesian flow. It
+/// has no settings; `kl`'s settings choose its training objective.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KlMaths;
+
+impl Proximal<DiagGaussian> for KlMaths {
+    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+        kl_diag_gaussian(p, q)
     }
 
+    /// Bayes: `ρ' = ρ + α`, `μ' = (ρ μ + α y)/ρ'`; `α = ∞` observes `y` exactly.
+    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> Result<DiagGaussian> {
+        if !alpha.is_finite() {
+            return Ok(DiagGaussian {
+                mean: y.clone(),
+                std: prev.std.clone().mul_scalar(0.0),
+            });
+        }
+        let rho = prev.precision();
+        let rho_next = rho.clone().add_scalar(alpha);
+        Ok(DiagGaussian {
+            mean: (rho * prev.mean.clone() + y.clone().mul_scalar(alpha)) / rho_next.clone(),
+            std: rho_next.sqrt().recip(),
+        })
+    }
+}
+
+impl DivergenceMaths for KlMaths {
     fn belief_families(&self) -> &'static [&'static str] {
         &["diag-gaussian"]
     }
@@ -80,29 +105,9 @@ impl Divergence for KlDivergence {
         Box::new(BfnGeometric::default())
     }
 
-    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
-        kl_diag_gaussian(p, q)
-    }
-
     /// `α_i = ρ(κ_i) − ρ(κ_{i−1})`; with `bfn-geometric`, `σ₁^{−2i/n}(1 − σ₁^{2/n})`.
     fn accuracy(&self, step: &ProxStep) -> f64 {
         precision_gain(step.kappa_prev, step.kappa)
-    }
-
-    /// Bayes: `ρ' = ρ + α`, `μ' = (ρ μ + α y)/ρ'`; `α = ∞` observes `y` exactly.
-    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian {
-        if !alpha.is_finite() {
-            return DiagGaussian {
-                mean: y.clone(),
-                std: prev.std.clone().mul_scalar(0.0),
-            };
-        }
-        let rho = prev.precision();
-        let rho_next = rho.clone().add_scalar(alpha);
-        DiagGaussian {
-            mean: (rho * prev.mean.clone() + y.clone().mul_scalar(alpha)) / rho_next.clone(),
-            std: rho_next.sqrt().recip(),
-        }
     }
 
     fn step(
@@ -113,7 +118,7 @@ impl Divergence for KlDivergence {
         step: &ProxStep,
         noise: Noise,
         rng: &mut Rng,
-    ) -> BeliefState {
+    ) -> Result<BeliefState> {
         sender_step(self, state, x_hat, step, noise, rng)
     }
 
@@ -124,20 +129,34 @@ impl Divergence for KlDivergence {
         x: &Tensor<2>,
         kappa: &[f64],
         rng: &mut Rng,
-    ) -> Tensor<2> {
+    ) -> Result<Tensor<2>> {
         let [b, d] = x.dims();
         let device = x.device();
         let sd: Vec<f64> = kappa
             .iter()
             .map(|g| (g * (1.0 - g)).max(0.0).sqrt())
             .collect();
-        x.clone() * column(kappa, &device) + rng.normal_tensor(b, d, &device) * column(&sd, &device)
+        Ok(x.clone() * column(kappa, &device)
+            + rng.normal_tensor(b, d, &device) * column(&sd, &device))
     }
 
     fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
         Some((kappa, (kappa * (1.0 - kappa)).max(0.0).sqrt()))
     }
+}
 
+#[typetag::serde(name = "kl")]
+impl Divergence for KlDivergence {
+    fn maths(&self) -> &dyn DivergenceMaths {
+        &KlMaths
+    }
+
+    fn objective(&self) -> &dyn Objective {
+        self
+    }
+}
+
+impl Objective for KlDivergence {
     /// Continuous: `½ ρ'(t) = ½ κ'(t)/(1 − κ(t))²` (BFN: `−ln σ₁ · σ₁^{−2t}`).
     /// Discrete: `n/2 · α_i` for `t = t_{i−1} = (i−1)/n`.
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {

@@ -15,4 +15,4 @@
 
 mod divergence;
 
-pub use divergence::{KlDivergence, KlLoss, kl_diag_gaussian};
+pub use divergence::{KlDivergence, KlLoss, KlMaths, kl_diag_gaussian};

@@ -38,7 +38,11 @@ fn accuracies_match_bfn() {
     for (n, i, alpha) in ALPHA_REFERENCE {
         let grid = time_grid(&schedule, n);
         // f64 throughout; 1e-6 relative leaves room for the ρ-difference cancellation.
-        assert_relative_eq!(kl.accuracy(&grid[i - 1]), alpha, max_relative = 1e-6);
+        assert_relative_eq!(
+            kl.maths().accuracy(&grid[i - 1]),
+            alpha,
+            max_relative = 1e-6
+        );
     }
 }
 
@@ -53,7 +57,11 @@ fn flow_schedule_and_loss_weight_match_bfn() {
             max_relative = 1e-12,
             epsilon = 1e-15
         );
-        assert_relative_eq!(kl.loss_weight(&schedule, t), weight, max_relative = 1e-6);
+        assert_relative_eq!(
+            kl.objective().loss_weight(&schedule, t),
+            weight,
+            max_relative = 1e-6
+        );
     }
 }
 
@@ -66,18 +74,18 @@ fn discrete_loss_weight_is_n_alpha_over_two() {
     let schedule = BfnGeometric { sigma1: SIGMA1 };
     // t = t_{i−1} = (i−1)/n carries weight n/2 · α_i.
     assert_relative_eq!(
-        kl.loss_weight(&schedule, 0.0),
+        kl.objective().loss_weight(&schedule, 0.0),
         5.0 * 2.9810717055349727,
         max_relative = 1e-6
     );
     assert_relative_eq!(
-        kl.loss_weight(&schedule, 0.1),
+        kl.objective().loss_weight(&schedule, 0.1),
         5.0 * 11.867860219076164,
         max_relative = 1e-6
     );
     let mut rng = Rng::seed(3);
     for _ in 0..100 {
-        let t = kl.sample_time(&mut rng);
+        let t = kl.objective().sample_time(&mut rng);
         assert!((t * 10.0 - (t * 10.0).round()).abs() < 1e-12 && t < 1.0);
     }
 }
@@ -99,7 +107,7 @@ fn bayesian_update_matches_bfn() {
         &device,
     );
     let yt = Tensor::<1>::from_floats(y.map(|v| v as f32), &device).reshape([1, 3]);
-    let next = kl.prox(&prev, &yt, alpha);
+    let next = kl.maths().prox(&prev, &yt, alpha).unwrap();
     let m: Vec<f32> = next.mean.into_data().try_to_vec::<f32>().unwrap();
     let s: Vec<f32> = next.std.into_data().try_to_vec::<f32>().unwrap();
     for k in 0..3 {
@@ -144,7 +152,10 @@ fn the_stochastic_sampler_does_not_collapse_but_the_deterministic_one_does() {
         let mut state = gpfn_core::belief::BeliefFamily::prior(&family, 64, 2, &device, &mut rng);
         for step in &grid {
             let x_hat = net(&state.gaussian.mean);
-            state = kl.step(&family, state, &x_hat, step, noise, &mut rng);
+            state = kl
+                .maths()
+                .step(&family, state, &x_hat, step, noise, &mut rng)
+                .unwrap();
         }
         let v: Vec<f32> = state.gaussian.mean.into_data().try_to_vec::<f32>().unwrap();
         let lo = v.iter().copied().fold(f32::MAX, f32::min);

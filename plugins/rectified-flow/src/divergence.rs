@@ -1,12 +1,10 @@
 //! The `rectified-flow` divergence: W2's JKO step on a uniform grid, trained by velocity
 //! matching.
 
-use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
-use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep};
+use gpfn_core::divergence::{Divergence, DivergenceMaths, Objective};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
-use gpfn_w2::{W2Divergence, W2LossWeight};
+use gpfn_w2::{W2LossWeight, W2Maths};
 use serde::{Deserialize, Serialize};
 
 gpfn_core::register_plugin!(
@@ -105,86 +103,30 @@ impl Default for RectifiedFlow {
     }
 }
 
-impl RectifiedFlow {
-    /// The W2 divergence Rectified Flow is: its step, value, flow and velocity-matching loss
-    /// weight (capped at this `max_weight`); only the time sampling is Rectified Flow's own.
-    fn w2(&self) -> W2Divergence {
-        W2Divergence {
-            loss_weight: W2LossWeight::Velocity,
-            max_weight: self.max_weight,
-        }
-    }
-}
-
 /// The logistic function `σ(u) = 1/(1 + e^{−u})`.
 fn logistic(u: f64) -> f64 {
     1.0 / (1.0 + (-u).exp())
 }
 
+/// W2's maths (`uniform` schedule, the JKO step, the straight path) with Rectified Flow's own
+/// objective: nothing of W2 is restated here.
 #[typetag::serde(name = "rectified-flow")]
 impl Divergence for RectifiedFlow {
-    fn divergence_name(&self) -> &'static str {
-        "rectified-flow"
+    fn maths(&self) -> &dyn DivergenceMaths {
+        &W2Maths
     }
 
-    fn belief_families(&self) -> &'static [&'static str] {
-        &["particle"]
+    fn objective(&self) -> &dyn Objective {
+        self
     }
+}
 
-    /// `uniform`: `κ(t) = t`, the grid `w_i = 1/(n − i + 1)` of Rectified Flow.
-    fn default_schedule(&self) -> Box<dyn Schedule> {
-        self.w2().default_schedule()
-    }
-
-    /// `½ W2²(p, q) = ½ Σ_k [(m_p − m_q)² + (s_p − s_q)²]`.
-    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
-        self.w2().value(p, q)
-    }
-
-    /// `α_i = w_i/(1 − w_i)`; on the uniform grid `α_i = 1/(n − i)` (∞ at the last step).
-    fn accuracy(&self, step: &ProxStep) -> f64 {
-        self.w2().accuracy(step)
-    }
-
-    /// `m' = (1 − w) m + w y`, `s' = (1 − w) s`, `w = α/(1 + α)`.
-    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian {
-        self.w2().prox(prev, y, alpha)
-    }
-
-    /// The JKO step `z_i = (1 − w_i) z_{i−1} + w_i x̂` (deterministic: Euler for
-    /// `dz/dt = κ'(x̂ − z)/(1 − κ)`), or η-resampling (stochastic).
-    fn step(
-        &self,
-        family: &dyn BeliefFamily,
-        state: BeliefState,
-        x_hat: &Tensor<2>,
-        step: &ProxStep,
-        noise: Noise,
-        rng: &mut Rng,
-    ) -> BeliefState {
-        self.w2().step(family, state, x_hat, step, noise, rng)
-    }
-
-    /// The straight path `z = κ x + (1 − κ) ε`, `ε ~ N(0, I)`.
-    fn flow(
-        &self,
-        family: &dyn BeliefFamily,
-        x: &Tensor<2>,
-        kappa: &[f64],
-        rng: &mut Rng,
-    ) -> Tensor<2> {
-        self.w2().flow(family, x, kappa, rng)
-    }
-
-    fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
-        self.w2().flow_coefficients(kappa)
-    }
-
+impl Objective for RectifiedFlow {
     /// Velocity matching: `‖v − v̂‖²` with `v = dz/dt = κ'(x − z)/(1 − κ)` and
     /// `v̂ = κ'(x̂ − z)/(1 − κ)` is `λ ‖x − x̂‖²` with `λ = (κ'/(1 − κ))²` (uniform:
     /// `1/(1 − t)²`), capped at `max_weight`.
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
-        self.w2().loss_weight(schedule, t)
+        W2LossWeight::Velocity.at(schedule, t, self.max_weight)
     }
 
     /// `uniform`: `t ~ U[0, 1)`; `logit-normal`: `t = σ(m + s n)`; `distill`: `t = 0`.

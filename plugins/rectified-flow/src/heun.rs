@@ -83,6 +83,7 @@ fn check_straight_path(problem: &SamplingProblem<'_>) -> Result<()> {
     }
     for kappa in [0.25, 0.5, 0.75] {
         let straight = div
+            .maths()
             .flow_coefficients(kappa)
             .is_some_and(|(a, b)| (a - kappa).abs() < 1e-12 && (b - (1.0 - kappa)).abs() < 1e-12);
         if !straight {
@@ -91,7 +92,7 @@ fn check_straight_path(problem: &SamplingProblem<'_>) -> Result<()> {
                 message: format!(
                     "heun integrates dz/dκ = (x̂ − z)/(1 − κ), the ODE of the straight path \
                      z = κ x + (1 − κ) ε; divergence `{}` has another flow",
-                    div.divergence_name()
+                    div.name()
                 ),
             });
         }

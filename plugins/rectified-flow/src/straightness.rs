@@ -62,14 +62,14 @@ pub fn straightness(
         let x_hat = (problem.predictor)(z.clone(), step.t_prev);
         let u = (x_hat.clone() - z).div_scalar(1.0 - step.kappa_prev);
         velocities.push((step.kappa - step.kappa_prev, u));
-        state = problem.divergence.step(
+        state = problem.divergence.maths().step(
             problem.family,
             state,
             &x_hat,
             step,
             Noise::Deterministic,
             &mut rng,
-        );
+        )?;
     }
     let chord = problem.family.network_input(&state) - z0;
     let rows = chord.dims()[0] as f64;

@@ -4,7 +4,7 @@
 use approx::assert_relative_eq;
 use gpfn_core::belief::{BeliefFamily, DiagGaussianFamily, ParticleFamily};
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
-use gpfn_core::divergence::{Divergence, Noise};
+use gpfn_core::divergence::{Divergence, Noise, paired_flow};
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::{DeterministicSampler, Sampler};
 use gpfn_core::sampling::{Predictor, SamplingProblem, proximal_chain};
@@ -234,13 +234,11 @@ fn velocity_matching_is_the_weighted_data_loss() {
         let x = rng.normal_tensor(8, 3, &device);
         let eps = rng.normal_tensor(8, 3, &device);
         let v_hat = rng.normal_tensor(8, 3, &device);
-        let z = div
-            .paired_flow(&ParticleFamily {}, &x, &[t; 8], &eps)
-            .unwrap();
+        let z = paired_flow(&div, &x, &[t; 8], &eps).unwrap();
         let (cz, cv) =
             gpfn_network::Target::Velocity.conversion(schedule.kappa(t), 1.0 - schedule.kappa(t));
         let x_hat = z.mul_scalar(cz) + v_hat.clone().mul_scalar(cv);
-        let weighted = div.loss_weight(&schedule, t)
+        let weighted = div.objective().loss_weight(&schedule, t)
             * (x.clone() - x_hat).square().sum().into_scalar::<f32>() as f64;
         let velocity = (x - eps - v_hat).square().sum().into_scalar::<f32>() as f64;
         // f32 sums of 24 O(1) squares; (x − x̂) = (1 − t)(v − v̂) loses ≈ ulp/(1 − t) ≤ 5e-6
@@ -248,7 +246,7 @@ fn velocity_matching_is_the_weighted_data_loss() {
         assert_relative_eq!(weighted, velocity, max_relative = 1e-4);
     }
     // The cap: 1/(1 − t)² exceeds 10⁴ beyond t = 0.99.
-    assert_relative_eq!(div.loss_weight(&schedule, 0.999), 1e4);
+    assert_relative_eq!(div.objective().loss_weight(&schedule, 0.999), 1e4);
 }
 
 #[test]
@@ -263,7 +261,7 @@ fn time_sampling_follows_its_law() {
     };
     let l: Vec<f64> = (0..n)
         .map(|_| {
-            let t = logit.sample_time(&mut rng);
+            let t = logit.objective().sample_time(&mut rng);
             assert!(t > 0.0 && t < 1.0);
             (t / (1.0 - t)).ln()
         })
@@ -276,7 +274,10 @@ fn time_sampling_follows_its_law() {
     assert!((std - 0.8).abs() < 0.02, "std of logit(t) {std}");
 
     let uniform = RectifiedFlow::default();
-    let u: f64 = (0..n).map(|_| uniform.sample_time(&mut rng)).sum::<f64>() / n as f64;
+    let u: f64 = (0..n)
+        .map(|_| uniform.objective().sample_time(&mut rng))
+        .sum::<f64>()
+        / n as f64;
     // Standard error √(1/12/n) ≈ 0.002.
     assert!((u - 0.5).abs() < 0.01, "mean of uniform t {u}");
 
@@ -284,7 +285,7 @@ fn time_sampling_follows_its_law() {
         time_sampling: TimeSampling::Distill,
         ..RectifiedFlow::default()
     };
-    assert_eq!(distill.sample_time(&mut rng), 0.0);
+    assert_eq!(distill.objective().sample_time(&mut rng), 0.0);
 }
 
 fn load_sets(sets: &[&str]) -> gpfn_core::Result<gpfn_run::config::Loaded> {
@@ -303,7 +304,7 @@ fn config_picks_it_by_name_and_rejects_bad_parameters() {
         "sampler.name=\"heun\"",
     ])
     .unwrap();
-    assert_eq!(loaded.config.divergence.divergence_name(), "rectified-flow");
+    assert_eq!(loaded.config.divergence.name(), "rectified-flow");
     // A new sampler name replaces the section: heun's own default, not the deterministic 20.
     assert_eq!(loaded.config.sampler.steps(), 10);
     let err = load_sets(&["divergence.name=\"rectified-flow\"", "divergence.scale=0"])
@@ -325,20 +326,14 @@ fn paired_flow_uses_the_given_noise() {
     let device = Device::flex();
     let x = tensor(&[1.0, 2.0, -1.0, 0.5], 2, &device);
     let eps = tensor(&[0.3, -0.7, 1.1, 0.0], 2, &device);
-    let z = RectifiedFlow::default()
-        .paired_flow(&ParticleFamily {}, &x, &[0.25, 1.0], &eps)
-        .unwrap();
+    let z = paired_flow(&RectifiedFlow::default(), &x, &[0.25, 1.0], &eps).unwrap();
     let expected = [0.25 * 1.0 + 0.75 * 0.3, 0.25 * 2.0 + 0.75 * -0.7, -1.0, 0.5];
     for (a, b) in host(z).iter().zip(expected) {
         // Two f32 products and a sum of O(1) values.
         assert_relative_eq!(*a as f64, b, epsilon = 1e-6);
     }
     let bad = tensor(&[0.0; 6], 2, &device);
-    assert!(
-        RectifiedFlow::default()
-            .paired_flow(&ParticleFamily {}, &x, &[0.5, 0.5], &bad)
-            .is_err()
-    );
+    assert!(paired_flow(&RectifiedFlow::default(), &x, &[0.5, 0.5], &bad).is_err());
 }
 
 /// Straightness is zero for a constant velocity field (`x̂ = z + (1 − t) c`, so `u = c` and the

@@ -4,11 +4,14 @@ use crate::coupling::{Coupling, couple};
 use crate::step::entropic_transport_step;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep, eta_noise, straight_path};
+use gpfn_core::divergence::{
+    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, eta_noise, straight_path,
+};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
+use gpfn_core::{GpfnError, Result};
 use gpfn_ot::Sinkhorn;
-use gpfn_w2::{W2Divergence, W2LossWeight};
+use gpfn_w2::{W2LossWeight, W2Maths};
 use serde::{Deserialize, Serialize};
 
 gpfn_core::register_plugin!(
@@ -93,14 +96,6 @@ impl Default for SinkhornDivergence {
 }
 
 impl SinkhornDivergence {
-    /// The Gaussian part: `w2` with the same loss settings (the ε → 0 limit).
-    fn w2(&self) -> W2Divergence {
-        W2Divergence {
-            loss_weight: self.loss_weight,
-            max_weight: self.max_weight,
-        }
-    }
-
     fn solver(&self) -> Sinkhorn {
         Sinkhorn {
             tolerance: self.tolerance,
@@ -119,37 +114,49 @@ impl SinkhornDivergence {
 
 #[typetag::serde(name = "sinkhorn")]
 impl Divergence for SinkhornDivergence {
-    fn divergence_name(&self) -> &'static str {
-        "sinkhorn"
+    fn maths(&self) -> &dyn DivergenceMaths {
+        self
     }
 
+    fn objective(&self) -> &dyn Objective {
+        self
+    }
+}
+
+/// The Gaussian part is `w2`'s (the ε → 0 limit of the entropic cost).
+impl Proximal<DiagGaussian> for SinkhornDivergence {
+    /// `½ W2²` between the Gaussian summaries.
+    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+        W2Maths.value(p, q)
+    }
+
+    /// The `w2` closed form `m' = (1−w) m + w y`, `s' = (1−w) s`.
+    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> Result<DiagGaussian> {
+        W2Maths.prox(prev, y, alpha)
+    }
+}
+
+impl DivergenceMaths for SinkhornDivergence {
     fn belief_families(&self) -> &'static [&'static str] {
         &["particle"]
     }
 
     fn default_schedule(&self) -> Box<dyn Schedule> {
-        self.w2().default_schedule()
-    }
-
-    /// `½ W2²` between the Gaussian summaries: the ε → 0 limit of the entropic cost.
-    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
-        self.w2().value(p, q)
+        W2Maths.default_schedule()
     }
 
     /// `α_i = w_i/(1 − w_i)`, as for `w2`.
     fn accuracy(&self, step: &ProxStep) -> f64 {
-        self.w2().accuracy(step)
-    }
-
-    /// The `w2` closed form `m' = (1−w) m + w y`, `s' = (1−w) s`.
-    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian {
-        self.w2().prox(prev, y, alpha)
+        W2Maths.accuracy(step)
     }
 
     fn couples_batch(&self) -> bool {
         true
     }
 
+    /// Deterministic: the particles move together by the entropic plan's barycentric
+    /// projection; a failed Sinkhorn solve is an error naming `sinkhorn`, never a silent W2
+    /// step. Stochastic: η-resampled noise, re-coupled to the predictions.
     fn step(
         &self,
         _family: &dyn BeliefFamily,
@@ -158,26 +165,36 @@ impl Divergence for SinkhornDivergence {
         step: &ProxStep,
         noise: Noise,
         rng: &mut Rng,
-    ) -> BeliefState {
-        let gaussian = self.prox(&state.gaussian, x_hat, self.accuracy(step));
+    ) -> Result<BeliefState> {
+        let gaussian = self.prox(&state.gaussian, x_hat, self.accuracy(step))?;
         let w = step.weight;
-        let particle = state.particle.map(|z| match noise {
-            Noise::Deterministic => {
-                entropic_transport_step(&z, x_hat, w, &self.solver(), self.epsilon, self.block_size)
-                    .unwrap_or_else(|e| {
-                        tracing::warn!("entropic step failed ({e}); using the W2 step instead");
-                        z.clone().mul_scalar(1.0 - w) + x_hat.clone().mul_scalar(w)
-                    })
-            }
-            Noise::Stochastic { eta } => {
+        let particle = match (state.particle, noise) {
+            (None, _) => None,
+            (Some(z), Noise::Deterministic) => Some(
+                entropic_transport_step(
+                    &z,
+                    x_hat,
+                    w,
+                    &self.solver(),
+                    self.epsilon,
+                    self.block_size,
+                )
+                .map_err(|e| {
+                    GpfnError::Invalid(format!(
+                        "divergence `sinkhorn`: the entropic transport step {} failed: {e}",
+                        step.index
+                    ))
+                })?,
+            ),
+            (Some(z), Noise::Stochastic { eta }) => {
                 // η-resampling of the noise, then re-coupled to the predictions by minibatch
                 // OT so that the batch follows the (coupled) flow distribution:
                 // n = √(1−η²) ε̂ + η ξ,  z' = κ x̂ + (1 − κ) n_σ.
                 let n = self.coupled(x_hat, eta_noise(x_hat, &z, step, eta, rng));
-                x_hat.clone().mul_scalar(step.kappa) + n.mul_scalar(1.0 - step.kappa)
+                Some(x_hat.clone().mul_scalar(step.kappa) + n.mul_scalar(1.0 - step.kappa))
             }
-        });
-        BeliefState { gaussian, particle }
+        };
+        Ok(BeliefState { gaussian, particle })
     }
 
     /// `z = κ x + (1 − κ) ε_σ`, `ε ~ N(0, I)` i.i.d. and `σ` the minibatch OT pairing of the
@@ -188,17 +205,20 @@ impl Divergence for SinkhornDivergence {
         x: &Tensor<2>,
         kappa: &[f64],
         rng: &mut Rng,
-    ) -> Tensor<2> {
+    ) -> Result<Tensor<2>> {
         let [b, d] = x.dims();
         let eps = self.coupled(x, rng.normal_tensor(b, d, &x.device()));
-        straight_path(x, kappa, eps)
+        Ok(straight_path(x, kappa, eps))
     }
 
     fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
         Some((kappa, 1.0 - kappa))
     }
+}
 
+impl Objective for SinkhornDivergence {
+    /// As for `w2`, with this divergence's `loss_weight` and `max_weight`.
     fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
-        self.w2().loss_weight(schedule, t)
+        self.loss_weight.at(schedule, t, self.max_weight)
     }
 }

@@ -85,7 +85,10 @@ fn particle_step_approaches_the_w2_step_as_epsilon_shrinks() {
         max_iterations: 2000,
         ..div
     };
-    let next = sharp.step(&family, state, &y, &grid[1], Noise::Deterministic, &mut rng);
+    let next = sharp
+        .maths()
+        .step(&family, state, &y, &grid[1], Noise::Deterministic, &mut rng)
+        .unwrap();
     let w = grid[1].weight as f32;
     let expected = host(z.mul_scalar(1.0 - w) + y.mul_scalar(w));
     for (a, b) in host(next.particle.unwrap()).iter().zip(&expected) {
@@ -109,8 +112,18 @@ fn coupled_flow_permutes_the_noise_and_shortens_paths() {
         ..Default::default()
     };
     // κ = 0 returns the noise itself; the same rng seed draws the same noise.
-    let e_c = host(coupled.flow(&family, &x, &zero, &mut Rng::seed(5)));
-    let e_i = host(independent.flow(&family, &x, &zero, &mut Rng::seed(5)));
+    let e_c = host(
+        coupled
+            .maths()
+            .flow(&family, &x, &zero, &mut Rng::seed(5))
+            .unwrap(),
+    );
+    let e_i = host(
+        independent
+            .maths()
+            .flow(&family, &x, &zero, &mut Rng::seed(5))
+            .unwrap(),
+    );
     let rows = |v: &[f32]| {
         let mut r: Vec<Vec<u32>> = v
             .chunks(d)
@@ -139,7 +152,12 @@ fn coupled_flow_permutes_the_noise_and_shortens_paths() {
     );
     // And the flow is κ x + (1 − κ) ε_σ for a general κ.
     let kappa: Vec<f64> = (0..b).map(|i| i as f64 / b as f64).collect();
-    let z = host(coupled.flow(&family, &x, &kappa, &mut Rng::seed(5)));
+    let z = host(
+        coupled
+            .maths()
+            .flow(&family, &x, &kappa, &mut Rng::seed(5))
+            .unwrap(),
+    );
     for i in 0..b {
         for k in 0..d {
             let want = kappa[i] as f32 * xs[i * d + k] + (1.0 - kappa[i] as f32) * e_c[i * d + k];
@@ -189,11 +207,11 @@ fn gaussian_parts_are_those_of_w2() {
     let p = DiagGaussian::from_vecs(&[0.5, -1.0], &[0.8, 2.0], &device);
     let q = DiagGaussian::from_vecs(&[0.0, 1.0], &[1.0, 1.5], &device);
     assert_eq!(
-        s.value(&p, &q).into_scalar::<f32>(),
-        w2.value(&p, &q).into_scalar::<f32>()
+        s.maths().value(&p, &q).into_scalar::<f32>(),
+        w2.maths().value(&p, &q).into_scalar::<f32>()
     );
     for step in time_grid(&Uniform {}, 4) {
-        assert_eq!(s.accuracy(&step), w2.accuracy(&step));
+        assert_eq!(s.maths().accuracy(&step), w2.maths().accuracy(&step));
     }
 }
 
@@ -209,4 +227,41 @@ fn config_reads_its_fields_and_rejects_unknown_ones() {
     );
     let e = serde_json::from_str::<SinkhornDivergence>(r#"{"epsilonn": 0.05}"#).unwrap_err();
     assert!(e.to_string().contains("epsilonn"), "{e}");
+}
+
+/// A failed entropic step is an error that names the divergence, never a silent W2 step:
+/// `epsilon = 0` (which the config rejects, so it is set here directly) has no Sinkhorn plan.
+#[test]
+fn a_failed_entropic_step_is_an_error_not_a_w2_step() {
+    let device = Device::flex();
+    let mut rng = Rng::seed(3);
+    let (n, d) = (8, 2);
+    let state = BeliefState {
+        gaussian: DiagGaussian::standard(n, d, &device),
+        particle: Some(rng.normal_tensor(n, d, &device)),
+    };
+    let y = rng.normal_tensor(n, d, &device);
+    let grid = time_grid(&Uniform {}, 5);
+    let broken = SinkhornDivergence {
+        epsilon: 0.0,
+        ..SinkhornDivergence::default()
+    };
+    let err = broken
+        .maths()
+        .step(
+            &ParticleFamily {},
+            state,
+            &y,
+            &grid[1],
+            Noise::Deterministic,
+            &mut rng,
+        )
+        .expect_err("ε = 0 has no entropic plan");
+    let message = err.to_string();
+    assert!(message.contains("divergence `sinkhorn`"), "{message}");
+    assert!(message.contains("entropic transport step 2"), "{message}");
+    // And the config refuses ε = 0 before any sampling starts.
+    let e = serde_json::from_value::<SinkhornDivergence>(serde_json::json!({ "epsilon": 0.0 }))
+        .expect_err("epsilon must be positive");
+    assert!(e.to_string().contains("must be"), "{e}");
 }

@@ -1,8 +1,11 @@
 //! The `w2` divergence.
 
+use gpfn_core::Result;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, Noise, ProxStep, eta_resample, particle_flow};
+use gpfn_core::divergence::{
+    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, eta_resample, particle_flow,
+};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::{Schedule, Uniform};
 use serde::{Deserialize, Serialize};
@@ -61,22 +64,39 @@ pub fn half_w2_squared(p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
     (dm + ds).sum_dim(1).squeeze_dim(1).mul_scalar(0.5)
 }
 
-#[typetag::serde(name = "w2")]
-impl Divergence for W2Divergence {
-    fn divergence_name(&self) -> &'static str {
-        "w2"
+/// The maths of `½ W2²` on diagonal Gaussians and their particles: shared by `w2`,
+/// `rectified-flow` and (its Gaussian part) `sinkhorn`. It has no settings: W2's settings are
+/// its training objective's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct W2Maths;
+
+impl Proximal<DiagGaussian> for W2Maths {
+    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+        half_w2_squared(p, q)
     }
 
+    /// `m' = (1−w) m + w y`, `s' = (1−w) s`, `w = α/(1+α)`.
+    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> Result<DiagGaussian> {
+        let w = if alpha.is_finite() {
+            alpha / (1.0 + alpha)
+        } else {
+            1.0
+        };
+        Ok(DiagGaussian {
+            mean: prev.mean.clone().mul_scalar(1.0 - w) + y.clone().mul_scalar(w),
+            std: prev.std.clone().mul_scalar(1.0 - w),
+        })
+    }
+}
+
+impl DivergenceMaths for W2Maths {
     fn belief_families(&self) -> &'static [&'static str] {
         &["particle"]
     }
 
+    /// `uniform`: `κ(t) = t`, the grid `w_i = 1/(n − i + 1)` of Rectified Flow.
     fn default_schedule(&self) -> Box<dyn Schedule> {
         Box::new(Uniform {})
-    }
-
-    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
-        half_w2_squared(p, q)
     }
 
     /// `α_i = w_i/(1 − w_i)` (∞ when the step reaches `κ = 1`).
@@ -88,19 +108,8 @@ impl Divergence for W2Divergence {
         }
     }
 
-    /// `m' = (1−w) m + w y`, `s' = (1−w) s`, `w = α/(1+α)`.
-    fn prox(&self, prev: &DiagGaussian, y: &Tensor<2>, alpha: f64) -> DiagGaussian {
-        let w = if alpha.is_finite() {
-            alpha / (1.0 + alpha)
-        } else {
-            1.0
-        };
-        DiagGaussian {
-            mean: prev.mean.clone().mul_scalar(1.0 - w) + y.clone().mul_scalar(w),
-            std: prev.std.clone().mul_scalar(1.0 - w),
-        }
-    }
-
+    /// The JKO step `z_i = (1 − w_i) z_{i−1} + w_i x̂` (deterministic: Euler for
+    /// `dz/dt = κ'(x̂ − z)/(1 − κ)`), or η-resampling (stochastic).
     fn step(
         &self,
         _family: &dyn BeliefFamily,
@@ -109,8 +118,8 @@ impl Divergence for W2Divergence {
         step: &ProxStep,
         noise: Noise,
         rng: &mut Rng,
-    ) -> BeliefState {
-        let gaussian = self.prox(&state.gaussian, x_hat, self.accuracy(step));
+    ) -> Result<BeliefState> {
+        let gaussian = self.prox(&state.gaussian, x_hat, self.accuracy(step))?;
         let w = step.weight;
         let particle = state.particle.map(|z| match noise {
             // The OT map between N(m, s²) and N(m', s'²) = z ↦ m' + (s'/s)(z − m)
@@ -118,7 +127,7 @@ impl Divergence for W2Divergence {
             Noise::Deterministic => z.mul_scalar(1.0 - w) + x_hat.clone().mul_scalar(w),
             Noise::Stochastic { eta } => eta_resample(x_hat, &z, step, eta, rng),
         });
-        BeliefState { gaussian, particle }
+        Ok(BeliefState { gaussian, particle })
     }
 
     /// `z = κ x + (1 − κ) ε`, `ε ~ N(0, I)`.
@@ -128,21 +137,41 @@ impl Divergence for W2Divergence {
         x: &Tensor<2>,
         kappa: &[f64],
         rng: &mut Rng,
-    ) -> Tensor<2> {
-        particle_flow(x, kappa, rng)
+    ) -> Result<Tensor<2>> {
+        Ok(particle_flow(x, kappa, rng))
     }
 
     fn flow_coefficients(&self, kappa: f64) -> Option<(f64, f64)> {
         Some((kappa, 1.0 - kappa))
     }
+}
 
-    fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
-        match self.loss_weight {
+impl W2LossWeight {
+    /// `λ(t)`: `1` (`data`), or `(κ'/(1 − κ))²` capped at `max_weight` (`velocity`).
+    pub fn at(self, schedule: &dyn Schedule, t: f64, max_weight: f64) -> f64 {
+        match self {
             W2LossWeight::Data => 1.0,
             W2LossWeight::Velocity => {
                 let r = schedule.kappa_dot(t) / (1.0 - schedule.kappa(t)).max(1e-12);
-                (r * r).min(self.max_weight)
+                (r * r).min(max_weight)
             }
         }
+    }
+}
+
+#[typetag::serde(name = "w2")]
+impl Divergence for W2Divergence {
+    fn maths(&self) -> &dyn DivergenceMaths {
+        &W2Maths
+    }
+
+    fn objective(&self) -> &dyn Objective {
+        self
+    }
+}
+
+impl Objective for W2Divergence {
+    fn loss_weight(&self, schedule: &dyn Schedule, t: f64) -> f64 {
+        self.loss_weight.at(schedule, t, self.max_weight)
     }
 }

@@ -15,4 +15,4 @@
 
 mod divergence;
 
-pub use divergence::{W2Divergence, W2LossWeight, half_w2_squared};
+pub use divergence::{W2Divergence, W2LossWeight, W2Maths, half_w2_squared};

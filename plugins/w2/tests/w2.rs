@@ -15,7 +15,7 @@ fn prox_is_the_closed_form() {
     let prev = DiagGaussian::from_vecs(&[0.2, -1.0], &[1.0, 0.5], &device);
     let y = Tensor::<1>::from_floats([1.0, 1.0], &device).reshape([1, 2]);
     let alpha = 3.0;
-    let next = w2.prox(&prev, &y, alpha);
+    let next = w2.maths().prox(&prev, &y, alpha).unwrap();
     let w = alpha / (1.0 + alpha);
     let m: Vec<f32> = next.mean.into_data().try_to_vec::<f32>().unwrap();
     let s: Vec<f32> = next.std.into_data().try_to_vec::<f32>().unwrap();
@@ -59,7 +59,10 @@ fn rectified_flow_jko_is_euler_step_for_step() {
     for step in &grid {
         let z = state.particle.clone().unwrap();
         let x_hat = net(&z, step.t_prev);
-        state = w2.step(&family, state, &x_hat, step, Noise::Deterministic, &mut rng);
+        state = w2
+            .maths()
+            .step(&family, state, &x_hat, step, Noise::Deterministic, &mut rng)
+            .unwrap();
         let h = 1.0 / n as f64;
         let velocity = (net(&euler, step.t_prev) - euler.clone()).div_scalar(1.0 - step.t_prev);
         euler = euler.clone() + velocity.mul_scalar(h);
@@ -83,11 +86,11 @@ fn velocity_weight_is_capped() {
         max_weight: 50.0,
     };
     // Uniform: λ = 1/(1 − t)².
-    assert_relative_eq!(w2.loss_weight(&Uniform {}, 0.5), 4.0);
-    assert_relative_eq!(w2.loss_weight(&Uniform {}, 0.999), 50.0);
+    assert_relative_eq!(w2.objective().loss_weight(&Uniform {}, 0.5), 4.0);
+    assert_relative_eq!(w2.objective().loss_weight(&Uniform {}, 0.999), 50.0);
     let data = W2Divergence {
         loss_weight: W2LossWeight::Data,
         max_weight: 50.0,
     };
-    assert_relative_eq!(data.loss_weight(&Uniform {}, 0.9), 1.0);
+    assert_relative_eq!(data.objective().loss_weight(&Uniform {}, 0.9), 1.0);
 }

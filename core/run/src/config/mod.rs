@@ -117,7 +117,7 @@ impl Config {
         let family = match &self.belief {
             Some(b) => b.clone(),
             None => {
-                let name = self.divergence.belief_families()[0];
+                let name = self.divergence.maths().belief_families()[0];
                 family_by_name(name).ok_or_else(|| gpfn_core::GpfnError::Config {
                     key: "belief.name".into(),
                     message: format!("unknown default belief family `{name}`"),
@@ -132,7 +132,7 @@ impl Config {
     pub fn schedule(&self) -> Box<dyn Schedule> {
         match &self.schedule {
             Some(s) => s.clone(),
-            None => self.divergence.default_schedule(),
+            None => self.divergence.maths().default_schedule(),
         }
     }
 

@@ -13,7 +13,7 @@
 use crate::predict::predict_x;
 use burn::tensor::Tensor;
 use gpfn_core::belief::BeliefFamily;
-use gpfn_core::divergence::{Divergence, column};
+use gpfn_core::divergence::{Divergence, column, paired_flow};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
 use gpfn_network::{Network, Target};
@@ -35,17 +35,19 @@ pub fn training_loss(
 ) -> gpfn_core::Result<Tensor<1>> {
     let device = x.device();
     let b = x.dims()[0];
-    let t: Vec<f64> = (0..b).map(|_| divergence.sample_time(rng)).collect();
+    let t: Vec<f64> = (0..b)
+        .map(|_| divergence.objective().sample_time(rng))
+        .collect();
     let weight: Vec<f64> = t
         .iter()
-        .map(|&t| divergence.loss_weight(schedule, t))
+        .map(|&t| divergence.objective().loss_weight(schedule, t))
         .collect();
     let input = match noise {
         Some(eps) => {
             let kappa: Vec<f64> = t.iter().map(|&t| schedule.kappa(t)).collect();
-            divergence.paired_flow(family, &x, &kappa, eps)?
+            paired_flow(divergence, &x, &kappa, eps)?
         }
-        None => divergence.flow_at(family, schedule, &x, &t, rng)?,
+        None => divergence.maths().flow_at(family, schedule, &x, &t, rng)?,
     };
     let x_hat = predict_x(network, target, divergence, schedule, input, &t)?;
     let squared_error = (x - x_hat).square().sum_dim(1);
