@@ -1,8 +1,11 @@
 //! Backends: the device every tensor lives on, picked at run time.
 //!
 //! `flex` (pure-Rust CPU) is always compiled in. `wgpu` and `cuda` are cargo features of
-//! `gpfn-core` (and of `gpfn-cli`); asking for one that was not compiled in, or one whose
-//! driver or adapter is missing, is an error rather than burn's panic.
+//! `gpfn-run` (and of `gpfn-cli`); asking for one that was not compiled in, or one whose
+//! driver or adapter is missing, is an error rather than burn's panic. `cuda` is checked
+//! piece by piece first ([`cuda::preflight`]: driver, GPU, libdevice).
+
+pub mod cuda;
 
 use burn::tensor::{Device, Tensor};
 use gpfn_core::{GpfnError, Result};
@@ -37,6 +40,9 @@ pub fn device(name: &str) -> Result<Device> {
             "not compiled into this binary; rebuild with `--features {name}` \
              (e.g. `cargo build --release -p gpfn-cli --features {name}`)"
         )));
+    }
+    if name == "cuda" {
+        cuda::preflight().map_err(|m| err(format!("the device does not start: {m}")))?;
     }
     let device = make(name);
     probe(&device).map_err(|m| err(format!("the device does not start: {m}")))?;
