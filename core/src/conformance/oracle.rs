@@ -73,6 +73,7 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
         let mut modes = vec![
             Noise::Stochastic { eta: 1.0 },
             Noise::Stochastic { eta: 0.5 },
+            Noise::Ancestral { eta: 1.0 },
         ];
         if family.has_particle() {
             modes.push(Noise::Deterministic);

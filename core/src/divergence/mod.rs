@@ -23,8 +23,8 @@ mod pieces;
 
 pub use crate::schedule::ProxStep;
 pub use pieces::{
-    check_family, column, eta_noise, eta_resample, paired_flow, particle_flow, prox_objective,
-    sender_sample, sender_step, straight_path, transport,
+    ancestral_eta, check_family, column, eta_noise, eta_resample, paired_flow, particle_flow,
+    prox_objective, sender_sample, sender_step, straight_path, transport,
 };
 
 use crate::Result;
@@ -164,6 +164,15 @@ pub enum Noise {
     /// beliefs; for particle beliefs, η-resampling `z_i = κ_i x̂ + (1 − κ_i)(√(1−η²) ε̂ + η ξ)`.
     Stochastic {
         /// `η ∈ [0, 1]`; η = 0 is the deterministic transport.
+        eta: f64,
+    },
+    /// The ancestral (DDPM-type) sampler: for particle beliefs on the straight path
+    /// `z = κ x + (1 − κ) ε`, DDIM's step `z_i = κ_i x̂ + √((1−κ_i)² − σ_i²) ε̂ + σ_i ξ` with
+    /// `σ_i = η` times the standard deviation of the Gaussian posterior `q(z_i | z_{i−1}, x)`
+    /// ([`ancestral_eta`] gives it as η-resampling's `η`); for Gaussian beliefs BFN's sender
+    /// sample, which is BFN's ancestral sampler.
+    Ancestral {
+        /// `η ∈ [0, 1]`: 1 samples the posterior, 0 is the deterministic transport.
         eta: f64,
     },
 }

@@ -30,7 +30,9 @@ pub fn sender_step(
     let alpha = div.accuracy(step);
     let y = match noise {
         Noise::Deterministic => x_hat.clone(),
-        Noise::Stochastic { .. } => sender_sample(x_hat, 1.0 / alpha.sqrt(), rng),
+        Noise::Stochastic { .. } | Noise::Ancestral { .. } => {
+            sender_sample(x_hat, 1.0 / alpha.sqrt(), rng)
+        }
     };
     Ok(BeliefState {
         gaussian: div.prox(&state.gaussian, &y, alpha)?,
@@ -87,6 +89,26 @@ pub fn eta_noise(
         noise = noise + rng.normal_tensor(b, d, &z.device()).mul_scalar(eta);
     }
     noise
+}
+
+/// The ancestral step of the straight path `z_t = a_t x + b_t ε` (`a = κ`, `b = 1 − κ`) as
+/// η-resampling ([`eta_resample`]): the `η'` for which `κ_i x̂ + (1 − κ_i)(√(1−η'²) ε̂ + η' ξ)`
+/// is DDIM's step with `σ_i = η σ_post`.
+///
+/// The Markov noising from `t_i` back to `t_{i−1}` that keeps the path's marginals is
+/// `z_{i−1} = r z_i + √v ξ` with `r = a_{i−1}/a_i` and `v = b_{i−1}² − r² b_i²`; the posterior
+/// `q(z_i | z_{i−1}, x)` then has variance `σ_post² = b_i² v / b_{i−1}²`, so
+/// `η' = η σ_post / b_i = η √(1 − (a_{i−1} b_i / (a_i b_{i−1}))²)`. With the exact `x̂ = x`
+/// every step samples the posterior exactly, so the chain's marginals are the flow's at every
+/// step count. `η' = η` on the first step (`a_0 = 0`: the posterior is the prior).
+pub fn ancestral_eta(step: &ProxStep, eta: f64) -> f64 {
+    let (a_prev, a) = (step.kappa_prev, step.kappa);
+    let (b_prev, b) = (1.0 - a_prev, 1.0 - a);
+    if a <= 0.0 || b_prev <= 0.0 {
+        return eta;
+    }
+    let r = (a_prev * b) / (a * b_prev);
+    eta * (1.0 - r * r).max(0.0).sqrt()
 }
 
 /// The straight-path flow of particle beliefs: `z = κ x + (1 − κ) ε`, `ε ~ N(0, I)`.
@@ -168,4 +190,54 @@ pub fn paired_flow(
     }
     let device = x.device();
     Ok(x.clone() * column(&a, &device) + noise.clone() * column(&b, &device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(kappa_prev: f64, kappa: f64) -> ProxStep {
+        ProxStep {
+            index: 2,
+            t_prev: kappa_prev,
+            t: kappa,
+            kappa_prev,
+            kappa,
+            weight: 1.0 - (1.0 - kappa) / (1.0 - kappa_prev),
+        }
+    }
+
+    /// `η'` against the posterior variance computed by Gaussian conditioning on the joint law
+    /// of `(z_i, z_{i−1})` given `x`: `Var z_i = b_i²`, `Cov(z_i, z_{i−1}) = r b_i²` (the
+    /// noising `z_{i−1} = r z_i + √v ξ`, `r = a_{i−1}/a_i`, `Var z_{i−1} = b_{i−1}²`), so
+    /// `Var(z_i | z_{i−1}) = b_i² − (r b_i²)²/b_{i−1}²`.
+    #[test]
+    fn ancestral_eta_is_the_posterior_standard_deviation_over_b() {
+        for (kp, k) in [(0.25, 0.5), (0.1, 0.2), (0.5, 0.9), (0.9, 0.95)] {
+            let (bp, b) = (1.0f64 - kp, 1.0f64 - k);
+            let r = kp / k;
+            let var = b * b - (r * b * b).powi(2) / (bp * bp);
+            let want = var.sqrt() / b;
+            approx::assert_relative_eq!(
+                ancestral_eta(&step(kp, k), 1.0),
+                want,
+                max_relative = 1e-12
+            );
+            approx::assert_relative_eq!(
+                ancestral_eta(&step(kp, k), 0.5),
+                0.5 * want,
+                max_relative = 1e-12
+            );
+        }
+        // κ = 0.25 → 0.5: σ_post² = b² v / b_prev² = 0.25 · 0.5 / 0.5625, η' = √(8/9).
+        approx::assert_relative_eq!(
+            ancestral_eta(&step(0.25, 0.5), 1.0),
+            (8.0f64 / 9.0).sqrt(),
+            max_relative = 1e-12
+        );
+        // From pure noise the posterior is the prior: all of the noise is fresh.
+        assert_eq!(ancestral_eta(&step(0.0, 0.3), 0.7), 0.7);
+        // Finer steps draw less fresh noise.
+        assert!(ancestral_eta(&step(0.5, 0.51), 1.0) < ancestral_eta(&step(0.5, 0.6), 1.0));
+    }
 }

@@ -1,8 +1,10 @@
 //! Samplers: how the observation of each proximal step is chosen, and how many steps run.
 
+mod ancestral;
 mod deterministic;
 mod stochastic;
 
+pub use ancestral::AncestralSampler;
 pub use deterministic::DeterministicSampler;
 pub use stochastic::StochasticSampler;
 
@@ -80,3 +82,15 @@ pub(crate) fn default_steps() -> usize {
 }
 
 dyn_clone::clone_trait_object!(Sampler);
+
+/// `η` of the stochastic samplers, checked to lie in `[0, 1]` (`sampler.eta`).
+fn checked_eta(eta: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&eta) {
+        Ok(eta)
+    } else {
+        Err(crate::GpfnError::Config {
+            key: "sampler.eta".into(),
+            message: format!("η must lie in [0, 1], got {eta}"),
+        })
+    }
+}

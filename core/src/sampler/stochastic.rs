@@ -1,11 +1,11 @@
 //! `stochastic`: BFN's sender samples for Gaussian beliefs, η-resampling for particles.
 
-use super::{Sampler, default_steps};
+use super::{Sampler, checked_eta, default_steps};
+use crate::Result;
 use crate::belief::BeliefState;
 use crate::divergence::Noise;
 use crate::rng::Rng;
 use crate::sampling::{SamplingProblem, proximal_chain, proximal_chain_from};
-use crate::{GpfnError, Result};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -36,13 +36,9 @@ fn default_eta() -> f64 {
 
 impl StochasticSampler {
     fn noise(&self) -> Result<Noise> {
-        if !(0.0..=1.0).contains(&self.eta) {
-            return Err(GpfnError::Config {
-                key: "sampler.eta".into(),
-                message: format!("η must lie in [0, 1], got {}", self.eta),
-            });
-        }
-        Ok(Noise::Stochastic { eta: self.eta })
+        Ok(Noise::Stochastic {
+            eta: checked_eta(self.eta)?,
+        })
     }
 }
 

@@ -5,7 +5,8 @@ use crate::step::entropic_transport_step;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::divergence::{
-    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, eta_noise, straight_path,
+    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, ancestral_eta, eta_noise,
+    straight_path,
 };
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
@@ -186,10 +187,15 @@ impl DivergenceMaths for SinkhornDivergence {
                     ))
                 })?,
             ),
-            (Some(z), Noise::Stochastic { eta }) => {
-                // η-resampling of the noise, then re-coupled to the predictions by minibatch
-                // OT so that the batch follows the (coupled) flow distribution:
+            (Some(z), Noise::Stochastic { eta } | Noise::Ancestral { eta }) => {
+                // η-resampling of the noise (the ancestral step is η-resampling with
+                // `ancestral_eta`), then re-coupled to the predictions by minibatch OT so that
+                // the batch follows the (coupled) flow distribution:
                 // n = √(1−η²) ε̂ + η ξ,  z' = κ x̂ + (1 − κ) n_σ.
+                let eta = match noise {
+                    Noise::Ancestral { .. } => ancestral_eta(step, eta),
+                    _ => eta,
+                };
                 let n = self.coupled(x_hat, eta_noise(x_hat, &z, step, eta, rng));
                 Some(x_hat.clone().mul_scalar(step.kappa) + n.mul_scalar(1.0 - step.kappa))
             }

@@ -94,3 +94,67 @@ fn velocity_weight_is_capped() {
     };
     assert_relative_eq!(data.objective().loss_weight(&Uniform {}, 0.9), 1.0);
 }
+
+/// The ancestral step samples the straight path's Gaussian posterior: from
+/// `z_{i−1} = a_{i−1} x + b_{i−1} ε` with the exact `x̂ = x`, the pair `(z_{i−1}, z_i)` has the
+/// joint law of the Markov noising `z_{i−1} = r z_i + √v ξ`, i.e. correlation
+/// `a_{i−1} b_i / (a_i b_{i−1})` (1/3 from κ = 0.25 to 0.5), where η-resampling at η = 1 has
+/// correlation 0 and the deterministic transport 1. Marginals alone cannot tell these apart
+/// (every η of DDIM's family keeps them), so this is the test of the posterior's variance.
+#[test]
+fn the_ancestral_step_has_the_posterior_joint_law() {
+    let device = Device::flex();
+    let n = 4000;
+    let x = 0.7f32;
+    let mut rng = Rng::seed(17);
+    let eps = rng.normals(n);
+    let z_prev: Vec<f32> = eps.iter().map(|e| 0.25 * x + 0.75 * e).collect();
+    let grid = time_grid(&Uniform {}, 4);
+    let step = &grid[1];
+    assert_eq!((step.kappa_prev, step.kappa), (0.25, 0.5));
+    let state = gpfn_core::belief::BeliefState {
+        gaussian: DiagGaussian::standard(n, 1, &device),
+        particle: Some(Tensor::<1>::from_floats(z_prev.as_slice(), &device).reshape([n, 1])),
+    };
+    let x_hat = Tensor::<2>::ones([n, 1], &device).mul_scalar(x);
+    let next = W2Divergence::default()
+        .maths()
+        .step(
+            &ParticleFamily {},
+            state,
+            &x_hat,
+            step,
+            Noise::Ancestral { eta: 1.0 },
+            &mut rng,
+        )
+        .unwrap();
+    let z: Vec<f32> = next.particle.unwrap().into_data().try_to_vec().unwrap();
+    let mean = |v: &[f32]| v.iter().map(|&a| a as f64).sum::<f64>() / v.len() as f64;
+    let (mp, mz) = (mean(&z_prev), mean(&z));
+    let cov = z_prev
+        .iter()
+        .zip(&z)
+        .map(|(&a, &b)| (a as f64 - mp) * (b as f64 - mz))
+        .sum::<f64>()
+        / n as f64;
+    let sd = |v: &[f32], m: f64| {
+        (v.iter().map(|&a| (a as f64 - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    let (sp, sz) = (sd(&z_prev, mp), sd(&z, mz));
+    let rho = cov / (sp * sz);
+    let want = (0.25 * 0.5) / (0.5 * 0.75);
+    // Five standard errors of a sample correlation, (1 − ρ²)/√n ≈ 0.014 here.
+    assert!(
+        (rho - want).abs() < 5.0 * (1.0 - want * want) / (n as f64).sqrt(),
+        "correlation {rho}, posterior sampling gives {want}"
+    );
+    // And the marginal is the flow's: N(κ x, (1 − κ)²) = N(0.35, 0.5²).
+    assert!(
+        (mz - 0.35).abs() < 5.0 * 0.5 / (n as f64).sqrt(),
+        "mean {mz}"
+    );
+    assert!(
+        (sz - 0.5).abs() < 5.0 * 0.5 / (2.0 * n as f64).sqrt(),
+        "std {sz}"
+    );
+}
