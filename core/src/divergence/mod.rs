@@ -177,6 +177,19 @@ pub enum Noise {
     },
 }
 
+impl Noise {
+    /// For particle beliefs: the `η` of η-resampling ([`eta_resample`]) this noise asks for at
+    /// `step` — `η` itself for the stochastic sampler, [`ancestral_eta`] for the ancestral one —
+    /// or `None` for the deterministic transport.
+    pub fn particle_eta(self, step: &ProxStep) -> Option<f64> {
+        match self {
+            Noise::Deterministic => None,
+            Noise::Stochastic { eta } => Some(eta),
+            Noise::Ancestral { eta } => Some(ancestral_eta(step, eta)),
+        }
+    }
+}
+
 /// Closed-form derivatives of a separable divergence's per-coordinate value
 /// `D₁(N(m, e^{2u}), q)` in the solver's coordinates `(m, u = ln s)`, each `[n, 1]` like the
 /// beliefs they were computed at: the gradient `(∂_m D₁, ∂_u D₁)` and the Hessian

@@ -3,12 +3,12 @@
 //! η = 0: the deterministic transport); Gaussian beliefs take BFN's sender sample, BFN's own
 //! ancestral sampler. See [`crate::divergence::ancestral_eta`].
 
-use super::{Sampler, checked_eta, default_steps};
+use super::{Sampler, checked_eta, default_steps, run_chain};
 use crate::Result;
 use crate::belief::BeliefState;
 use crate::divergence::Noise;
 use crate::rng::Rng;
-use crate::sampling::{SamplingProblem, proximal_chain, proximal_chain_from};
+use crate::sampling::SamplingProblem;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,14 @@ fn default_eta() -> f64 {
     1.0
 }
 
+impl AncestralSampler {
+    fn noise(&self) -> Result<Noise> {
+        Ok(Noise::Ancestral {
+            eta: checked_eta(self.eta)?,
+        })
+    }
+}
+
 #[typetag::serde(name = "ancestral")]
 impl Sampler for AncestralSampler {
     fn steps(&self) -> usize {
@@ -51,10 +59,7 @@ impl Sampler for AncestralSampler {
     }
 
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
-        let noise = Noise::Ancestral {
-            eta: checked_eta(self.eta)?,
-        };
-        Ok(proximal_chain(problem, self.steps, noise, rng, None)?.prediction)
+        run_chain(problem, None, self.steps, self.noise()?, rng)
     }
 
     fn sample_from(
@@ -63,9 +68,6 @@ impl Sampler for AncestralSampler {
         start: BeliefState,
         rng: &mut Rng,
     ) -> Result<Tensor<2>> {
-        let noise = Noise::Ancestral {
-            eta: checked_eta(self.eta)?,
-        };
-        Ok(proximal_chain_from(problem, start, self.steps, noise, rng, None)?.prediction)
+        run_chain(problem, Some(start), self.steps, self.noise()?, rng)
     }
 }

@@ -1,11 +1,11 @@
 //! `deterministic`: `y_i = x̂_i` at every step.
 
-use super::{Sampler, default_steps};
+use super::{Sampler, default_steps, run_chain};
 use crate::Result;
 use crate::belief::BeliefState;
 use crate::divergence::Noise;
 use crate::rng::Rng;
-use crate::sampling::{SamplingProblem, proximal_chain, proximal_chain_from};
+use crate::sampling::SamplingProblem;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ impl Sampler for DeterministicSampler {
     }
 
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
-        Ok(proximal_chain(problem, self.steps, Noise::Deterministic, rng, None)?.prediction)
+        run_chain(problem, None, self.steps, Noise::Deterministic, rng)
     }
 
     fn sample_from(
@@ -47,7 +47,6 @@ impl Sampler for DeterministicSampler {
         start: BeliefState,
         rng: &mut Rng,
     ) -> Result<Tensor<2>> {
-        let noise = Noise::Deterministic;
-        Ok(proximal_chain_from(problem, start, self.steps, noise, rng, None)?.prediction)
+        run_chain(problem, Some(start), self.steps, Noise::Deterministic, rng)
     }
 }

@@ -94,3 +94,20 @@ fn checked_eta(eta: f64) -> Result<f64> {
         })
     }
 }
+
+/// The proximal chain of `steps` steps with `noise`, from `start` when given (else the
+/// family's prior): what the deterministic, stochastic and ancestral samplers run.
+fn run_chain(
+    problem: &SamplingProblem<'_>,
+    start: Option<BeliefState>,
+    steps: usize,
+    noise: crate::divergence::Noise,
+    rng: &mut Rng,
+) -> Result<Tensor<2>> {
+    use crate::sampling::{proximal_chain, proximal_chain_from};
+    let end = match start {
+        Some(start) => proximal_chain_from(problem, start, steps, noise, rng, None)?,
+        None => proximal_chain(problem, steps, noise, rng, None)?,
+    };
+    Ok(end.prediction)
+}

@@ -1,11 +1,11 @@
 //! `stochastic`: BFN's sender samples for Gaussian beliefs, η-resampling for particles.
 
-use super::{Sampler, checked_eta, default_steps};
+use super::{Sampler, checked_eta, default_steps, run_chain};
 use crate::Result;
 use crate::belief::BeliefState;
 use crate::divergence::Noise;
 use crate::rng::Rng;
-use crate::sampling::{SamplingProblem, proximal_chain, proximal_chain_from};
+use crate::sampling::SamplingProblem;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -56,8 +56,7 @@ impl Sampler for StochasticSampler {
     }
 
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
-        let noise = self.noise()?;
-        Ok(proximal_chain(problem, self.steps, noise, rng, None)?.prediction)
+        run_chain(problem, None, self.steps, self.noise()?, rng)
     }
 
     fn sample_from(
@@ -66,7 +65,6 @@ impl Sampler for StochasticSampler {
         start: BeliefState,
         rng: &mut Rng,
     ) -> Result<Tensor<2>> {
-        let noise = self.noise()?;
-        Ok(proximal_chain_from(problem, start, self.steps, noise, rng, None)?.prediction)
+        run_chain(problem, Some(start), self.steps, self.noise()?, rng)
     }
 }

@@ -5,8 +5,7 @@ use crate::step::entropic_transport_step;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::divergence::{
-    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, ancestral_eta, eta_noise,
-    straight_path,
+    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, eta_noise, straight_path,
 };
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
@@ -169,38 +168,34 @@ impl DivergenceMaths for SinkhornDivergence {
     ) -> Result<BeliefState> {
         let gaussian = self.prox(&state.gaussian, x_hat, self.accuracy(step))?;
         let w = step.weight;
-        let particle = match (state.particle, noise) {
-            (None, _) => None,
-            (Some(z), Noise::Deterministic) => Some(
-                entropic_transport_step(
-                    &z,
-                    x_hat,
-                    w,
-                    &self.solver(),
-                    self.epsilon,
-                    self.block_size,
-                )
-                .map_err(|e| {
-                    GpfnError::Invalid(format!(
-                        "divergence `sinkhorn`: the entropic transport step {} failed: {e}",
-                        step.index
-                    ))
-                })?,
-            ),
-            (Some(z), Noise::Stochastic { eta } | Noise::Ancestral { eta }) => {
-                // η-resampling of the noise (the ancestral step is η-resampling with
-                // `ancestral_eta`), then re-coupled to the predictions by minibatch OT so that
-                // the batch follows the (coupled) flow distribution:
-                // n = √(1−η²) ε̂ + η ξ,  z' = κ x̂ + (1 − κ) n_σ.
-                let eta = match noise {
-                    Noise::Ancestral { .. } => ancestral_eta(step, eta),
-                    _ => eta,
-                };
+        let Some(z) = state.particle else {
+            return Ok(BeliefState {
+                gaussian,
+                particle: None,
+            });
+        };
+        let particle = match noise.particle_eta(step) {
+            None => {
+                entropic_transport_step(&z, x_hat, w, &self.solver(), self.epsilon, self.block_size)
+                    .map_err(|e| {
+                        GpfnError::Invalid(format!(
+                            "divergence `sinkhorn`: the entropic transport step {} failed: {e}",
+                            step.index
+                        ))
+                    })?
+            }
+            Some(eta) => {
+                // η-resampling of the noise (the stochastic or the ancestral sampler's η), then
+                // re-coupled to the predictions by minibatch OT so that the batch follows the
+                // (coupled) flow distribution: n = √(1−η²) ε̂ + η ξ,  z' = κ x̂ + (1 − κ) n_σ.
                 let n = self.coupled(x_hat, eta_noise(x_hat, &z, step, eta, rng));
-                Some(x_hat.clone().mul_scalar(step.kappa) + n.mul_scalar(1.0 - step.kappa))
+                x_hat.clone().mul_scalar(step.kappa) + n.mul_scalar(1.0 - step.kappa)
             }
         };
-        Ok(BeliefState { gaussian, particle })
+        Ok(BeliefState {
+            gaussian,
+            particle: Some(particle),
+        })
     }
 
     /// `z = κ x + (1 − κ) ε_σ`, `ε ~ N(0, I)` i.i.d. and `σ` the minibatch OT pairing of the

@@ -4,8 +4,7 @@ use gpfn_core::Result;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::divergence::{
-    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, ancestral_eta, eta_resample,
-    particle_flow,
+    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, eta_resample, particle_flow,
 };
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::{Schedule, Uniform};
@@ -111,7 +110,7 @@ impl DivergenceMaths for W2Maths {
 
     /// The JKO step `z_i = (1 − w_i) z_{i−1} + w_i x̂` (deterministic: Euler for
     /// `dz/dt = κ'(x̂ − z)/(1 − κ)`), η-resampling (stochastic), or DDIM's ancestral step
-    /// (η-resampling with [`ancestral_eta`]).
+    /// (η-resampling with [`gpfn_core::divergence::ancestral_eta`]).
     fn step(
         &self,
         _family: &dyn BeliefFamily,
@@ -123,14 +122,11 @@ impl DivergenceMaths for W2Maths {
     ) -> Result<BeliefState> {
         let gaussian = self.prox(&state.gaussian, x_hat, self.accuracy(step))?;
         let w = step.weight;
-        let particle = state.particle.map(|z| match noise {
+        let particle = state.particle.map(|z| match noise.particle_eta(step) {
             // The OT map between N(m, s²) and N(m', s'²) = z ↦ m' + (s'/s)(z − m)
             // = (1 − w) z + w x̂.
-            Noise::Deterministic => z.mul_scalar(1.0 - w) + x_hat.clone().mul_scalar(w),
-            Noise::Stochastic { eta } => eta_resample(x_hat, &z, step, eta, rng),
-            Noise::Ancestral { eta } => {
-                eta_resample(x_hat, &z, step, ancestral_eta(step, eta), rng)
-            }
+            None => z.mul_scalar(1.0 - w) + x_hat.clone().mul_scalar(w),
+            Some(eta) => eta_resample(x_hat, &z, step, eta, rng),
         });
         Ok(BeliefState { gaussian, particle })
     }
