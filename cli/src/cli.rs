@@ -218,6 +218,39 @@ pub enum EvalCommand {
     /// Train the small CNN whose penultimate features serve every metric, on the config's
     /// data set (`--set data.name=mnist` or `fashion-mnist`); reports its test accuracy.
     Classifier(ClassifierArgs),
+    /// Negative log-likelihood of the test images in nats and bits/dim: BFN's variational
+    /// bounds for `kl`, the exact ODE log-likelihood for `w2`, `rectified-flow` and
+    /// `sinkhorn` (settings: the `[likelihood]` config keys; docs/likelihood.md).
+    Nll(NllArgs),
+}
+
+/// `gpfn eval nll`.
+#[derive(Debug, Args)]
+pub struct NllArgs {
+    /// Run folder (default: `run.dir/run.name` of the config).
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+    /// Checkpoint folder (default: the run's newest).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Score the first N test images (default: all); the report gives the standard error.
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// Images per batch (an ODE batch shares its step sizes).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Seed of the Monte Carlo draws (default: the run's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// JSON report path (default: `<run>/eval/nll.json`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `gpfn eval classifier`.
@@ -320,6 +353,10 @@ pub struct SweepArgs {
     /// 2·steps − 1; the reports give the true NFE).
     #[arg(long, value_delimiter = ',', default_values_t = gpfn_eval::DEFAULT_NFES)]
     pub nfe: Vec<usize>,
+    /// Tolerances (rtol = atol), comma-separated, of the adaptive samplers (`dopri5`), which
+    /// take no step count; the reports give the NFE they spent.
+    #[arg(long, value_delimiter = ',', default_values_t = gpfn_eval::DEFAULT_TOLERANCES)]
+    pub tolerances: Vec<f64>,
     /// Samplers, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = gpfn_eval::DEFAULT_SAMPLERS.map(String::from))]
     pub samplers: Vec<String>,

@@ -107,7 +107,7 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     args.extend(common);
     let out = ok(&gpfn(&args));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["nfe"], 2);
+    assert_eq!(v["nfe"].as_f64(), Some(2.0), "the evaluations made");
     assert_eq!(v["samples"], 12);
     assert_eq!(v["reference"], 40);
     assert_eq!(v["sampler"], "stochastic");
@@ -170,7 +170,7 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
         &cls_s,
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("deterministic, heun, stochastic"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("deterministic, dopri5, heun, stochastic"));
 
     // A run trained on another machine names a data folder that is missing here; the command
     // line's `--data-dir` is layered over the run's own config and points it at this one.
@@ -193,7 +193,7 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     args.extend(["eval", "--run", &run_s, "--nfe", "1", "--json"]);
     args.extend(common);
     let v: serde_json::Value = serde_json::from_str(&ok(&gpfn(&args))).unwrap();
-    assert_eq!(v["nfe"], 1);
+    assert_eq!(v["nfe"].as_f64(), Some(1.0));
     let sweep2 = dir.path().join("sweep2").display().to_string();
     let mut args = vec!["--data-dir", &data_s, "sweep", &run_s];
     args.extend([
@@ -222,4 +222,135 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     assert!(merged.join("fid-vs-nfe.png").exists());
     let o = gpfn(&["sweep", "--out", &merged_s]);
     assert_eq!(o.status.code(), Some(2), "clap refuses a sweep of nothing");
+
+    // The adaptive sampler: swept over tolerances, its measured NFE in the reports.
+    let sweep3 = dir.path().join("sweep3").display().to_string();
+    let mut args = vec!["--data-dir", &data_s, "sweep", &run_s];
+    args.extend([
+        "--samplers",
+        "dopri5",
+        "--tolerances",
+        "1e-1,1e-3",
+        "--out",
+        &sweep3,
+    ]);
+    args.extend(common);
+    ok(&gpfn(&args));
+    let reports: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("sweep3/sweep.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reports.len(), 2);
+    let nfe: Vec<f64> = reports.iter().map(|r| r["nfe"].as_f64().unwrap()).collect();
+    // A dopri5 solve costs 2 + 6 per attempted step, at least one step.
+    assert!(nfe.iter().all(|&n| n >= 8.0), "{nfe:?}");
+    assert!(
+        nfe[1] >= nfe[0],
+        "a tighter tolerance costs no fewer evaluations: {nfe:?}"
+    );
+    assert_eq!(reports[1]["tolerance"].as_f64(), Some(1e-3));
+    assert!(run.join("eval/dopri5-tol1e-3.json").exists());
+    let mut args = vec!["--data-dir", &data_s, "eval", "--run", &run_s];
+    args.extend(["--sampler", "dopri5", "--nfe", "4"]);
+    args.extend(common);
+    let o = gpfn(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sampler.rtol"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `gpfn eval nll` on two-step runs: the ODE likelihood of `w2` (Hutchinson, two probes,
+/// uniform dequantisation), BFN's two bounds for `kl`, and the error for a divergence with
+/// neither. (The estimators' values are checked against closed forms in gpfn-likelihood.)
+#[test]
+fn nll_scores_w2_and_kl_runs_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("digits");
+    gpfn_data::fixture::write_seven_segment_idx(&data, 100, 20, 2).unwrap();
+    let data_s = data.display().to_string();
+    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
+    for config in ["configs/w2.toml", "configs/kl.toml"] {
+        let args = [
+            "--data-dir",
+            &data_s,
+            "--config",
+            config,
+            "--set",
+            &run_dir,
+            "--set",
+            "train.steps=2",
+            "--set",
+            "train.batch_size=4",
+            "--set",
+            "network.channels=[4, 8]",
+            "--set",
+            "network.attention=false",
+            "--set",
+            "network.groups=4",
+            "--set",
+            "sample.count=2",
+            "--set",
+            "train.sample_every=0",
+            "train",
+            "--no-progress",
+        ];
+        ok(&gpfn(&args));
+    }
+    let w2 = dir.path().join("w2").display().to_string();
+    let kl = dir.path().join("kl").display().to_string();
+    let nll = |extra: &[&str], run: &str| {
+        let mut args = vec!["--data-dir", &data_s];
+        args.extend_from_slice(extra);
+        args.extend(["eval", "nll", "--run", run, "--count", "4", "--batch", "2"]);
+        args.extend(["--json", "--no-progress"]);
+        gpfn(&args)
+    };
+    let v: serde_json::Value = serde_json::from_str(&ok(&nll(
+        &[
+            "--set",
+            "likelihood.probes=2",
+            "--set",
+            "likelihood.rtol=1e-3",
+            "--set",
+            "likelihood.atol=1e-3",
+        ],
+        &w2,
+    )))
+    .unwrap();
+    assert_eq!(v["items"], 4);
+    assert_eq!(v["dequantisation"], "uniform");
+    assert_eq!(v["estimates"][0]["name"], "ode");
+    let bpd = v["estimates"][0]["bits_per_dim"]["mean"].as_f64().unwrap();
+    assert!(bpd.is_finite(), "{v}");
+    assert!(v["nfe"].as_f64().unwrap() >= 8.0);
+    assert!(v["hutchinson_variance"].as_f64().unwrap() >= 0.0);
+    assert!(dir.path().join("w2/eval/nll.json").exists());
+
+    let v: serde_json::Value = serde_json::from_str(&ok(&nll(&[], &kl))).unwrap();
+    let names: Vec<&str> = v["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    // kl.toml samples with 20 steps: the n-step bound takes n from the sampler.
+    assert_eq!(names, ["bfn-continuous", "bfn-20-step"]);
+    for e in v["estimates"].as_array().unwrap() {
+        let nats = &e["nats"];
+        assert!(nats["mean"].as_f64().unwrap() > 0.0, "{e}");
+        assert!(nats["standard_error"].as_f64().unwrap() > 0.0, "{e}");
+    }
+
+    let o = nll(&["--set", "divergence.name=\"hellinger\""], &kl);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`hellinger` has no likelihood estimator"),
+        "{err}"
+    );
+    let o = nll(&["--set", "likelihood.t_end=1.0"], &w2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("likelihood.t_end"));
 }

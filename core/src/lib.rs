@@ -24,6 +24,7 @@ pub mod conformance;
 pub mod divergence;
 pub mod error;
 pub mod host;
+pub mod ode;
 pub mod proximal_solver;
 pub mod registry;
 pub mod rng;

@@ -108,3 +108,40 @@ pub fn check_steps(problem: &SamplingProblem<'_>, n: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks that `div` on `family` is a particle flow on the straight path
+/// `z = κ x + (1 − κ) ε`, whose probability-flow ODE `dz/dκ = (x̂ − z)/(1 − κ)` the ODE
+/// samplers (`heun`, `dopri5`) and the exact likelihood integrate; `what` names the one
+/// asking, in errors.
+pub fn check_straight_path(
+    div: &dyn Divergence,
+    family: &dyn BeliefFamily,
+    what: &str,
+) -> Result<()> {
+    if !family.has_particle() {
+        return Err(GpfnError::Config {
+            key: "sampler.name".into(),
+            message: format!(
+                "{what} integrates the particle ODE; belief family `{}` has no particle",
+                family.family_name()
+            ),
+        });
+    }
+    for kappa in [0.25, 0.5, 0.75] {
+        let straight = div
+            .maths()
+            .flow_coefficients(kappa)
+            .is_some_and(|(a, b)| (a - kappa).abs() < 1e-12 && (b - (1.0 - kappa)).abs() < 1e-12);
+        if !straight {
+            return Err(GpfnError::Config {
+                key: "sampler.name".into(),
+                message: format!(
+                    "{what} integrates dz/dκ = (x̂ − z)/(1 − κ), the ODE of the straight path \
+                     z = κ x + (1 − κ) ε; divergence `{}` has another flow",
+                    div.name()
+                ),
+            });
+        }
+    }
+    Ok(())
+}

@@ -38,7 +38,7 @@ pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
         report.train_step_s,
         cpu(&report.train_step),
         report.samples_per_s,
-        report.nfe,
+        gpfn_eval::format_nfe(report.nfe_measured),
         report.sample_batch,
         cpu(&report.sampling),
         report.threads

@@ -1,7 +1,7 @@
 //! `gpfn eval` and `gpfn eval classifier`.
 
 use super::load_config;
-use crate::cli::{ClassifierArgs, EvalArgs, EvalCommand, EvalCommon, EvalRunArgs};
+use crate::cli::{ClassifierArgs, EvalArgs, EvalCommand, EvalCommon, EvalRunArgs, NllArgs};
 use crate::output::{out, outln};
 use gpfn_core::sampler;
 use gpfn_core::{GpfnError, Result};
@@ -20,6 +20,7 @@ use std::path::PathBuf;
 pub fn run(sources: &ConfigSources, args: &EvalArgs) -> Result<()> {
     match &args.command {
         Some(EvalCommand::Classifier(c)) => classifier(sources, c),
+        Some(EvalCommand::Nll(n)) => nll(sources, n),
         None => evaluate(sources, &args.run),
     }
 }
@@ -156,11 +157,9 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
         progress.set_position(k as u64)
     })?;
     progress.finish_and_clear();
-    let name = sampler::name_of(sampler.as_ref());
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| EvalReport::default_path(run.folder.path(), &name, sampler.steps()));
+    let out = args.out.clone().unwrap_or_else(|| {
+        EvalReport::default_path(run.folder.path(), &sampler::tag_of(sampler.as_ref()))
+    });
     report.write(&out)?;
     if run.shape.len() == 3 {
         let per: usize = run.shape.iter().product();
@@ -174,6 +173,38 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
     }
     if args.json {
         outln!("{}", report.to_json())?;
+    } else {
+        out!("{}", report.table())?;
+    }
+    eprintln!("written to {}", out.display());
+    Ok(())
+}
+
+fn nll(sources: &ConfigSources, args: &NllArgs) -> Result<()> {
+    let run = super::open_run(sources, args.run.as_deref(), args.checkpoint.as_deref())?;
+    if args.count == Some(0) {
+        return Err(GpfnError::Invalid("--count must be positive".into()));
+    }
+    let total = args.count.unwrap_or(10_000) as u64;
+    let progress = bar(total, !args.no_progress, "test images");
+    let report = gpfn_eval::nll(
+        &run,
+        &gpfn_eval::NllOptions {
+            items: args.count,
+            batch: args.batch,
+            seed: args.seed.unwrap_or(run.config.seed),
+        },
+        &mut |k| progress.set_position(k as u64),
+    )?;
+    progress.finish_and_clear();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| run.folder.path().join("eval").join("nll.json"));
+    let json = serde_json::to_string_pretty(&report).expect("report serialises");
+    io::atomic_write(&out, json.as_bytes())?;
+    if args.json {
+        outln!("{json}")?;
     } else {
         out!("{}", report.table())?;
     }

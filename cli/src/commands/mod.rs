@@ -97,6 +97,7 @@ fn open_run(
 }
 
 /// The sampler `name` (default: the config's) with `steps` steps (default: the config's).
+/// An adaptive sampler takes no step count: asking it for one is an error.
 fn pick_sampler(
     config: &gpfn_run::config::Config,
     name: Option<&str>,
@@ -107,6 +108,13 @@ fn pick_sampler(
         None => config.sampler.clone(),
     };
     Ok(match steps {
+        Some(_) if sampler.tolerance().is_some() => {
+            return Err(gpfn_core::GpfnError::Invalid(format!(
+                "sampler `{}` chooses its steps by its error control: set its tolerance with \
+                 `--set sampler.rtol=… --set sampler.atol=…` instead of a step count",
+                gpfn_core::sampler::name_of(sampler.as_ref())
+            )));
+        }
         Some(n) => sampler.with_steps(n),
         None => sampler,
     })

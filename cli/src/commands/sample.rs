@@ -14,7 +14,7 @@ pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
     let sampler = super::pick_sampler(config, args.sampler.as_deref(), args.steps)?;
     let count = args.count.unwrap_or(config.sample.count);
     let seed = args.seed.unwrap_or(config.seed);
-    let values = generate::draw(
+    let drawn = generate::draw_stream(
         config,
         &run.network,
         sampler.as_ref(),
@@ -22,10 +22,11 @@ pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
         count,
         &run.device,
         seed,
+        0,
     )?;
-    let name = sampler::name_of(sampler.as_ref());
-    let tag = format!("sample-{name}-{}", sampler.steps());
-    let npy = generate::write_outputs(config, &run.folder, &values, &run.shape, &tag)?;
+    let tag = format!("sample-{}", sampler::tag_of(sampler.as_ref()));
+    let npy = generate::write_outputs(config, &run.folder, &drawn.values, &run.shape, &tag)?;
+    tracing::info!(nfe = drawn.nfe, "network evaluations per sample");
     outln!("{}", npy.display())?;
     Ok(())
 }

@@ -54,6 +54,7 @@ fn evaluate(sources: &ConfigSources, args: &SweepArgs) -> Result<Vec<EvalReport>
     let evaluator = evaluator(&args.common, first)?;
     let options = SweepOptions {
         nfes: args.nfe.clone(),
+        tolerances: args.tolerances.clone(),
         samplers: args.samplers.clone(),
         eval: EvalOptions {
             samples: args.common.count,

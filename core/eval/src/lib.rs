@@ -27,6 +27,7 @@ mod features;
 mod fid;
 mod metrics;
 mod neighbours;
+mod nll;
 mod plot;
 mod precision_recall;
 mod report;
@@ -41,14 +42,15 @@ pub use diversity::diversity;
 pub use features::Features;
 pub use fid::{GaussianStats, fid, frechet_distance, sqrtm_psd, trace_sqrt_product};
 pub use metrics::{MetricOptions, Metrics, Reference};
+pub use nll::{NllOptions, nll};
 pub use plot::{FONT_PATHS, fid_against_nfe};
 pub use precision_recall::{PrecisionRecall, precision_recall};
-pub use report::EvalReport;
+pub use report::{EvalReport, format_nfe};
 pub use run_eval::{EvalOptions, Evaluator, TrainedRun};
 pub use sinkhorn_metric::SinkhornMetric;
 pub use sweep::{
-    DEFAULT_NFES, DEFAULT_SAMPLERS, SweepFiles, SweepOptions, csv, markdown, read_sweep, sweep,
-    write_sweep,
+    DEFAULT_NFES, DEFAULT_SAMPLERS, DEFAULT_TOLERANCES, SweepFiles, SweepOptions, csv, markdown,
+    read_sweep, sweep, write_sweep,
 };
 pub use train_classifier::{ClassifierTraining, train_classifier};
 

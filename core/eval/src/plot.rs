@@ -53,7 +53,7 @@ fn series(reports: &[EvalReport]) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::new();
     for r in reports {
         let key = (r.name.clone(), r.sampler.clone());
-        let point = (r.nfe as f64, r.metrics.fid.max(1e-6));
+        let point = (r.nfe, r.metrics.fid.max(1e-6));
         match out.iter_mut().find(|(n, s, _)| (n, s) == (&key.0, &key.1)) {
             Some((_, _, pts)) => pts.push(point),
             None => out.push((key.0, key.1, vec![point])),
@@ -88,15 +88,15 @@ pub(crate) fn fid_against_nfe_with_text(
     }
     let (w, h) = (960u32, 640u32);
     let mut buf = vec![255u8; (w * h * 3) as usize];
-    let nfe_lo = reports.iter().map(|r| r.nfe).min().unwrap_or(1) as f64;
-    let nfe_hi = reports.iter().map(|r| r.nfe).max().unwrap_or(1) as f64;
+    let nfe_lo = reports.iter().map(|r| r.nfe).fold(f64::INFINITY, f64::min);
+    let nfe_hi = reports.iter().map(|r| r.nfe).fold(0.0, f64::max);
     let fids: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).collect();
     let fid_lo = fids.iter().copied().fold(f64::INFINITY, f64::min);
     let fid_hi = fids.iter().copied().fold(0.0, f64::max);
     let x_range = (nfe_lo / 1.2)..(nfe_hi * 1.2);
     // Ticks at the NFE values evaluated, not at a log axis's own (which skip some, e.g. 5,
     // and crowd others, e.g. 90 and 100).
-    let mut ticks: Vec<f64> = reports.iter().map(|r| r.nfe as f64).collect();
+    let mut ticks: Vec<f64> = reports.iter().map(|r| r.nfe).collect();
     ticks.sort_by(f64::total_cmp);
     ticks.dedup();
     let x_axis = || x_range.clone().log_scale().with_key_points(ticks.clone());

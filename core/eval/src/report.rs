@@ -20,8 +20,13 @@ pub struct EvalReport {
     pub divergence: String,
     /// Sampler name.
     pub sampler: String,
-    /// Network evaluations per sample (= steps).
-    pub nfe: usize,
+    /// Network evaluations per sample actually made, averaged over the generation batches
+    /// (= steps for the Euler-type samplers, `2·steps − 1` for Heun, what the error control
+    /// spent for `dopri5`).
+    pub nfe: f64,
+    /// The adaptive sampler's tolerance (`rtol = atol`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
     /// Samples generated.
     pub samples: usize,
     /// Reference (test) images.
@@ -46,13 +51,11 @@ impl EvalReport {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
 
-    /// `eval/<sampler>-<steps>.json` inside `run_folder`: named by the sampler's steps, as
-    /// `--nfe` gives them (the report's `nfe` is the network evaluations, `2·steps − 1` for
-    /// Heun).
-    pub fn default_path(run_folder: &Path, sampler: &str, steps: usize) -> PathBuf {
-        run_folder
-            .join("eval")
-            .join(format!("{sampler}-{steps}.json"))
+    /// `eval/<tag>.json` inside `run_folder`, with the sampler's tag
+    /// ([`gpfn_core::sampler::tag_of`]: `<sampler>-<steps>` as `--nfe` gives the steps, or
+    /// `<sampler>-tol<rtol>` for an adaptive one; the report's `nfe` is the evaluations).
+    pub fn default_path(run_folder: &Path, tag: &str) -> PathBuf {
+        run_folder.join("eval").join(format!("{tag}.json"))
     }
 
     /// Writes the JSON atomically to `path`.
@@ -67,7 +70,12 @@ impl EvalReport {
         let _ = writeln!(
             s,
             "{} ({}) · sampler {} · {} NFE · {} samples vs {} reference images",
-            self.name, self.divergence, self.sampler, self.nfe, self.samples, self.reference
+            self.name,
+            self.divergence,
+            self.sampler,
+            format_nfe(self.nfe),
+            self.samples,
+            self.reference
         );
         let rows: [(&str, String); 9] = [
             ("FID", format!("{:.3}", m.fid)),
@@ -123,5 +131,14 @@ impl EvalReport {
             100.0 * self.classifier_test_accuracy
         );
         s
+    }
+}
+
+/// An NFE as reports print it: whole numbers as integers, averages with one decimal.
+pub fn format_nfe(nfe: f64) -> String {
+    if nfe.fract() == 0.0 {
+        format!("{nfe:.0}")
+    } else {
+        format!("{nfe:.1}")
     }
 }

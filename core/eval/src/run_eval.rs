@@ -74,7 +74,8 @@ impl TrainedRun {
     }
 
     /// Draws `count` samples in batches of `batch` (batch `c` on noise stream `c` of `seed`),
-    /// calling `progress(samples_done)` after each batch.
+    /// calling `progress(samples_done)` after each batch; returns the values and the network
+    /// evaluations per sample, averaged over the batches.
     pub fn draw(
         &self,
         sampler: &dyn Sampler,
@@ -82,12 +83,13 @@ impl TrainedRun {
         batch: usize,
         seed: u64,
         progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<f32>> {
+    ) -> Result<(Vec<f32>, f64)> {
         let batch = batch.max(1);
         let mut values = Vec::with_capacity(count * self.shape.iter().product::<usize>());
+        let mut evaluations = 0usize;
         for (stream, start) in (0..count).step_by(batch).enumerate() {
             let rows = batch.min(count - start);
-            values.extend(generate::draw_stream(
+            let drawn = generate::draw_stream(
                 &self.config,
                 &self.network,
                 sampler,
@@ -96,10 +98,12 @@ impl TrainedRun {
                 &self.device,
                 seed,
                 stream as u64,
-            )?);
+            )?;
+            values.extend(drawn.values);
+            evaluations += drawn.nfe * rows;
             progress(start + rows);
         }
-        Ok(values)
+        Ok((values, evaluations as f64 / count.max(1) as f64))
     }
 }
 
@@ -182,7 +186,7 @@ impl Evaluator {
         progress: &mut dyn FnMut(usize),
     ) -> Result<(EvalReport, Vec<f32>)> {
         let started = Instant::now();
-        let values = run.draw(
+        let (values, nfe) = run.draw(
             sampler,
             options.samples,
             options.batch,
@@ -204,7 +208,8 @@ impl Evaluator {
             checkpoint: run.checkpoint.display().to_string(),
             divergence: run.divergence(),
             sampler: name_of(sampler),
-            nfe: sampler.evaluations(),
+            nfe,
+            tolerance: sampler.tolerance(),
             samples: options.samples,
             reference: self.reference_count,
             seed: options.seed,

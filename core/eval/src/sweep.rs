@@ -2,7 +2,7 @@
 //! with a progress bar over the whole sweep; written as CSV, a markdown table and a plot of
 //! FID against NFE.
 
-use super::report::EvalReport;
+use super::report::{EvalReport, format_nfe};
 use super::run_eval::{EvalOptions, Evaluator, TrainedRun};
 use gpfn_core::sampler::by_name;
 use gpfn_core::{GpfnError, Result};
@@ -13,14 +13,20 @@ use std::path::{Path, PathBuf};
 /// The NFE grid of the paper's comparison.
 pub const DEFAULT_NFES: [usize; 5] = [5, 10, 20, 50, 100];
 
+/// The tolerances an adaptive sampler (`dopri5`) is swept over.
+pub const DEFAULT_TOLERANCES: [f64; 3] = [1e-2, 1e-3, 1e-5];
+
 /// The samplers compared.
 pub const DEFAULT_SAMPLERS: [&str; 2] = ["deterministic", "stochastic"];
 
 /// What to sweep.
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
-    /// Network evaluations per sample.
+    /// Steps of the fixed-step samplers (network evaluations per sample, except Heun's).
     pub nfes: Vec<usize>,
+    /// Tolerances (`rtol = atol`) of the adaptive samplers (`dopri5`), which take no step
+    /// count: their NFE is what the error control spends, measured.
+    pub tolerances: Vec<f64>,
     /// Sampler names.
     pub samplers: Vec<String>,
     /// Samples, batch and seed of every evaluation.
@@ -44,16 +50,42 @@ pub fn sweep(
     if let Some(n) = options.nfes.iter().find(|&&n| n == 0) {
         return Err(GpfnError::Invalid(format!("NFE must be positive, got {n}")));
     }
+    if let Some(t) = options
+        .tolerances
+        .iter()
+        .find(|t| !(t.is_finite() && **t > 0.0))
+    {
+        return Err(GpfnError::Invalid(format!(
+            "tolerances must be positive and finite, got {t}"
+        )));
+    }
     // The grid of samplers, built once, before the long work starts (so a bad name fails
-    // first). `--nfe` gives each sampler's steps; Heun evaluates the network 2·steps − 1 times.
+    // first). `--nfe` gives each fixed-step sampler's steps (Heun evaluates the network
+    // 2·steps − 1 times); `--tolerances` each adaptive sampler's tolerance.
     let mut grid = Vec::new();
     for name in &options.samplers {
-        for &steps in &options.nfes {
-            grid.push((name, steps, by_name(name, steps, "--samplers")?));
+        let probe = by_name(name, 1, "--samplers")?;
+        if probe.with_tolerance(1.0).is_some() {
+            if options.tolerances.is_empty() {
+                return Err(GpfnError::Invalid(format!(
+                    "sampler `{name}` is adaptive: give its tolerances with --tolerances"
+                )));
+            }
+            for sampler in options
+                .tolerances
+                .iter()
+                .filter_map(|&tol| probe.with_tolerance(tol))
+            {
+                grid.push((name, sampler));
+            }
+        } else {
+            for &steps in &options.nfes {
+                grid.push((name, by_name(name, steps, "--samplers")?));
+            }
         }
     }
     // Work is proportional to samples × NFE: the bar counts network evaluations per sample.
-    let per_run: usize = grid.iter().map(|(_, _, s)| s.evaluations()).sum();
+    let per_run: usize = grid.iter().map(|(_, s)| s.evaluations()).sum();
     let total = (runs.len() * per_run * options.eval.samples) as u64;
     let bar = if options.progress {
         let bar = ProgressBar::new(total);
@@ -70,19 +102,21 @@ pub fn sweep(
     let mut reports = Vec::new();
     let mut done = 0u64;
     for run in runs {
-        for (name, steps, sampler) in &grid {
+        for (name, sampler) in &grid {
             let evaluations = sampler.evaluations();
-            bar.set_message(format!("{} · {name} · {evaluations} NFE", run.name()));
+            let tag = gpfn_core::sampler::tag_of(sampler.as_ref());
+            bar.set_message(format!("{} · {tag}", run.name()));
             let (report, _) =
                 evaluator.evaluate(run, sampler.as_ref(), &options.eval, &mut |k| {
                     bar.set_position(done + (k * evaluations) as u64)
                 })?;
             done += (options.eval.samples * evaluations) as u64;
             bar.set_position(done);
-            report.write(&EvalReport::default_path(run.folder.path(), name, *steps))?;
+            report.write(&EvalReport::default_path(run.folder.path(), &tag))?;
             bar.println(format!(
-                "{} · {name} · {evaluations:>3} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
+                "{} · {name} · {:>5} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
                 run.name(),
+                format_nfe(report.nfe),
                 report.metrics.fid,
                 report.metrics.precision,
                 report.metrics.recall,
@@ -95,7 +129,7 @@ pub fn sweep(
     Ok(reports)
 }
 
-const CSV_HEADER: &str = "run,divergence,sampler,nfe,samples,reference,fid,precision,recall,density,coverage,diversity,reference_diversity,classes_covered,class_histogram,sampling_seconds";
+const CSV_HEADER: &str = "run,divergence,sampler,nfe,samples,reference,fid,precision,recall,density,coverage,diversity,reference_diversity,classes_covered,class_histogram,sampling_seconds,tolerance";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -113,7 +147,7 @@ pub fn csv(reports: &[EvalReport]) -> String {
         let hist: Vec<String> = m.classes.counts.iter().map(|c| c.to_string()).collect();
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
             csv_field(&r.name),
             csv_field(&r.divergence),
             csv_field(&r.sampler),
@@ -129,10 +163,19 @@ pub fn csv(reports: &[EvalReport]) -> String {
             m.reference_diversity,
             m.classes.covered,
             hist.join(" "),
-            r.sampling_seconds
+            r.sampling_seconds,
+            r.tolerance.map(|t| format!("{t:e}")).unwrap_or_default()
         );
     }
     s
+}
+
+/// The sampler as tables show it: its name, with the tolerance of an adaptive one.
+pub fn sampler_label(r: &EvalReport) -> String {
+    match r.tolerance {
+        Some(t) => format!("{} (tol {t:e})", r.sampler),
+        None => r.sampler.clone(),
+    }
 }
 
 /// A markdown table of the reports.
@@ -148,8 +191,8 @@ pub fn markdown(reports: &[EvalReport]) -> String {
             "| {} | {} | {} | {} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.1} |",
             r.name,
             r.divergence,
-            r.sampler,
-            r.nfe,
+            sampler_label(r),
+            format_nfe(r.nfe),
             m.fid,
             m.precision,
             m.recall,
@@ -239,7 +282,8 @@ mod tests {
             checkpoint: "c".into(),
             divergence: name.into(),
             sampler: sampler.into(),
-            nfe,
+            nfe: nfe as f64,
+            tolerance: None,
             samples: 10,
             reference: 20,
             seed: 0,

@@ -65,8 +65,11 @@ pub struct BenchReport {
     pub forward_s: f64,
     /// Median seconds of one training step (forward, backward, Adam) at `batch`.
     pub train_step_s: f64,
-    /// Network evaluations per sample.
+    /// Network evaluations per sample asked for (`--nfe`: the sampler's steps).
     pub nfe: usize,
+    /// Network evaluations per sample actually made (Heun: `2·steps − 1`; an adaptive
+    /// sampler: what its error control spent, averaged over the draws).
+    pub nfe_measured: f64,
     /// Samples drawn.
     pub samples: usize,
     /// Samples drawn at once.
@@ -202,6 +205,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         .unwrap_or(o.samples)
         .clamp(1, o.samples.max(1));
     let mut stream = 0u64;
+    let mut evaluations = (0usize, 0usize);
     let sampling = timed(o.sample_warmup, o.sample_reps.max(1), || {
         let mut drawn = 0;
         while drawn < o.samples {
@@ -216,7 +220,9 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
                 config.seed,
                 stream,
             )?;
-            debug_assert_eq!(v.len(), n * dim);
+            debug_assert_eq!(v.values.len(), n * dim);
+            evaluations.0 += v.nfe * n;
+            evaluations.1 += n;
             stream += 1;
             drawn += n;
         }
@@ -231,6 +237,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         forward_s: forward.median_s,
         train_step_s: train_step.median_s,
         nfe: o.nfe,
+        nfe_measured: evaluations.0 as f64 / evaluations.1.max(1) as f64,
         samples: o.samples,
         sample_batch,
         samples_per_s: o.samples as f64 / sampling.median_s,

@@ -26,13 +26,28 @@ pub fn with_problem<T>(
     device: &Device,
     f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
 ) -> Result<T> {
+    Ok(with_counted_problem(config, network, shape, batch, device, f)?.0)
+}
+
+/// [`with_problem`], also returning how many times `f` called the network (each call
+/// evaluates every row of the batch: the NFE per sample that `f` spent).
+pub fn with_counted_problem<T>(
+    config: &Config,
+    network: &Network,
+    shape: &[usize],
+    batch: usize,
+    device: &Device,
+    f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
+) -> Result<(T, usize)> {
     let family = config.belief_family()?;
     let schedule = config.schedule();
     let net = network.valid();
     let target = config.network.target();
     let divergence = config.divergence.as_ref();
     let sched = schedule.as_ref();
-    let predictor = move |z: Tensor<2>, t: f64| {
+    let calls = std::cell::Cell::new(0usize);
+    let predictor = |z: Tensor<2>, t: f64| {
+        calls.set(calls.get() + 1);
         let rows = vec![t; z.dims()[0]];
         predict_x(&net, target, divergence, sched, z, &rows).expect("checked before sampling")
     };
@@ -54,7 +69,18 @@ pub fn with_problem<T>(
         dim: shape.iter().product(),
         device: device.clone(),
     };
-    f(&problem)
+    let out = f(&problem)?;
+    Ok((out, calls.get()))
+}
+
+/// Samples drawn, with the network evaluations they cost.
+#[derive(Clone, Debug)]
+pub struct Drawn {
+    /// `[count, dim]` host values.
+    pub values: Vec<f32>,
+    /// Network evaluations per sample actually made (an adaptive sampler's vary with the
+    /// batch; rejected steps count).
+    pub nfe: usize,
 }
 
 /// Draws `count` samples with `sampler`; returns `[count, dim]` host values.
@@ -67,7 +93,7 @@ pub fn draw(
     device: &Device,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    draw_stream(config, network, sampler, shape, count, device, seed, 0)
+    Ok(draw_stream(config, network, sampler, shape, count, device, seed, 0)?.values)
 }
 
 /// Draws `count` samples with the noise stream `(seed, "sample", stream)`: stream 0 is
@@ -83,11 +109,12 @@ pub fn draw_stream(
     device: &Device,
     seed: u64,
     stream: u64,
-) -> Result<Vec<f32>> {
-    with_problem(config, network, shape, count, device, |problem| {
+) -> Result<Drawn> {
+    let (values, nfe) = with_counted_problem(config, network, shape, count, device, |problem| {
         let mut rng = Rng::derive(seed, "sample", stream);
         host_f32(sampler.sample(problem, &mut rng)?)
-    })
+    })?;
+    Ok(Drawn { values, nfe })
 }
 
 /// Draws `sample.count` samples with the config's sampler and writes

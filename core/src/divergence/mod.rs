@@ -131,6 +131,11 @@ pub trait DivergenceMaths: Proximal<DiagGaussian> {
         false
     }
 
+    /// Which likelihood the model of this divergence has (`gpfn eval nll`, docs/likelihood.md).
+    fn likelihood(&self) -> Likelihood {
+        Likelihood::None
+    }
+
     /// For a separable `D = Σ_k D₁`: closed-form derivatives of `D₁` at `p` against `q` (both
     /// `[n, 1]`) for the generic proximal solver. `None`: known by value only.
     fn coordinate_derivatives(
@@ -153,6 +158,21 @@ pub trait Objective: Send + Sync {
     fn sample_time(&self, rng: &mut Rng) -> f64 {
         rng.uniform()
     }
+}
+
+/// The likelihood a divergence's generative model admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Likelihood {
+    /// Each step is Bayes' rule with BFN's sender `y ~ N(x, α⁻¹ I)` on a Gaussian belief:
+    /// the variational bounds of Graves et al. (2023) (the `n`-step and the continuous-time
+    /// loss, plus the reconstruction term) bound `−ln p(x)`.
+    VariationalBound,
+    /// The deterministic sampler moves particles along the straight path's probability-flow
+    /// ODE `dz/dκ = (x̂ − z)/(1 − κ)`: the instantaneous change of variables gives
+    /// `ln p(x)` exactly.
+    ParticleOde,
+    /// Neither.
+    None,
 }
 
 /// How a sampler picks the observation of each step.

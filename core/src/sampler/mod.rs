@@ -2,10 +2,12 @@
 
 mod ancestral;
 mod deterministic;
+mod dopri5;
 mod stochastic;
 
 pub use ancestral::AncestralSampler;
 pub use deterministic::DeterministicSampler;
+pub use dopri5::{Dopri5Sampler, OdeSample};
 pub use stochastic::StochasticSampler;
 
 use crate::Result;
@@ -18,17 +20,30 @@ use std::fmt::Debug;
 /// A sampler (`[sampler] name = "…"`).
 #[typetag::serde(tag = "name")]
 pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
-    /// Number of proximal steps.
+    /// Number of proximal steps (0 for an adaptive sampler, whose tolerance sets them).
     fn steps(&self) -> usize;
 
-    /// Network evaluations per sample (NFE): one per step unless a sampler says otherwise
-    /// (Heun's: `2·steps − 1`). Reports and sweeps give this number as the NFE.
+    /// Network evaluations per sample (NFE) the sampler plans: one per step unless a sampler
+    /// says otherwise (Heun's: `2·steps − 1`); an adaptive sampler's estimate. Reports and
+    /// sweeps give the evaluations actually made (`gpfn_run::generate::Drawn::nfe`).
     fn evaluations(&self) -> usize {
         self.steps()
     }
 
-    /// The same sampler with `n` steps.
+    /// The same sampler with `n` steps (an adaptive sampler returns itself).
     fn with_steps(&self, n: usize) -> Box<dyn Sampler>;
+
+    /// `Some(rtol)` for an adaptive sampler, whose error control picks its steps.
+    fn tolerance(&self) -> Option<f64> {
+        None
+    }
+
+    /// An adaptive sampler with both tolerances set to `tolerance` (`None` for a fixed-step
+    /// sampler).
+    fn with_tolerance(&self, tolerance: f64) -> Option<Box<dyn Sampler>> {
+        let _ = tolerance;
+        None
+    }
 
     /// Draws `problem.batch` samples.
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>>;
@@ -49,9 +64,20 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     }
 }
 
-/// The registered sampler `name` with `steps` steps and its other parameters at their
-/// defaults; `key` names the option that asked for it in errors.
+/// The registered sampler `name` with `steps` steps (an adaptive sampler takes none) and its
+/// other parameters at their defaults; `key` names the option that asked for it in errors.
 pub fn by_name(name: &str, steps: usize, key: &str) -> Result<Box<dyn Sampler>> {
+    let probe = build(name, serde_json::json!({}), key)?;
+    if probe.tolerance().is_some() {
+        // An adaptive sampler takes no step count.
+        return Ok(probe);
+    }
+    build(name, serde_json::json!({ "steps": steps }), key)
+}
+
+/// The registered sampler `name` with the fields of `fields` (a JSON object; the rest at their
+/// defaults); `key` names the option that asked for it in errors.
+pub fn build(name: &str, fields: serde_json::Value, key: &str) -> Result<Box<dyn Sampler>> {
     use crate::registry::{PluginKind, find, names};
     if find(PluginKind::Sampler, name).is_none() {
         return Err(crate::GpfnError::UnknownPlugin {
@@ -61,12 +87,26 @@ pub fn by_name(name: &str, steps: usize, key: &str) -> Result<Box<dyn Sampler>> 
             registered: names(PluginKind::Sampler).join(", "),
         });
     }
-    serde_json::from_value(serde_json::json!({ "name": name, "steps": steps })).map_err(|e| {
+    let mut object = match fields {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    object.insert("name".into(), name.into());
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| {
         crate::GpfnError::Config {
             key: key.into(),
             message: e.to_string(),
         }
     })
+}
+
+/// A short label of the sampler's setting for file names: `<name>-<steps>`, or
+/// `<name>-tol<rtol>` for an adaptive sampler.
+pub fn tag_of(sampler: &dyn Sampler) -> String {
+    match sampler.tolerance() {
+        Some(tol) => format!("{}-tol{tol:e}", name_of(sampler)),
+        None => format!("{}-{}", name_of(sampler), sampler.steps()),
+    }
 }
 
 /// The registered name of `sampler` (its `name` tag).

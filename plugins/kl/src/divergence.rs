@@ -101,6 +101,11 @@ impl DivergenceMaths for KlMaths {
         &["diag-gaussian"]
     }
 
+    /// Bayes' rule with BFN's sender: BFN's variational bounds.
+    fn likelihood(&self) -> gpfn_core::divergence::Likelihood {
+        gpfn_core::divergence::Likelihood::VariationalBound
+    }
+
     fn default_schedule(&self) -> Box<dyn Schedule> {
         Box::new(BfnGeometric::default())
     }

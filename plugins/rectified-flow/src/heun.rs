@@ -22,13 +22,13 @@
 //! it is the one-step Euler sampler. Its global error is `O(h²)`
 //! (`tests/rectified_flow.rs`, Gaussian to Gaussian).
 
+use gpfn_core::Result;
 use gpfn_core::belief::BeliefState;
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::Sampler;
-use gpfn_core::sampling::{SamplingProblem, check_steps};
+use gpfn_core::sampling::{SamplingProblem, check_steps, check_straight_path};
 use gpfn_core::schedule::time_grid;
-use gpfn_core::{GpfnError, Result};
 use serde::{Deserialize, Serialize};
 
 gpfn_core::register_plugin!(
@@ -69,41 +69,10 @@ pub struct HeunEnd {
     pub nfe: usize,
 }
 
-/// Checks that `problem` is a straight-path particle flow, the ODE Heun integrates.
-fn check_straight_path(problem: &SamplingProblem<'_>) -> Result<()> {
-    let div = problem.divergence;
-    if !problem.family.has_particle() {
-        return Err(GpfnError::Config {
-            key: "sampler.name".into(),
-            message: format!(
-                "heun integrates the particle ODE; belief family `{}` has no particle",
-                problem.family.family_name()
-            ),
-        });
-    }
-    for kappa in [0.25, 0.5, 0.75] {
-        let straight = div
-            .maths()
-            .flow_coefficients(kappa)
-            .is_some_and(|(a, b)| (a - kappa).abs() < 1e-12 && (b - (1.0 - kappa)).abs() < 1e-12);
-        if !straight {
-            return Err(GpfnError::Config {
-                key: "sampler.name".into(),
-                message: format!(
-                    "heun integrates dz/dκ = (x̂ − z)/(1 − κ), the ODE of the straight path \
-                     z = κ x + (1 − κ) ε; divergence `{}` has another flow",
-                    div.name()
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Runs `n` Heun steps from the particle of `start`.
 pub fn heun_chain(problem: &SamplingProblem<'_>, start: BeliefState, n: usize) -> Result<HeunEnd> {
     check_steps(problem, n)?;
-    check_straight_path(problem)?;
+    check_straight_path(problem.divergence, problem.family, "heun")?;
     let mut z = problem.family.network_input(&start);
     let mut prediction = None;
     let mut nfe = 0;

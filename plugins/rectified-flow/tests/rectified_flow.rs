@@ -208,6 +208,64 @@ fn heun_counts_its_evaluations_and_starts_as_euler() {
     assert_eq!(heun, euler);
 }
 
+/// `dopri5` integrates the same ODE to `t_end` and returns `x̂` there: with the exact
+/// Gaussian denoiser the flow is `z_t = tμ + s_t z₀`, so the sample is
+/// `x̂(z_{t_e}, t_e) = μ + t_e σ² z₀ / s_{t_e}`. The error falls with the tolerance, the
+/// network calls are what the sampler spent, and a step count is not how it is set.
+#[test]
+fn dopri5_reaches_the_exact_flow_within_its_tolerance_and_counts_its_calls() {
+    use gpfn_core::sampler::Dopri5Sampler;
+    let device = Device::flex();
+    let div = RectifiedFlow::default();
+    let family = ParticleFamily {};
+    let schedule = Uniform {};
+    let calls = Cell::new(0usize);
+    let predictor = |z: Tensor<2>, t: f64| {
+        calls.set(calls.get() + 1);
+        gaussian_denoiser(z, t)
+    };
+    let z0: Vec<f32> = (0..11).map(|k| -2.5 + 0.5 * k as f32).collect();
+    let p = problem(&div, &family, &schedule, &predictor, 11, 1);
+    let mut spent = Vec::new();
+    for tol in [1e-2, 1e-5] {
+        let sampler = Dopri5Sampler {
+            rtol: tol,
+            atol: tol,
+            ..Default::default()
+        };
+        calls.set(0);
+        let start = gpfn_rectified_flow::prior_with_noise(&z0, 11, &device);
+        let out = host(sampler.sample_from(&p, start, &mut Rng::seed(0)).unwrap());
+        let te = sampler.t_end;
+        let s = (te * te * SIGMA * SIGMA + (1.0 - te) * (1.0 - te)).sqrt();
+        let err = out
+            .iter()
+            .zip(&z0)
+            .map(|(&x, &z)| (x as f64 - (MU + te * SIGMA * SIGMA * z as f64 / s)).abs())
+            .fold(0.0, f64::max);
+        // Global error: a small multiple of the tolerance (f32 rounding, ~1e-6, is below the
+        // tighter one).
+        assert!(err < 10.0 * tol, "tol {tol}: max error {err}");
+        spent.push(calls.get());
+        assert_eq!(sampler.tolerance(), Some(tol));
+    }
+    assert!(spent[1] > spent[0], "{spent:?}");
+    // The solve is 2 + 6 per attempted step: at least one step.
+    assert!(
+        spent.iter().all(|&c| c >= 8 && (c - 2) % 6 == 0),
+        "{spent:?}"
+    );
+    let by_steps = Dopri5Sampler::default().with_steps(7);
+    assert_eq!(by_steps.steps(), 0);
+    assert_eq!(by_steps.tolerance(), Some(1e-5));
+    let bad = Dopri5Sampler {
+        t_end: 1.0,
+        ..Default::default()
+    };
+    let err = bad.sample(&p, &mut Rng::seed(0)).unwrap_err().to_string();
+    assert!(err.contains("sampler.t_end"), "{err}");
+}
+
 #[test]
 fn heun_refuses_beliefs_without_particles() {
     let div = RectifiedFlow::default();

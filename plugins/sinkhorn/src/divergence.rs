@@ -154,6 +154,14 @@ impl DivergenceMaths for SinkhornDivergence {
         true
     }
 
+    /// The deterministic step couples a block of particles, so one particle's law under it
+    /// is no ODE's in `R^d`; what has a density is the flow of the network alone, the
+    /// straight path's ODE that the step integrates with one particle per block (there the
+    /// entropic plan is the identity and the step is W2's). `gpfn eval nll` scores that.
+    fn likelihood(&self) -> gpfn_core::divergence::Likelihood {
+        gpfn_core::divergence::Likelihood::ParticleOde
+    }
+
     /// Deterministic: the particles move together by the entropic plan's barycentric
     /// projection; a failed Sinkhorn solve is an error naming `sinkhorn`, never a silent W2
     /// step. Stochastic: η-resampled noise, re-coupled to the predictions.

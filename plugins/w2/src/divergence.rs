@@ -94,6 +94,11 @@ impl DivergenceMaths for W2Maths {
         &["particle"]
     }
 
+    /// The deterministic step is Euler for the straight path's probability-flow ODE.
+    fn likelihood(&self) -> gpfn_core::divergence::Likelihood {
+        gpfn_core::divergence::Likelihood::ParticleOde
+    }
+
     /// `uniform`: `κ(t) = t`, the grid `w_i = 1/(n − i + 1)` of Rectified Flow.
     fn default_schedule(&self) -> Box<dyn Schedule> {
         Box::new(Uniform {})

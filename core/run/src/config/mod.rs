@@ -50,6 +50,9 @@ pub struct Config {
     pub train: TrainConfig,
     /// Sampling settings.
     pub sample: SampleConfig,
+    /// How `gpfn eval nll` estimates likelihoods (every key optional; docs/likelihood.md).
+    #[serde(default)]
+    pub likelihood: gpfn_likelihood::LikelihoodOptions,
 }
 
 /// `[run]`: where a run's folder is.

@@ -1,0 +1,200 @@
+//! `gpfn eval nll`: a trained run's negative log-likelihood of the test images, by the
+//! estimator its divergence admits (`gpfn-likelihood`; docs/likelihood.md).
+
+use super::run_eval::TrainedRun;
+use burn::module::Module;
+use burn::tensor::{Tensor, TensorData};
+use gpfn_core::divergence::Likelihood;
+use gpfn_core::rng::Rng;
+use gpfn_core::{GpfnError, Result};
+use gpfn_data::Split;
+use gpfn_likelihood::bins::{dequantise, dequantised_nats};
+use gpfn_likelihood::bound::{BoundProblem, bfn_bounds};
+use gpfn_likelihood::ode::{OdeProblem, ode_log_density};
+use gpfn_likelihood::{Estimate, NllEstimate, NllReport};
+use gpfn_run::checkpoint;
+use gpfn_run::predict::predict_x;
+use gpfn_run::train::build_network;
+use std::time::Instant;
+
+/// Which test items, in batches of what size, with which seed.
+#[derive(Clone, Debug)]
+pub struct NllOptions {
+    /// The first `items` test items (all if `None`).
+    pub items: Option<usize>,
+    /// Items per batch (the ODE solves a batch together, with one step size).
+    pub batch: usize,
+    /// Seed of the Monte Carlo draws (flow, times, probes, dequantisation).
+    pub seed: u64,
+}
+
+/// Scores `run` on its test split; `progress(items_done)` after each batch.
+pub fn nll(
+    run: &TrainedRun,
+    options: &NllOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<NllReport> {
+    let started = Instant::now();
+    let config = &run.config;
+    let lo = &config.likelihood;
+    lo.validate()?;
+    let divergence = config.divergence.as_ref();
+    let kind = divergence.maths().likelihood();
+    if kind == Likelihood::None {
+        return Err(GpfnError::Invalid(format!(
+            "divergence `{}` has no likelihood estimator: its steps are not Bayes' rule (no \
+             variational bound) and it moves no particle along a probability-flow ODE (no \
+             change of variables); `gpfn eval nll` scores kl, w2, rectified-flow and sinkhorn \
+             runs (docs/likelihood.md)",
+            divergence.name()
+        )));
+    }
+    let test = config.data.load(Split::Test, config.seed)?;
+    let dim = test.dim();
+    let count = options.items.unwrap_or(test.len()).min(test.len());
+    if count == 0 {
+        return Err(GpfnError::Invalid("no test items to score".into()));
+    }
+    let bins = lo.bins.or((run.shape.len() == 3).then_some(256));
+    let family = config.belief_family()?;
+    let schedule = config.schedule();
+    let target = config.network.target();
+    let batch = options.batch.max(1);
+    let mut rng = Rng::derive(options.seed, "nll", 0);
+    let device = run.device.clone();
+    let mut estimates = Vec::new();
+    let (mut nfe, mut hutchinson) = (None, None);
+    match kind {
+        Likelihood::VariationalBound => {
+            let steps = lo.steps.unwrap_or(config.sampler.steps());
+            if steps == 0 {
+                return Err(GpfnError::Config {
+                    key: "likelihood.steps".into(),
+                    message: "the sampler has no step count: give n of the n-step bound".into(),
+                });
+            }
+            let net = run.network.clone();
+            let predictor = |mu: Tensor<2>, t: &[f64]| {
+                predict_x(&net, target, divergence, schedule.as_ref(), mu, t)
+            };
+            let problem = BoundProblem {
+                divergence,
+                family: family.as_ref(),
+                schedule: schedule.as_ref(),
+                predictor: &predictor,
+            };
+            let (mut continuous, mut discrete) = (Vec::new(), Vec::new());
+            for start in (0..count).step_by(batch) {
+                let rows = batch.min(count - start);
+                let values = test.values[start * dim..(start + rows) * dim].to_vec();
+                let x = Tensor::<2>::from_data(TensorData::new(values, [rows, dim]), &device);
+                let terms = bfn_bounds(&problem, &x, steps, bins, lo.repeats, &mut rng)?;
+                for i in 0..rows {
+                    continuous.push(terms.continuous[i] + terms.reconstruction[i]);
+                    discrete.push(terms.discrete[i] + terms.reconstruction[i]);
+                }
+                progress(start + rows);
+            }
+            let recon = if bins.is_some() {
+                "discretised reconstruction"
+            } else {
+                "reconstruction"
+            };
+            estimates.push(NllEstimate::from_nats(
+                "bfn-continuous",
+                &format!("upper bound L^∞ + L^r (continuous-time loss + {recon})"),
+                &continuous,
+                dim,
+            ));
+            estimates.push(NllEstimate::from_nats(
+                &format!("bfn-{steps}-step"),
+                &format!("upper bound Lⁿ + L^r, n = {steps} ({recon})"),
+                &discrete,
+                dim,
+            ));
+        }
+        Likelihood::ParticleOde => {
+            // The weights again, on the autodiff device, without parameter gradients: the
+            // trace needs the input's only.
+            let ad = device.clone().autodiff();
+            let net =
+                checkpoint::load_ema(&run.checkpoint, build_network(config, &run.shape, &ad)?)?
+                    .no_grad();
+            let predictor = |z: Tensor<2>, t: &[f64]| {
+                predict_x(&net, target, divergence, schedule.as_ref(), z, t)
+            };
+            let problem = OdeProblem {
+                divergence,
+                family: family.as_ref(),
+                schedule: schedule.as_ref(),
+                predictor: &predictor,
+                device: device.clone(),
+            };
+            let (mut nats, mut evaluations, mut variances) = (Vec::new(), 0usize, Vec::new());
+            let mut batches = 0usize;
+            for start in (0..count).step_by(batch) {
+                let rows = batch.min(count - start);
+                let raw = &test.values[start * dim..(start + rows) * dim];
+                let x = match bins {
+                    Some(k) => dequantise(raw, k, &mut rng),
+                    None => raw.to_vec(),
+                };
+                let got = ode_log_density(&problem, &x, dim, lo, &mut rng)?;
+                for lp in got.log_density {
+                    nats.push(match bins {
+                        Some(k) => dequantised_nats(-lp, dim, k),
+                        None => -lp,
+                    });
+                }
+                if let Some(v) = got.probe_variance {
+                    variances.extend(v);
+                }
+                evaluations += got.evaluations;
+                batches += 1;
+                progress(start + rows);
+            }
+            let (probes, exact) = lo.probes_for(dim);
+            let trace = if exact {
+                "exact trace".to_string()
+            } else {
+                format!("Hutchinson trace, {probes} probe(s) per item")
+            };
+            let deq = if bins.is_some() {
+                ", uniform dequantisation"
+            } else {
+                ""
+            };
+            estimates.push(NllEstimate::from_nats(
+                "ode",
+                &format!(
+                    "−ln p of the flow at t_end = {} (change of variables, dopri5, {trace}{deq})",
+                    lo.t_end
+                ),
+                &nats,
+                dim,
+            ));
+            nfe = Some(evaluations as f64 / batches as f64);
+            hutchinson = (!variances.is_empty()).then(|| Estimate::of(&variances).mean);
+        }
+        Likelihood::None => unreachable!("refused above"),
+    }
+    Ok(NllReport {
+        run: run.folder.path().display().to_string(),
+        checkpoint: run.checkpoint.display().to_string(),
+        divergence: divergence.name().to_string(),
+        items: count,
+        dim,
+        dequantisation: match (kind, bins) {
+            (Likelihood::ParticleOde, Some(_)) => "uniform".into(),
+            (Likelihood::VariationalBound, Some(_)) => "none (discretised likelihood)".into(),
+            _ => "none (continuous data)".into(),
+        },
+        bins,
+        estimates,
+        nfe,
+        hutchinson_variance: hutchinson,
+        seed: options.seed,
+        options: lo.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
