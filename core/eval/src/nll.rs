@@ -36,7 +36,7 @@ pub fn nll(
 ) -> Result<NllReport> {
     let started = Instant::now();
     let config = &run.config;
-    let lo = &config.likelihood;
+    let mut lo = config.likelihood.clone();
     lo.validate()?;
     let divergence = config.divergence.as_ref();
     let kind = divergence.maths().likelihood();
@@ -56,6 +56,8 @@ pub fn nll(
         return Err(GpfnError::Invalid("no test items to score".into()));
     }
     let bins = lo.bins.or((run.shape.len() == 3).then_some(256));
+    lo.t_end = Some(lo.t_end_for(bins));
+    let lo = &lo;
     let family = config.belief_family()?;
     let schedule = config.schedule();
     let target = config.network.target();
@@ -168,7 +170,7 @@ pub fn nll(
                 "ode",
                 &format!(
                     "−ln p of the flow at t_end = {} (change of variables, dopri5, {trace}{deq})",
-                    lo.t_end
+                    lo.t_end_for(bins)
                 ),
                 &nats,
                 dim,

@@ -10,9 +10,9 @@
 //!
 //! with `z` integrated backwards from `z(t_end) = x`. The state `(z, ℓ)`, `dℓ/dt = tr ∂u/∂z`,
 //! `ℓ(t_end) = 0`, is integrated by Dormand–Prince 5(4) from `t_end` to 0 (error control on
-//! both), so `ℓ(0) = −∫_0^{t_end} tr` and `ln p = ln N(z(0)) + ℓ(0)`. The velocity is singular at `t = 1`, so the density
-//! is that of the flow at `t_end < 1` (`likelihood.t_end`, default `1 − 10⁻³`; docs/
-//! likelihood.md).
+//! both), so `ℓ(0) = −∫_0^{t_end} tr` and `ln p = ln N(z(0)) + ℓ(0)`. The velocity is singular
+//! at `t = 1`, so the density is that of the flow at `t_end < 1` (`likelihood.t_end`;
+//! docs/likelihood.md).
 //!
 //! The trace: `εᵀ (∂u/∂z) ε` is one backward pass of `u · ε` (a vector–Jacobian product);
 //! with `ε` the coordinate vectors the sum over them is the exact trace (`d` probes per
@@ -57,7 +57,8 @@ pub struct OdeLogDensity {
 }
 
 /// `ln p_{t_end}(x)` for the items `x` (`[items · dim]`, row-major) under the flow of
-/// `problem`.
+/// `problem`, `t_end` from `options` (default: that of continuous data,
+/// [`LikelihoodOptions::t_end_for`]).
 pub fn ode_log_density(
     problem: &OdeProblem<'_>,
     x: &[f32],
@@ -66,6 +67,7 @@ pub fn ode_log_density(
     rng: &mut Rng,
 ) -> Result<OdeLogDensity> {
     options.validate()?;
+    let t_end = options.t_end_for(None);
     check_straight_path(problem.divergence, problem.family, "the ODE likelihood")?;
     if dim == 0 || x.is_empty() || !x.len().is_multiple_of(dim) {
         return Err(GpfnError::Shape(format!(
@@ -126,7 +128,7 @@ pub fn ode_log_density(
         atol: options.atol,
         max_evaluations: options.max_evaluations,
     };
-    let end = solver.solve(&mut rhs, options.t_end, 0.0, state0)?;
+    let end = solver.solve(&mut rhs, t_end, 0.0, state0)?;
     let values = host_f64(end.y);
     let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
     // ln p per row: ln N(z(0)) + ℓ(0).

@@ -33,8 +33,11 @@ pub struct LikelihoodOptions {
     pub rtol: f64,
     /// Absolute tolerance of the likelihood ODE.
     pub atol: f64,
-    /// The ODE's data end `t_end < 1`: the density is that of the flow at `t_end`.
-    pub t_end: f64,
+    /// The ODE's data end `t_end < 1`: the density is that of the flow at `t_end`; absent:
+    /// `1 − 1/K` for data in `K` bins (the flow's noise `1 − t_end` is then half a bin
+    /// width), `1 − 10⁻³` for continuous data ([`t_end_for`](Self::t_end_for)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub t_end: Option<f64>,
     /// Evaluations after which one ODE solve fails.
     pub max_evaluations: usize,
     /// The trace estimator.
@@ -59,7 +62,7 @@ impl Default for LikelihoodOptions {
         LikelihoodOptions {
             rtol: 1e-5,
             atol: 1e-5,
-            t_end: 1.0 - 1e-3,
+            t_end: None,
             max_evaluations: 4000,
             trace: TraceEstimator::Auto,
             probes: 1,
@@ -83,13 +86,12 @@ impl LikelihoodOptions {
                 return Err(err(key, format!("must be positive and finite, got {v}")));
             }
         }
-        if !(self.t_end > 0.0 && self.t_end < 1.0) {
+        if let Some(t) = self.t_end
+            && !(t > 0.0 && t < 1.0)
+        {
             return Err(err(
                 "t_end",
-                format!(
-                    "the ODE's velocity is singular at t = 1: need 0 < t_end < 1, got {}",
-                    self.t_end
-                ),
+                format!("the ODE's velocity is singular at t = 1: need 0 < t_end < 1, got {t}"),
             ));
         }
         if self.probes == 0 {
@@ -109,6 +111,14 @@ impl LikelihoodOptions {
             return Err(err("steps", "the n-step bound needs n ≥ 1".into()));
         }
         Ok(())
+    }
+
+    /// `t_end` as configured, else the default for data in `bins` bins (or continuous).
+    pub fn t_end_for(&self, bins: Option<usize>) -> f64 {
+        self.t_end.unwrap_or(match bins {
+            Some(k) => 1.0 - 1.0 / k as f64,
+            None => 1.0 - 1e-3,
+        })
     }
 
     /// Probes per item and whether they are the coordinate vectors (exact trace), for data

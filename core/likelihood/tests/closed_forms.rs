@@ -110,7 +110,7 @@ fn the_ode_likelihood_of_gaussian_data_is_the_closed_form() {
         // Items up to 3 standard deviations out.
         let x: Vec<f32> = vec![0.3, -0.5, 0.0, 1.8, -3.5, 0.6, -1.2, 2.5, -0.6];
         let got = ode_log_density(&problem, &x, d, &options, &mut Rng::seed(0)).unwrap();
-        let k = options.t_end;
+        let k = options.t_end_for(None);
         let mean: Vec<f64> = M.iter().map(|m| k * m).collect();
         let var: Vec<f64> = S
             .iter()
