@@ -61,6 +61,7 @@ pub fn nll(
     let family = config.belief_family()?;
     let schedule = config.schedule();
     let target = config.network.target();
+    let output = config.output;
     let batch = options.batch.max(1);
     let mut rng = Rng::derive(options.seed, "nll", 0);
     let device = run.device.clone();
@@ -77,7 +78,7 @@ pub fn nll(
             }
             let net = run.network.clone();
             let predictor = |mu: Tensor<2>, t: &[f64]| {
-                predict_x(&net, target, divergence, schedule.as_ref(), mu, t)
+                predict_x(&net, target, &output, divergence, schedule.as_ref(), mu, t)
             };
             let problem = BoundProblem {
                 divergence,
@@ -123,7 +124,7 @@ pub fn nll(
                 checkpoint::load_ema(&run.checkpoint, build_network(config, &run.shape, &ad)?)?
                     .no_grad();
             let predictor = |z: Tensor<2>, t: &[f64]| {
-                predict_x(&net, target, divergence, schedule.as_ref(), z, t)
+                predict_x(&net, target, &output, divergence, schedule.as_ref(), z, t)
             };
             let problem = OdeProblem {
                 divergence,

@@ -145,7 +145,6 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
     let mut loader = DataLoader::new(table, o.batch, config.seed);
     let family = config.belief_family()?;
     let schedule = config.schedule();
-    let target = config.network.target();
     let network_name = serde_json::to_value(&config.network)
         .ok()
         .and_then(|v| v["name"].as_str().map(str::to_string))
@@ -176,7 +175,8 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         k += 1;
         let l = training_loss(
             &m,
-            target,
+            config.readout(),
+            config.train.loss_reduction,
             config.divergence.as_ref(),
             family.as_ref(),
             schedule.as_ref(),

@@ -43,13 +43,15 @@ pub fn with_counted_problem<T>(
     let schedule = config.schedule();
     let net = network.valid();
     let target = config.network.target();
+    let output = config.output;
     let divergence = config.divergence.as_ref();
     let sched = schedule.as_ref();
     let calls = std::cell::Cell::new(0usize);
     let predictor = |z: Tensor<2>, t: f64| {
         calls.set(calls.get() + 1);
         let rows = vec![t; z.dims()[0]];
-        predict_x(&net, target, divergence, sched, z, &rows).expect("checked before sampling")
+        predict_x(&net, target, &output, divergence, sched, z, &rows)
+            .expect("checked before sampling")
     };
     if target != gpfn_network::Target::X && divergence.maths().flow_coefficients(0.5).is_none() {
         return Err(gpfn_core::GpfnError::Config {

@@ -6,10 +6,12 @@
 //! variant here.
 
 mod mlp;
+mod output;
 mod time_embedding;
 mod unet;
 
 pub use mlp::{Mlp, MlpConfig};
+pub use output::OutputConfig;
 pub use time_embedding::{fourier_features, sinusoidal_embedding};
 pub use unet::{TimeEncoding, UNet, UNetConfig, UpsampleChannels};
 
@@ -94,7 +96,14 @@ impl Target {
     /// `input = a x + b ε`: `(1, 0)` for `x`, `(1/a, −b/a)` for `eps`, `(1/(a+b), b/(a+b))` for
     /// `velocity` (zero where the divisor is below `10⁻³`).
     pub fn conversion(self, a: f64, b: f64) -> (f64, f64) {
-        let inv = |d: f64| if d >= 1e-3 { 1.0 / d } else { 0.0 };
+        self.conversion_guarded(a, b, 1e-3)
+    }
+
+    /// [`conversion`](Self::conversion) with the divisor's guard at `floor` (0 where the
+    /// divisor is below it); `floor = 0` is the exact conversion wherever the divisor is
+    /// positive ([`OutputConfig::t_min`] keeps it away from 0).
+    pub fn conversion_guarded(self, a: f64, b: f64, floor: f64) -> (f64, f64) {
+        let inv = |d: f64| if d > 0.0 && d >= floor { 1.0 / d } else { 0.0 };
         match self {
             Target::X => (1.0, 0.0),
             Target::Eps => (inv(a), -b * inv(a)),

@@ -147,6 +147,8 @@ pub fn load(sources: &ConfigSources) -> Result<Loaded> {
         provenance: prov,
     };
     loaded.config.belief_family()?;
+    loaded.config.output.validate()?;
+    loaded.config.likelihood.validate()?;
     Ok(loaded)
 }
 

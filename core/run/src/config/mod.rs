@@ -46,6 +46,9 @@ pub struct Config {
     pub sampler: Box<dyn Sampler>,
     /// The predictor network.
     pub network: Box<dyn NetworkConfig>,
+    /// How the network's output is read as `x̂` beyond its target (clipping, BFN's `t_min`).
+    #[serde(default)]
+    pub output: gpfn_network::OutputConfig,
     /// Training settings.
     pub train: TrainConfig,
     /// Sampling settings.
@@ -99,6 +102,10 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Write samples every this many steps (0: only at the end).
     pub sample_every: u64,
+    /// How the per-item loss `λ(t)‖x − x̂‖²` is reduced over the data's dimensions: `sum`
+    /// (default) or `mean` (the nnaisense BFN code's).
+    #[serde(default)]
+    pub loss_reduction: crate::train::LossReduction,
     /// A checkpoint folder whose EMA weights start the model and its EMA (fine-tuning, e.g.
     /// distilling a reflowed model); ignored when `--resume` finds a checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +152,14 @@ impl Config {
             key: String::new(),
             message: e.to_string(),
         })
+    }
+
+    /// How the network's output is read as `x̂`: `network.target` and `[output]`.
+    pub fn readout(&self) -> crate::train::Readout {
+        crate::train::Readout {
+            target: self.network.target(),
+            output: self.output,
+        }
     }
 
     /// The TOML form of the resolved configuration.

@@ -16,7 +16,29 @@ use gpfn_core::belief::BeliefFamily;
 use gpfn_core::divergence::{Divergence, column, paired_flow};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
-use gpfn_network::{Network, Target};
+use gpfn_network::{Network, OutputConfig, Target};
+use serde::{Deserialize, Serialize};
+
+/// How the squared error is reduced over the data's `d` dimensions (`[train] loss_reduction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossReduction {
+    /// `Σ_k (x_k − x̂_k)²`: the per-item loss of the papers' equations.
+    #[default]
+    Sum,
+    /// `(1/d) Σ_k (x_k − x̂_k)²`: what the nnaisense BFN code optimises (`loss.mean()` over
+    /// batch and pixels); the same minimiser, `d` times smaller gradients.
+    Mean,
+}
+
+/// The readout of a network: its target and the `[output]` settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Readout {
+    /// What the network predicts.
+    pub target: Target,
+    /// Clipping and `t_min`.
+    pub output: OutputConfig,
+}
 
 /// The training loss of one batch `x: [batch, dim]`, as a one-element tensor. With
 /// `noise = Some(ε)` (row `i` paired with data row `i`, as reflow's pairs are) the network
@@ -25,7 +47,8 @@ use gpfn_network::{Network, Target};
 #[allow(clippy::too_many_arguments)]
 pub fn training_loss(
     network: &Network,
-    target: Target,
+    readout: Readout,
+    reduction: LossReduction,
     divergence: &dyn Divergence,
     family: &dyn BeliefFamily,
     schedule: &dyn Schedule,
@@ -33,14 +56,9 @@ pub fn training_loss(
     noise: Option<&Tensor<2>>,
     rng: &mut Rng,
 ) -> gpfn_core::Result<Tensor<1>> {
-    let device = x.device();
     let b = x.dims()[0];
     let t: Vec<f64> = (0..b)
         .map(|_| divergence.objective().sample_time(rng))
-        .collect();
-    let weight: Vec<f64> = t
-        .iter()
-        .map(|&t| divergence.objective().loss_weight(schedule, t))
         .collect();
     let input = match noise {
         Some(eps) => {
@@ -49,7 +67,44 @@ pub fn training_loss(
         }
         None => divergence.maths().flow_at(family, schedule, &x, &t, rng)?,
     };
-    let x_hat = predict_x(network, target, divergence, schedule, input, &t)?;
+    loss_at(
+        network, readout, reduction, divergence, schedule, x, input, &t,
+    )
+}
+
+/// The loss for given network inputs `input` at times `t` (one per row of `x`):
+/// `mean_rows λ(t) ‖x − x̂(input, t)‖²`, the squared error reduced over dimensions by
+/// `reduction`.
+#[allow(clippy::too_many_arguments)]
+pub fn loss_at(
+    network: &Network,
+    readout: Readout,
+    reduction: LossReduction,
+    divergence: &dyn Divergence,
+    schedule: &dyn Schedule,
+    x: Tensor<2>,
+    input: Tensor<2>,
+    t: &[f64],
+) -> gpfn_core::Result<Tensor<1>> {
+    let device = x.device();
+    let d = x.dims()[1];
+    let per_dim = match reduction {
+        LossReduction::Sum => 1.0,
+        LossReduction::Mean => 1.0 / d as f64,
+    };
+    let weight: Vec<f64> = t
+        .iter()
+        .map(|&t| per_dim * divergence.objective().loss_weight(schedule, t))
+        .collect();
+    let x_hat = predict_x(
+        network,
+        readout.target,
+        &readout.output,
+        divergence,
+        schedule,
+        input,
+        t,
+    )?;
     let squared_error = (x - x_hat).square().sum_dim(1);
     Ok((squared_error * column(&weight, &device)).mean())
 }

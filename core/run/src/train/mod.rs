@@ -7,7 +7,7 @@ mod loss;
 mod schedule;
 
 pub use ema::update_ema;
-pub use loss::training_loss;
+pub use loss::{LossReduction, Readout, loss_at, training_loss};
 pub use schedule::learning_rate;
 
 use crate::backend;
@@ -164,7 +164,8 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         let forward = || {
             training_loss(
                 &model,
-                config.network.target(),
+                config.readout(),
+                config.train.loss_reduction,
                 config.divergence.as_ref(),
                 family.as_ref(),
                 schedule.as_ref(),
