@@ -403,7 +403,7 @@ fn a_toy_run_trains_checkpoints_samples_and_resumes() {
     let o = gpfn(&sample, None);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("deterministic, heun, stochastic"),
+        stderr(&o).contains("deterministic, dopri5, heun, sde, stochastic"),
         "{}",
         stderr(&o)
     );

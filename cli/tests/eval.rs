@@ -170,7 +170,9 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
         &cls_s,
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("deterministic, dopri5, heun, stochastic"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("deterministic, dopri5, heun, sde, stochastic")
+    );
 
     // A run trained on another machine names a data folder that is missing here; the command
     // line's `--data-dir` is layered over the run's own config and points it at this one.

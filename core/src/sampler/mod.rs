@@ -3,11 +3,13 @@
 mod ancestral;
 mod deterministic;
 mod dopri5;
+mod sde;
 mod stochastic;
 
 pub use ancestral::AncestralSampler;
 pub use deterministic::DeterministicSampler;
 pub use dopri5::{Dopri5Sampler, OdeSample};
+pub use sde::{SdeEnd, SdeSampler};
 pub use stochastic::StochasticSampler;
 
 use crate::Result;
