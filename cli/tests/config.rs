@@ -109,7 +109,10 @@ fn unknown_plugin_names_list_the_registered_ones() {
     );
     assert!(e.contains("--set divergence.name"), "{e}");
     let e = err(sources(None, &[], &["sampler.name=leapfrog"]));
-    assert!(e.contains("deterministic, dopri5, heun, sde, stochastic"), "{e}");
+    assert!(
+        e.contains("deterministic, dopri5, heun, sde, stochastic"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(c.lines().next().unwrap(), CSV_HEADER);
         assert_eq!(
             c.lines().nth(1).unwrap(),
-            "kl,kl,deterministic,5,10,20,6000,0.5,0.25,1,0.75,3,4,2,0 2 1 0 0 0 0 0 0 0,1.000"
+            "kl,kl,deterministic,5,10,20,6000,0.5,0.25,1,0.75,3,4,2,0 2 1 0 0 0 0 0 0 0,1.000,"
         );
         let m = markdown(&r);
         assert!(m.contains("| w2 | w2 | stochastic | 100 | 12.00 | 0.500 | 0.250 | 1.000 | 0.750 | 3.000 | 2/10 | 1.0 |"), "{m}");

@@ -8,6 +8,15 @@ use gpfn_core::schedule::Schedule;
 use gpfn_core::{GpfnError, Result};
 use gpfn_network::{Network, OutputConfig, Target};
 
+/// The readout of a network: its target and the `[output]` settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Readout {
+    /// What the network predicts.
+    pub target: Target,
+    /// Clipping and `t_min`.
+    pub output: OutputConfig,
+}
+
 /// `x̂` for network inputs `z` at per-row times `t`: the network's output, converted from
 /// `ε̂` or `v̂` where the network predicts noise or velocity (see [`Target::conversion`]);
 /// with `output.t_min`, `x̂ = 0` for rows with `t < t_min` and the conversion exact above;

@@ -105,11 +105,23 @@ pub struct TrainConfig {
     /// How the per-item loss `λ(t)‖x − x̂‖²` is reduced over the data's dimensions: `sum`
     /// (default) or `mean` (the nnaisense BFN code's).
     #[serde(default)]
-    pub loss_reduction: crate::train::LossReduction,
+    pub loss_reduction: LossReduction,
     /// A checkpoint folder whose EMA weights start the model and its EMA (fine-tuning, e.g.
     /// distilling a reflowed model); ignored when `--resume` finds a checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+}
+
+/// How the squared error is reduced over the data's `d` dimensions (`[train] loss_reduction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossReduction {
+    /// `Σ_k (x_k − x̂_k)²`: the per-item loss of the papers' equations.
+    #[default]
+    Sum,
+    /// `(1/d) Σ_k (x_k − x̂_k)²`: what the nnaisense BFN code optimises (`loss.mean()` over
+    /// batch and pixels); the same minimiser, `d` times smaller gradients.
+    Mean,
 }
 
 /// `[sample]`: what `gpfn sample` and periodic sampling draw.
@@ -155,8 +167,8 @@ impl Config {
     }
 
     /// How the network's output is read as `x̂`: `network.target` and `[output]`.
-    pub fn readout(&self) -> crate::train::Readout {
-        crate::train::Readout {
+    pub fn readout(&self) -> crate::predict::Readout {
+        crate::predict::Readout {
             target: self.network.target(),
             output: self.output,
         }

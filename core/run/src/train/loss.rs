@@ -10,35 +10,15 @@
 //! with the divergence's weight `λ(t)` (KL: BFN's `−ln σ₁ · σ₁^{−2t}`). Where the data come
 //! with paired prior noise (reflow), `z` is the flow of that noise rather than a fresh draw.
 
+use crate::config::LossReduction;
+use crate::predict::Readout;
 use crate::predict::predict_x;
 use burn::tensor::Tensor;
 use gpfn_core::belief::BeliefFamily;
 use gpfn_core::divergence::{Divergence, column, paired_flow};
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::Schedule;
-use gpfn_network::{Network, OutputConfig, Target};
-use serde::{Deserialize, Serialize};
-
-/// How the squared error is reduced over the data's `d` dimensions (`[train] loss_reduction`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossReduction {
-    /// `Σ_k (x_k − x̂_k)²`: the per-item loss of the papers' equations.
-    #[default]
-    Sum,
-    /// `(1/d) Σ_k (x_k − x̂_k)²`: what the nnaisense BFN code optimises (`loss.mean()` over
-    /// batch and pixels); the same minimiser, `d` times smaller gradients.
-    Mean,
-}
-
-/// The readout of a network: its target and the `[output]` settings.
-#[derive(Clone, Copy, Debug)]
-pub struct Readout {
-    /// What the network predicts.
-    pub target: Target,
-    /// Clipping and `t_min`.
-    pub output: OutputConfig,
-}
+use gpfn_network::Network;
 
 /// The training loss of one batch `x: [batch, dim]`, as a one-element tensor. With
 /// `noise = Some(ε)` (row `i` paired with data row `i`, as reflow's pairs are) the network

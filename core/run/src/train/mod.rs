@@ -6,8 +6,10 @@ mod ema;
 mod loss;
 mod schedule;
 
+pub use crate::config::LossReduction;
+pub use crate::predict::Readout;
 pub use ema::update_ema;
-pub use loss::{LossReduction, Readout, loss_at, training_loss};
+pub use loss::{loss_at, training_loss};
 pub use schedule::learning_rate;
 
 use crate::backend;
