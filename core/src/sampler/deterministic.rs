@@ -37,16 +37,12 @@ impl Sampler for DeterministicSampler {
         Box::new(DeterministicSampler { steps: n })
     }
 
-    fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
-        run_chain(problem, None, self.steps, Noise::Deterministic, rng)
-    }
-
     fn sample_from(
         &self,
         problem: &SamplingProblem<'_>,
         start: BeliefState,
         rng: &mut Rng,
     ) -> Result<Tensor<2>> {
-        run_chain(problem, Some(start), self.steps, Noise::Deterministic, rng)
+        run_chain(problem, start, self.steps, Noise::Deterministic, rng)
     }
 }

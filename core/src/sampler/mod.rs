@@ -47,23 +47,22 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
         None
     }
 
-    /// Draws `problem.batch` samples.
-    fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>>;
+    /// Draws `problem.batch` samples, starting from the family's prior (drawn from `rng`).
+    fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
+        let start = problem
+            .family
+            .prior(problem.batch, problem.dim, &problem.device, rng);
+        self.sample_from(problem, start, rng)
+    }
 
     /// Draws one sample per row of `start`, a prior belief given by the caller (reflow records
-    /// the prior noise it pairs with each sample). Samplers that cannot start from a given
-    /// belief keep this default, which says so.
+    /// the prior noise it pairs with each sample).
     fn sample_from(
         &self,
         problem: &SamplingProblem<'_>,
         start: BeliefState,
         rng: &mut Rng,
-    ) -> Result<Tensor<2>> {
-        let _ = (problem, start, rng);
-        Err(crate::GpfnError::Invalid(
-            "this sampler cannot start from a given prior belief".into(),
-        ))
-    }
+    ) -> Result<Tensor<2>>;
 }
 
 /// The registered sampler `name` with `steps` steps (an adaptive sampler takes none) and its
@@ -137,19 +136,15 @@ fn checked_eta(eta: f64) -> Result<f64> {
     }
 }
 
-/// The proximal chain of `steps` steps with `noise`, from `start` when given (else the
-/// family's prior): what the deterministic, stochastic and ancestral samplers run.
+/// The proximal chain of `steps` steps with `noise` from `start`: what the deterministic,
+/// stochastic and ancestral samplers run.
 fn run_chain(
     problem: &SamplingProblem<'_>,
-    start: Option<BeliefState>,
+    start: BeliefState,
     steps: usize,
     noise: crate::divergence::Noise,
     rng: &mut Rng,
 ) -> Result<Tensor<2>> {
-    use crate::sampling::{proximal_chain, proximal_chain_from};
-    let end = match start {
-        Some(start) => proximal_chain_from(problem, start, steps, noise, rng, None)?,
-        None => proximal_chain(problem, steps, noise, rng, None)?,
-    };
+    let end = crate::sampling::proximal_chain_from(problem, start, steps, noise, rng, None)?;
     Ok(end.prediction)
 }

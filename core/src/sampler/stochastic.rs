@@ -55,16 +55,12 @@ impl Sampler for StochasticSampler {
         })
     }
 
-    fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
-        run_chain(problem, None, self.steps, self.noise()?, rng)
-    }
-
     fn sample_from(
         &self,
         problem: &SamplingProblem<'_>,
         start: BeliefState,
         rng: &mut Rng,
     ) -> Result<Tensor<2>> {
-        run_chain(problem, Some(start), self.steps, self.noise()?, rng)
+        run_chain(problem, start, self.steps, self.noise()?, rng)
     }
 }

@@ -119,13 +119,6 @@ impl Sampler for HeunSampler {
         Box::new(HeunSampler { steps: n })
     }
 
-    fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
-        let start = problem
-            .family
-            .prior(problem.batch, problem.dim, &problem.device, rng);
-        self.sample_from(problem, start, rng)
-    }
-
     fn sample_from(
         &self,
         problem: &SamplingProblem<'_>,
