@@ -60,8 +60,23 @@ pub fn nll(
     let lo = &lo;
     let family = config.belief_family()?;
     let schedule = config.schedule();
-    let target = config.network.target();
-    let output = config.output;
+    let readout = config.readout();
+    // x̂ of `net` (the run's weights on the plain or the autodiff device), per-row times.
+    let predictor_of = |net: &gpfn_network::Network| {
+        let net = net.clone();
+        let schedule = config.schedule();
+        move |z: Tensor<2>, t: &[f64]| {
+            predict_x(
+                &net,
+                readout.target,
+                &readout.output,
+                divergence,
+                schedule.as_ref(),
+                z,
+                t,
+            )
+        }
+    };
     let batch = options.batch.max(1);
     let mut rng = Rng::derive(options.seed, "nll", 0);
     let device = run.device.clone();
@@ -76,10 +91,7 @@ pub fn nll(
                     message: "the sampler has no step count: give n of the n-step bound".into(),
                 });
             }
-            let net = run.network.clone();
-            let predictor = |mu: Tensor<2>, t: &[f64]| {
-                predict_x(&net, target, &output, divergence, schedule.as_ref(), mu, t)
-            };
+            let predictor = predictor_of(&run.network);
             let problem = BoundProblem {
                 divergence,
                 family: family.as_ref(),
@@ -123,9 +135,7 @@ pub fn nll(
             let net =
                 checkpoint::load_ema(&run.checkpoint, build_network(config, &run.shape, &ad)?)?
                     .no_grad();
-            let predictor = |z: Tensor<2>, t: &[f64]| {
-                predict_x(&net, target, &output, divergence, schedule.as_ref(), z, t)
-            };
+            let predictor = predictor_of(&net);
             let problem = OdeProblem {
                 divergence,
                 family: family.as_ref(),
