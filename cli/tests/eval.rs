@@ -129,6 +129,12 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
         serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
     assert_eq!(saved, v);
     assert!(run.join("eval/stochastic-2.png").exists());
+    // The evaluated samples, for other feature extractors: [12, 1, 28, 28] float32.
+    let npy = std::fs::read(run.join("eval/stochastic-2.npy")).unwrap();
+    assert!(npy.starts_with(b"\x93NUMPY"));
+    let header = String::from_utf8_lossy(&npy[..128]);
+    assert!(header.contains("(12, 1, 28, 28, )"), "{header}");
+    assert_eq!(npy.len() - npy[8] as usize - 10, 12 * 784 * 4);
 
     let sweep_dir = dir.path().join("sweep");
     let sweep_s = sweep_dir.display().to_string();
@@ -148,6 +154,7 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     let png = std::fs::read(sweep_dir.join("fid-vs-nfe.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     assert!(sweep_dir.join("sweep.md").exists() && run.join("eval/deterministic-1.json").exists());
+    assert!(run.join("eval/deterministic-1.npy").exists());
 
     // Errors name the problem.
     let o = gpfn(&[

@@ -161,6 +161,7 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
         EvalReport::default_path(run.folder.path(), &sampler::tag_of(sampler.as_ref()))
     });
     report.write(&out)?;
+    gpfn_eval::write_samples_npy(&out.with_extension("npy"), &values, &run.shape)?;
     if run.shape.len() == 3 {
         let per: usize = run.shape.iter().product();
         let n = options.samples.min(100);

@@ -123,6 +123,15 @@ pub struct Evaluator {
     pub extra: Vec<Box<dyn FeatureMetric>>,
 }
 
+/// Writes an evaluated sample set as `.npy` (`[count, …shape]`, `float32`, values in
+/// `[−1, 1]`) so that it can be scored with another feature extractor (docs/evaluation.md).
+pub fn write_samples_npy(path: &Path, values: &[f32], shape: &[usize]) -> Result<()> {
+    let per: usize = shape.iter().product::<usize>().max(1);
+    let mut full = vec![values.len() / per];
+    full.extend_from_slice(shape);
+    gpfn_io::write_npy(path, values, &full)
+}
+
 /// Options of one evaluation.
 #[derive(Clone, Debug)]
 pub struct EvalOptions {

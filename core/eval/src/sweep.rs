@@ -106,13 +106,15 @@ pub fn sweep(
             let evaluations = sampler.evaluations();
             let tag = gpfn_core::sampler::tag_of(sampler.as_ref());
             bar.set_message(format!("{} · {tag}", run.name()));
-            let (report, _) =
+            let (report, values) =
                 evaluator.evaluate(run, sampler.as_ref(), &options.eval, &mut |k| {
                     bar.set_position(done + (k * evaluations) as u64)
                 })?;
             done += (options.eval.samples * evaluations) as u64;
             bar.set_position(done);
-            report.write(&EvalReport::default_path(run.folder.path(), &tag))?;
+            let path = EvalReport::default_path(run.folder.path(), &tag);
+            report.write(&path)?;
+            super::run_eval::write_samples_npy(&path.with_extension("npy"), &values, &run.shape)?;
             bar.println(format!(
                 "{} · {name} · {:>5} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
                 run.name(),
