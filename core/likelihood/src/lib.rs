@@ -25,6 +25,11 @@ pub mod ode;
 pub mod options;
 
 pub use estimate::{Estimate, NllEstimate, NllReport};
+
+/// The estimators against closed forms (a module of the unit tests rather than a test binary
+/// of its own: one link of burn fewer in CI).
+#[cfg(test)]
+mod closed_form_tests;
 pub use options::{LikelihoodOptions, ProbeKind, TraceEstimator};
 
 use gpfn_core::Result;

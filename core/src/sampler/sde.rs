@@ -18,7 +18,7 @@
 //! sample, as for every sampler: `n` steps cost `n` evaluations. Euler–Maruyama is first
 //! order in law: with the oracle `x̂ = x` the variance of `z − κ x` follows
 //! `v' = (1 − Δκ/(1 − κ) − η Δκ)² v + 2η Δκ (1 − κ)²` instead of landing on `(1 − κ')²`; the
-//! gap is `O(Δκ)` (tests: `plugins/w2/tests/sde.rs`).
+//! gap is `O(Δκ)` (tests: `plugins/w2/tests/sde/mod.rs`).
 
 use super::{Sampler, default_steps};
 use crate::belief::BeliefState;

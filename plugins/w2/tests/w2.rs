@@ -1,5 +1,8 @@
 //! W2: the closed-form step, conformance, and Rectified Flow as JKO (Euler on a uniform grid).
 
+/// The reverse-SDE sampler on W2's straight path (one test binary with the rest).
+mod sde;
+
 use approx::assert_relative_eq;
 use gpfn_core::belief::{BeliefFamily, DiagGaussian, ParticleFamily};
 use gpfn_core::burn::tensor::{Device, Tensor};

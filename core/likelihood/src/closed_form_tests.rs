@@ -1,6 +1,9 @@
 //! The likelihood estimators against closed forms, on Gaussian data `x_k ~ N(m_k, S_k²)` with
 //! the oracle (exact posterior-mean) predictor, where the model's density is known.
 
+use crate::bound::{BoundProblem, bfn_bounds};
+use crate::ode::{OdeProblem, ode_log_density};
+use crate::{Estimate, LikelihoodOptions, ProbeKind, TraceEstimator};
 use approx::assert_relative_eq;
 use gpfn_core::belief::family_by_name;
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
@@ -8,9 +11,6 @@ use gpfn_core::divergence::Divergence;
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::{BfnGeometric, Schedule, Uniform};
 use gpfn_kl::KlDivergence;
-use gpfn_likelihood::bound::{BoundProblem, bfn_bounds};
-use gpfn_likelihood::ode::{OdeProblem, ode_log_density};
-use gpfn_likelihood::{Estimate, LikelihoodOptions, ProbeKind, TraceEstimator};
 use gpfn_rectified_flow::RectifiedFlow;
 use gpfn_sinkhorn::SinkhornDivergence;
 use gpfn_w2::W2Divergence;
