@@ -13,6 +13,7 @@
 //! Rust has no stable ABI for loading plugin libraries at run time; registration happens at
 //! link time through `inventory`, so the binary that links a plugin is the one that has it.
 
+mod allocator;
 mod cli;
 mod commands;
 pub mod math_json;
@@ -34,6 +35,7 @@ use std::process::ExitCode;
 
 /// Parses the process arguments, runs the command, and reports errors.
 pub fn run() -> ExitCode {
+    allocator::tune();
     run_with(Cli::parse())
 }
 

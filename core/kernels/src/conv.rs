@@ -93,7 +93,7 @@ fn supported_shape(x: &Tensor<4>, w: &Tensor<4>, o: &ConvOptions<2>) -> Option<C
 
 fn forward(s: &Conv2dShape, x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> FlexTensor {
     let [ho, wo] = s.output();
-    let mut y = vec![0.0f32; s.batch * s.c_out * ho * wo];
+    let mut y = flex::zeroed(s.batch * s.c_out * ho * wo);
     conv2d_forward(
         s,
         flex::values(x),
@@ -120,7 +120,7 @@ impl<const N: usize> Backward<Flex, N> for Conv2dBackward<N> {
         let parents = ops.parents;
         let mut dx = parents[0]
             .as_ref()
-            .map(|_| vec![0.0f32; s.batch * s.c_in * s.input[0] * s.input[1]]);
+            .map(|_| flex::zeroed(s.batch * s.c_in * s.input[0] * s.input[1]));
         let mut dw = parents[1]
             .as_ref()
             .map(|_| vec![0.0f32; flex::values(&w).len()]);

@@ -93,7 +93,7 @@ fn forward(
     b: &FlexTensor,
     epsilon: f64,
 ) -> (FlexTensor, Vec<f32>, Vec<f32>) {
-    let mut y = vec![0.0f32; flex::values(x).len()];
+    let mut y = flex::zeroed(flex::values(x).len());
     let (mean, rstd) = group_norm_silu_forward(
         s,
         flex::values(x),
@@ -127,7 +127,7 @@ impl Backward<Flex, 3> for GroupNormSiluBackward {
         let s = self.shape;
         let dy = flex::contiguous(grads.consume::<Flex>(&ops.node));
         let st = ops.state;
-        let mut dx = vec![0.0f32; flex::values(&st.x).len()];
+        let mut dx = flex::zeroed(flex::values(&st.x).len());
         let mut dgamma = vec![0.0f32; s.channels];
         let mut dbeta = vec![0.0f32; s.channels];
         group_norm_silu_backward(

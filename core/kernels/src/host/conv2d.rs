@@ -22,6 +22,7 @@
 //! The weight gradient is accumulated per thread and the partial sums are added in thread
 //! order, so results do not depend on scheduling: the same thread count gives the same bits.
 
+use super::transpose::transpose;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -282,30 +283,94 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// A thread's im2col matrix, kept across blocks: the zeros of the padding stay in place as
-/// long as the block's geometry (its column count) does not change.
-#[derive(Default)]
+/// A thread's im2col matrix for one block geometry (the shape with the block's image count as
+/// its batch), kept across blocks and calls: the zeros of the padding stay in place because
+/// only buffers of the same geometry are reused.
 struct Im2colBuffer {
+    geometry: Conv2dShape,
     values: Vec<f32>,
-    columns: usize,
 }
 
 impl Im2colBuffer {
     /// The `[k, q]` matrix of `images` of `x`, written with [`im2col`].
     fn fill(&mut self, s: &Conv2dShape, x: &[f32], images: std::ops::Range<usize>) -> &[f32] {
-        let (k, p_in, p_out) = (s.k(), s.pixels_in(), s.pixels_out());
+        let (p_in, p_out) = (s.pixels_in(), s.pixels_out());
+        debug_assert_eq!(self.geometry, block_geometry(s, images.len()));
         let q = images.len() * p_out;
-        if self.columns != q || self.values.len() != k * q {
-            self.values.clear();
-            self.values.resize(k * q, 0.0);
-            self.columns = q;
-        }
         for (j, n) in images.enumerate() {
             let image = &x[n * s.c_in * p_in..(n + 1) * s.c_in * p_in];
             im2col(s, image, &mut self.values, q, j * p_out);
         }
         &self.values
     }
+}
+
+/// The geometry an im2col buffer is kept for: `s` with the block's image count as batch.
+fn block_geometry(s: &Conv2dShape, images: usize) -> Conv2dShape {
+    Conv2dShape {
+        batch: images,
+        ..*s
+    }
+}
+
+/// A rayon thread's scratch memory, kept across calls: allocating it afresh zero-filled it at
+/// every call (≈ 3 % of the main job's training step, measured with `perf`).
+#[derive(Default)]
+struct Scratch {
+    /// im2col matrices, most recently used last.
+    im2col: Vec<Im2colBuffer>,
+    /// The forward's output block, the backward's output-gradient block and its
+    /// input-gradient matrix: each is overwritten before it is read.
+    out: Vec<f32>,
+    dy: Vec<f32>,
+    dcol: Vec<f32>,
+}
+
+/// im2col buffers a thread keeps (one per layer geometry of a network, forward and backward
+/// share them) and the floats they may hold together.
+const IM2COL_KEPT: usize = 48;
+const IM2COL_KEPT_FLOATS: usize = 24 << 20;
+
+/// The im2col buffer of `kept` for `images` images of shape `s` (zero-filled when new), moved
+/// to the end of `kept` (the most recently used); the least recently used go first when
+/// `kept` is full.
+fn im2col_buffer<'a>(
+    kept: &'a mut Vec<Im2colBuffer>,
+    s: &Conv2dShape,
+    images: usize,
+) -> &'a mut Im2colBuffer {
+    let geometry = block_geometry(s, images);
+    let buffer = match kept.iter().position(|b| b.geometry == geometry) {
+        Some(i) => kept.remove(i),
+        None => {
+            let len = s.k() * images * s.pixels_out();
+            let mut held: usize = kept.iter().map(|b| b.values.len()).sum();
+            while !kept.is_empty() && (kept.len() >= IM2COL_KEPT || held + len > IM2COL_KEPT_FLOATS)
+            {
+                held -= kept.remove(0).values.len();
+            }
+            Im2colBuffer {
+                geometry,
+                values: vec![0.0; len],
+            }
+        }
+    };
+    kept.push(buffer);
+    kept.last_mut().expect("just pushed")
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Option<Box<Scratch>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with this thread's scratch. The scratch is taken out of the thread-local slot for
+/// the call, so a job that rayon runs on this thread while `f` waits (work stealing inside a
+/// parallel GEMM) finds the slot empty and works with fresh memory instead of aliasing it.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut scratch = SCRATCH.with(|slot| slot.take()).unwrap_or_default();
+    let result = f(&mut scratch);
+    SCRATCH.with(|slot| slot.set(Some(scratch)));
+    result
 }
 
 /// Adds the im2col-shaped gradient in columns `col0 .. col0 + P` of `col: [K, ld]` into image
@@ -447,35 +512,83 @@ pub fn conv2d_forward(
     let par = plan.gemm_parallelism();
     let y_ptr = SharedMut(y.as_mut_ptr());
     (0..plan.threads).into_par_iter().for_each(|t| {
-        let mut col = Im2colBuffer::default();
-        let mut out = Vec::new();
-        for block in plan.blocks_of(t) {
-            let images = plan.images(block, s.batch);
-            let nb = images.len();
-            let q = nb * p_out;
-            let direct = nb == 1;
-            // The im2col matrix [K, Q] (or the image itself for a pointwise convolution).
-            let lhs: *const f32 = if s.is_pointwise() && direct {
-                x[images.start * k * p_in..].as_ptr()
-            } else {
-                col.fill(&s, x, images.clone()).as_ptr()
-            };
-            if channels_last(o) {
-                // dst[q, o] with o contiguous (the micro-kernel then runs along the channels,
-                // which is faster for narrow layers), then transposed into y.
-                out.resize(q * o, 0.0);
-                if let Some(b) = bias {
-                    out.chunks_mut(o).for_each(|row| row.copy_from_slice(b));
+        with_scratch(|scratch| {
+            for block in plan.blocks_of(t) {
+                let images = plan.images(block, s.batch);
+                let nb = images.len();
+                let q = nb * p_out;
+                let direct = nb == 1;
+                // The im2col matrix [K, Q] (or the image itself for a pointwise convolution).
+                let lhs: *const f32 = if s.is_pointwise() && direct {
+                    x[images.start * k * p_in..].as_ptr()
+                } else {
+                    im2col_buffer(&mut scratch.im2col, &s, nb)
+                        .fill(&s, x, images.clone())
+                        .as_ptr()
+                };
+                let out = &mut scratch.out;
+                if channels_last(o) {
+                    // dst[q, o] with o contiguous (the micro-kernel then runs along the channels,
+                    // which is faster for narrow layers), then transposed into y.
+                    out.resize(q * o, 0.0);
+                    if let Some(b) = bias {
+                        out.chunks_mut(o).for_each(|row| row.copy_from_slice(b));
+                    }
+                    // SAFETY: the matrices lie within col/x, w and out as sized above.
+                    unsafe {
+                        sgemm(
+                            q,
+                            o,
+                            k,
+                            out.as_mut_ptr(),
+                            1,
+                            o,
+                            bias.is_some(),
+                            lhs,
+                            q,
+                            1,
+                            w.as_ptr(),
+                            k,
+                            1,
+                            par,
+                        )
+                    };
+                    for (j, n) in images.enumerate() {
+                        // SAFETY: image n's output belongs to this block only.
+                        let target = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                y_ptr.ptr().add(n * o * p_out),
+                                o * p_out,
+                            )
+                        };
+                        transpose(&out[j * p_out * o..(j + 1) * p_out * o], p_out, o, target);
+                    }
+                    continue;
                 }
-                // SAFETY: the matrices lie within col/x, w and out as sized above.
+                // The output block [O, Q]: straight into y for a single image.
+                let dst: *mut f32 = if direct {
+                    // SAFETY: image `images.start` belongs to this block only.
+                    unsafe { y_ptr.ptr().add(images.start * o * p_out) }
+                } else {
+                    out.resize(o * q, 0.0);
+                    out.as_mut_ptr()
+                };
+                if let Some(b) = bias {
+                    for (oc, &bv) in b.iter().enumerate() {
+                        // SAFETY: dst holds O rows of Q values.
+                        unsafe { std::slice::from_raw_parts_mut(dst.add(oc * q), q) }.fill(bv);
+                    }
+                }
+                // dst[q, o] (column-major, ld Q) = lhs[q, kk] (ld Q) · w[kk, o] (w is [O, K]).
+                // SAFETY: the matrices lie within col/x, w and dst as sized above.
                 unsafe {
                     sgemm(
                         q,
                         o,
                         k,
-                        out.as_mut_ptr(),
+                        dst,
+                        q,
                         1,
-                        o,
                         bias.is_some(),
                         lhs,
                         q,
@@ -486,64 +599,24 @@ pub fn conv2d_forward(
                         par,
                     )
                 };
-                for (j, n) in images.enumerate() {
-                    // SAFETY: image n's output belongs to this block only.
-                    let target = unsafe {
-                        std::slice::from_raw_parts_mut(y_ptr.ptr().add(n * o * p_out), o * p_out)
-                    };
-                    transpose(&out[j * p_out * o..(j + 1) * p_out * o], p_out, o, target);
-                }
-                continue;
-            }
-            // The output block [O, Q]: straight into y for a single image.
-            let dst: *mut f32 = if direct {
-                // SAFETY: image `images.start` belongs to this block only.
-                unsafe { y_ptr.ptr().add(images.start * o * p_out) }
-            } else {
-                out.resize(o * q, 0.0);
-                out.as_mut_ptr()
-            };
-            if let Some(b) = bias {
-                for (oc, &bv) in b.iter().enumerate() {
-                    // SAFETY: dst holds O rows of Q values.
-                    unsafe { std::slice::from_raw_parts_mut(dst.add(oc * q), q) }.fill(bv);
-                }
-            }
-            // dst[q, o] (column-major, ld Q) = lhs[q, kk] (ld Q) · w[kk, o] (w is [O, K]).
-            // SAFETY: the matrices lie within col/x, w and dst as sized above.
-            unsafe {
-                sgemm(
-                    q,
-                    o,
-                    k,
-                    dst,
-                    q,
-                    1,
-                    bias.is_some(),
-                    lhs,
-                    q,
-                    1,
-                    w.as_ptr(),
-                    k,
-                    1,
-                    par,
-                )
-            };
-            if !direct {
-                for (j, n) in images.enumerate() {
-                    for oc in 0..o {
-                        // SAFETY: image n's output belongs to this block only.
-                        let target = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                y_ptr.ptr().add((n * o + oc) * p_out),
-                                p_out,
-                            )
-                        };
-                        target.copy_from_slice(&out[oc * q + j * p_out..oc * q + (j + 1) * p_out]);
+                if !direct {
+                    for (j, n) in images.enumerate() {
+                        for oc in 0..o {
+                            // SAFETY: image n's output belongs to this block only.
+                            let target = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    y_ptr.ptr().add((n * o + oc) * p_out),
+                                    p_out,
+                                )
+                            };
+                            target.copy_from_slice(
+                                &out[oc * q + j * p_out..oc * q + (j + 1) * p_out],
+                            );
+                        }
                     }
                 }
             }
-        }
+        });
     });
 }
 
@@ -554,21 +627,6 @@ pub fn conv2d_forward(
 /// along 128 channels with long rows.
 fn channels_last(c_out: usize) -> bool {
     (16..=64).contains(&c_out)
-}
-
-/// `dst[c, r] = src[r, c]` for `src: [rows, cols]`, in tiles that stay in cache.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const T: usize = 32;
-    for r0 in (0..rows).step_by(T) {
-        for c0 in (0..cols).step_by(T) {
-            for c in c0..(c0 + T).min(cols) {
-                let d = &mut dst[c * rows..(c + 1) * rows];
-                for r in r0..(r0 + T).min(rows) {
-                    d[r] = src[r * cols + c];
-                }
-            }
-        }
-    }
 }
 
 /// The gradients of [`conv2d_forward`] for the output gradient `dy: [B, O, Ho, Wo]`: each of
@@ -598,7 +656,6 @@ pub fn conv2d_backward(
     let want_db = db.is_some();
     let dx_ptr = dx.map(|d| {
         assert_eq!(d.len(), x.len(), "conv2d input-gradient length");
-        d.fill(0.0);
         SharedMut(d.as_mut_ptr())
     });
     let plan = Plan::new(&s);
@@ -612,104 +669,119 @@ pub fn conv2d_backward(
                 Vec::new()
             };
             let mut db_acc = if want_db { vec![0.0f32; o] } else { Vec::new() };
-            let mut col = Im2colBuffer::default();
-            let mut dyb = Vec::new();
-            let mut dcol = Vec::new();
-            for block in plan.blocks_of(t) {
-                let images = plan.images(block, s.batch);
-                let nb = images.len();
-                let q = nb * p_out;
-                let direct = nb == 1;
-                // ∂L/∂Y for the block as [O, Q].
-                let g: &[f32] = if direct {
-                    &dy[images.start * o * p_out..(images.start + 1) * o * p_out]
-                } else {
-                    dyb.resize(o * q, 0.0);
-                    for (j, n) in images.clone().enumerate() {
-                        for oc in 0..o {
-                            dyb[oc * q + j * p_out..oc * q + (j + 1) * p_out].copy_from_slice(
-                                &dy[(n * o + oc) * p_out..(n * o + oc + 1) * p_out],
-                            );
+            with_scratch(|scratch| {
+                for block in plan.blocks_of(t) {
+                    let images = plan.images(block, s.batch);
+                    let nb = images.len();
+                    let q = nb * p_out;
+                    let direct = nb == 1;
+                    // ∂L/∂Y for the block as [O, Q].
+                    let Scratch {
+                        im2col: kept,
+                        dy: dyb,
+                        dcol,
+                        ..
+                    } = &mut *scratch;
+                    let g: &[f32] = if direct {
+                        &dy[images.start * o * p_out..(images.start + 1) * o * p_out]
+                    } else {
+                        dyb.resize(o * q, 0.0);
+                        for (j, n) in images.clone().enumerate() {
+                            for oc in 0..o {
+                                dyb[oc * q + j * p_out..oc * q + (j + 1) * p_out].copy_from_slice(
+                                    &dy[(n * o + oc) * p_out..(n * o + oc + 1) * p_out],
+                                );
+                            }
+                        }
+                        dyb
+                    };
+                    if want_db {
+                        for (oc, acc) in db_acc.iter_mut().enumerate() {
+                            *acc += g[oc * q..(oc + 1) * q].iter().sum::<f32>();
                         }
                     }
-                    &dyb
-                };
-                if want_db {
-                    for (oc, acc) in db_acc.iter_mut().enumerate() {
-                        *acc += g[oc * q..(oc + 1) * q].iter().sum::<f32>();
+                    if want_dw {
+                        let lhs: &[f32] = if s.is_pointwise() && direct {
+                            &x[images.start * k * p_in..(images.start + 1) * k * p_in]
+                        } else {
+                            im2col_buffer(kept, &s, nb).fill(&s, x, images.clone())
+                        };
+                        // acc[kk, o] (o contiguous, transposed into dw at the end: measured faster
+                        // than dw's own [O, K] layout) += X[kk, q] · gᵀ[q, o].
+                        // SAFETY: sizes as above.
+                        unsafe {
+                            sgemm(
+                                k,
+                                o,
+                                q,
+                                dw_acc.as_mut_ptr(),
+                                1,
+                                o,
+                                true,
+                                lhs.as_ptr(),
+                                1,
+                                q,
+                                g.as_ptr(),
+                                q,
+                                1,
+                                par,
+                            )
+                        };
                     }
-                }
-                if want_dw {
-                    let lhs: &[f32] = if s.is_pointwise() && direct {
-                        &x[images.start * k * p_in..(images.start + 1) * k * p_in]
-                    } else {
-                        col.fill(&s, x, images.clone())
-                    };
-                    // acc[kk, o] (o contiguous, transposed into dw at the end: measured faster
-                    // than dw's own [O, K] layout) += X[kk, q] · gᵀ[q, o].
-                    // SAFETY: sizes as above.
-                    unsafe {
-                        sgemm(
-                            k,
-                            o,
-                            q,
-                            dw_acc.as_mut_ptr(),
-                            1,
-                            o,
-                            true,
-                            lhs.as_ptr(),
-                            1,
-                            q,
-                            g.as_ptr(),
-                            q,
-                            1,
-                            par,
-                        )
-                    };
-                }
-                if let Some(dx_ptr) = dx_ptr {
-                    // ∂L/∂X[kk, q] = Σ_o w[o, kk] g[o, q]: dst[q, kk] column-major with ld Q.
-                    let pointwise_direct = s.is_pointwise() && direct;
-                    let dst: *mut f32 = if pointwise_direct {
-                        // SAFETY: image `images.start` belongs to this block only.
-                        unsafe { dx_ptr.ptr().add(images.start * k * p_in) }
-                    } else {
-                        dcol.resize(k * q, 0.0);
-                        dcol.as_mut_ptr()
-                    };
-                    // SAFETY: sizes as above.
-                    unsafe {
-                        sgemm(
-                            q,
-                            k,
-                            o,
-                            dst,
-                            q,
-                            1,
-                            false,
-                            g.as_ptr(),
-                            q,
-                            1,
-                            w.as_ptr(),
-                            1,
-                            k,
-                            par,
-                        )
-                    };
-                    if !pointwise_direct {
-                        for (j, n) in images.enumerate() {
-                            // SAFETY: image n's gradient belongs to this block only.
-                            let target = unsafe {
-                                std::slice::from_raw_parts_mut(
-                                    dx_ptr.ptr().add(n * s.c_in * p_in),
-                                    s.c_in * p_in,
-                                )
-                            };
-                            col2im(&s, &mut dcol, q, j * p_out, target);
+                    if let Some(dx_ptr) = dx_ptr {
+                        // This block's images of dx, zeroed here (by the thread that owns them)
+                        // before col2im adds into them.
+                        // SAFETY: the images of a block belong to this block only.
+                        unsafe {
+                            std::slice::from_raw_parts_mut(
+                                dx_ptr.ptr().add(images.start * s.c_in * p_in),
+                                nb * s.c_in * p_in,
+                            )
+                        }
+                        .fill(0.0);
+                        // ∂L/∂X[kk, q] = Σ_o w[o, kk] g[o, q]: dst[q, kk] column-major with ld Q.
+                        let pointwise_direct = s.is_pointwise() && direct;
+                        let dst: *mut f32 = if pointwise_direct {
+                            // SAFETY: image `images.start` belongs to this block only.
+                            unsafe { dx_ptr.ptr().add(images.start * k * p_in) }
+                        } else {
+                            dcol.resize(k * q, 0.0);
+                            dcol.as_mut_ptr()
+                        };
+                        // SAFETY: sizes as above.
+                        unsafe {
+                            sgemm(
+                                q,
+                                k,
+                                o,
+                                dst,
+                                q,
+                                1,
+                                false,
+                                g.as_ptr(),
+                                q,
+                                1,
+                                w.as_ptr(),
+                                1,
+                                k,
+                                par,
+                            )
+                        };
+                        if !pointwise_direct {
+                            for (j, n) in images.enumerate() {
+                                // SAFETY: image n's gradient belongs to this block only.
+                                let target = unsafe {
+                                    std::slice::from_raw_parts_mut(
+                                        dx_ptr.ptr().add(n * s.c_in * p_in),
+                                        s.c_in * p_in,
+                                    )
+                                };
+                                col2im(&s, dcol, q, j * p_out, target);
+                            }
                         }
                     }
                 }
-            }
+            });
             (dw_acc, db_acc)
         })
         .collect();

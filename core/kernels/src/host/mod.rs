@@ -7,4 +7,5 @@ pub mod group_norm_silu;
 pub use conv2d::{Conv2dShape, conv2d_backward, conv2d_forward};
 pub use group_norm_silu::{GroupNormShape, group_norm_silu_backward, group_norm_silu_forward};
 pub mod log_sum_exp;
+pub mod transpose;
 pub use log_sum_exp::{lse_columns, lse_rows};
