@@ -279,6 +279,24 @@ pub struct ClassifierArgs {
     pub no_progress: bool,
 }
 
+/// `--against`: which images samples are compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgainstArg {
+    /// The data set's test split.
+    Test,
+    /// The run's held-out training rows.
+    Holdout,
+}
+
+impl From<AgainstArg> for gpfn_eval::Against {
+    fn from(a: AgainstArg) -> Self {
+        match a {
+            AgainstArg::Test => gpfn_eval::Against::Test,
+            AgainstArg::Holdout => gpfn_eval::Against::Holdout,
+        }
+    }
+}
+
 /// Options shared by `gpfn eval` and `gpfn sweep`.
 #[derive(Debug, Args)]
 pub struct EvalCommon {
@@ -288,9 +306,13 @@ pub struct EvalCommon {
     /// Samples to generate for each evaluation.
     #[arg(long, default_value_t = 10_000)]
     pub count: usize,
-    /// Reference images: the first N of the test split (default: all 10 000).
+    /// Reference images: the first N of the reference set (default: all of it).
     #[arg(long, value_name = "N")]
     pub reference: Option<usize>,
+    /// The reference set: the test split, or the run's held-out training rows (`[train]
+    /// holdout`; for choosing hyper-parameters without the test set).
+    #[arg(long, value_enum, default_value_t = AgainstArg::Test)]
+    pub against: AgainstArg,
     /// Samples generated per batch (bounds sampling memory).
     #[arg(long, default_value_t = 250)]
     pub batch: usize,

@@ -136,6 +136,62 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     assert!(header.contains("(12, 1, 28, 28, )"), "{header}");
     assert_eq!(npy.len() - npy[8] as usize - 10, 12 * 784 * 4);
 
+    // Against the held-out training rows: refused for a run that held none out, then, with
+    // `[train] holdout` in the run's config, written beside (not over) the test evaluation.
+    let mut args = vec![
+        "eval",
+        "--run",
+        &run_s,
+        "--sampler",
+        "stochastic",
+        "--nfe",
+        "2",
+    ];
+    args.extend(common);
+    args.extend(["--against", "holdout"]);
+    let o = gpfn(&args);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("train.holdout") && err.contains("is 0"),
+        "{err}"
+    );
+    let config_path = run.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains("[train]\n"), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replacen("[train]\n", "[train]\nholdout = 50\n", 1),
+    )
+    .unwrap();
+    args.push("--json");
+    let held: serde_json::Value = serde_json::from_str(&ok(&gpfn(&args))).unwrap();
+    assert_eq!(held["against"], "holdout");
+    assert_eq!(held["reference"], 40);
+    assert!(run.join("eval/holdout/stochastic-2.json").exists());
+    assert_eq!(v["against"], "test");
+    let test_report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(test_report, v, "the test evaluation is left alone");
+    std::fs::write(&config_path, config).unwrap();
+    // Holding out every training image is refused before training starts.
+    let mut args = sets.to_vec();
+    args.extend([
+        "--set",
+        "run.name=\"all-held-out\"",
+        "--set",
+        "train.holdout=600",
+        "train",
+        "--no-progress",
+    ]);
+    let o = gpfn(&args);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("train.holdout") && err.contains("600 of the 600"),
+        "{err}"
+    );
+
     let sweep_dir = dir.path().join("sweep");
     let sweep_s = sweep_dir.display().to_string();
     let mut args = vec!["sweep", &run_s, "--nfe", "1,2", "--out", &sweep_s];

@@ -107,6 +107,7 @@ pub fn evaluator(common: &EvalCommon, config: &Config) -> Result<Evaluator> {
         &dir,
         config,
         common.reference,
+        common.against.into(),
         MetricOptions {
             k_precision_recall: common.k_precision_recall,
             k_density_coverage: common.k_density_coverage,
@@ -158,7 +159,11 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
     })?;
     progress.finish_and_clear();
     let out = args.out.clone().unwrap_or_else(|| {
-        EvalReport::default_path(run.folder.path(), &sampler::tag_of(sampler.as_ref()))
+        EvalReport::default_path(
+            run.folder.path(),
+            &sampler::tag_of(sampler.as_ref()),
+            evaluator.against,
+        )
     });
     report.write(&out)?;
     gpfn_eval::write_samples_npy(&out.with_extension("npy"), &values, &run.shape)?;

@@ -29,8 +29,11 @@ pub struct EvalReport {
     pub tolerance: Option<f64>,
     /// Samples generated.
     pub samples: usize,
-    /// Reference (test) images.
+    /// Reference images.
     pub reference: usize,
+    /// Which images the reference is: the test split, or the run's held-out training rows.
+    #[serde(default)]
+    pub against: super::Against,
     /// Seed of the sampling noise.
     pub seed: u64,
     /// Classifier folder.
@@ -51,11 +54,17 @@ impl EvalReport {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
 
-    /// `eval/<tag>.json` inside `run_folder`, with the sampler's tag
+    /// `eval/<tag>.json` inside `run_folder` (`eval/holdout/<tag>.json` against the held-out
+    /// rows, so that the two never overwrite each other), with the sampler's tag
     /// ([`gpfn_core::sampler::tag_of`]: `<sampler>-<steps>` as `--nfe` gives the steps, or
     /// `<sampler>-tol<rtol>` for an adaptive one; the report's `nfe` is the evaluations).
-    pub fn default_path(run_folder: &Path, tag: &str) -> PathBuf {
-        run_folder.join("eval").join(format!("{tag}.json"))
+    pub fn default_path(run_folder: &Path, tag: &str, against: super::Against) -> PathBuf {
+        let dir = run_folder.join("eval");
+        match against {
+            super::Against::Test => dir,
+            super::Against::Holdout => dir.join("holdout"),
+        }
+        .join(format!("{tag}.json"))
     }
 
     /// Writes the JSON atomically to `path`.
@@ -69,13 +78,17 @@ impl EvalReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{} ({}) · sampler {} · {} NFE · {} samples vs {} reference images",
+            "{} ({}) · sampler {} · {} NFE · {} samples vs {} {} images",
             self.name,
             self.divergence,
             self.sampler,
             format_nfe(self.nfe),
             self.samples,
-            self.reference
+            self.reference,
+            match self.against {
+                super::Against::Test => "test",
+                super::Against::Holdout => "held-out training",
+            }
         );
         let rows: [(&str, String); 9] = [
             ("FID", format!("{:.3}", m.fid)),

@@ -13,6 +13,7 @@ use gpfn_run::config::Config;
 use gpfn_run::train::build_network;
 use gpfn_run::{RunFolder, checkpoint};
 use gpfn_run::{backend, generate};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -107,6 +108,27 @@ impl TrainedRun {
     }
 }
 
+/// The images that generated samples are compared with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Against {
+    /// The data set's test split (the reported numbers).
+    #[default]
+    Test,
+    /// The run's held-out training rows (`[train] holdout`; for choosing hyper-parameters).
+    Holdout,
+}
+
+impl Against {
+    /// `test` or `holdout`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Against::Test => "test",
+            Against::Holdout => "holdout",
+        }
+    }
+}
+
 /// The classifier and the reference images' features, prepared once per evaluation session.
 pub struct Evaluator {
     /// The classifier.
@@ -115,10 +137,12 @@ pub struct Evaluator {
     pub info: ClassifierInfo,
     /// Its folder.
     pub classifier_dir: PathBuf,
-    /// The reference (test) set, embedded.
+    /// The reference set, embedded.
     pub reference: Reference,
     /// Number of reference images.
     pub reference_count: usize,
+    /// Which images the reference set is.
+    pub against: Against,
     /// Extra metrics (see [`FeatureMetric`]).
     pub extra: Vec<Box<dyn FeatureMetric>>,
 }
@@ -145,16 +169,21 @@ pub struct EvalOptions {
 
 impl Evaluator {
     /// Loads the classifier in `classifier_dir` and embeds the first `reference` images (all
-    /// if `None`) of the test split of `config`'s data set.
+    /// if `None`) of the test split of `config`'s data set, or of the run's held-out training
+    /// rows ([`Against::Holdout`]).
     pub fn new(
         classifier_dir: &Path,
         config: &Config,
         reference: Option<usize>,
+        against: Against,
         options: MetricOptions,
         device: &Device,
     ) -> Result<Evaluator> {
         let (classifier, info) = super::classifier::load(classifier_dir, device)?;
-        let test = config.data.load(Split::Test, config.seed)?;
+        let test = match against {
+            Against::Test => config.data.load(Split::Test, config.seed)?,
+            Against::Holdout => gpfn_run::holdout::held_out_rows(config)?,
+        };
         if test.shape != info.spec.shape {
             return Err(GpfnError::Shape(format!(
                 "the classifier in {} takes images of shape {:?}, the run's data have shape {:?}",
@@ -182,6 +211,7 @@ impl Evaluator {
             classifier_dir: classifier_dir.to_path_buf(),
             reference,
             reference_count: n,
+            against,
             extra: Vec::new(),
         })
     }
@@ -221,6 +251,7 @@ impl Evaluator {
             tolerance: sampler.tolerance(),
             samples: options.samples,
             reference: self.reference_count,
+            against: self.against,
             seed: options.seed,
             classifier: self.classifier_dir.display().to_string(),
             classifier_test_accuracy: self.info.test_accuracy,

@@ -112,7 +112,7 @@ pub fn sweep(
                 })?;
             done += (options.eval.samples * evaluations) as u64;
             bar.set_position(done);
-            let path = EvalReport::default_path(run.folder.path(), &tag);
+            let path = EvalReport::default_path(run.folder.path(), &tag, evaluator.against);
             report.write(&path)?;
             super::run_eval::write_samples_npy(&path.with_extension("npy"), &values, &run.shape)?;
             bar.println(format!(
@@ -288,6 +288,7 @@ mod tests {
             tolerance: None,
             samples: 10,
             reference: 20,
+            against: crate::Against::Test,
             seed: 0,
             classifier: "classifiers/mnist".into(),
             classifier_test_accuracy: 0.98,

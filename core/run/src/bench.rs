@@ -11,7 +11,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use gpfn_core::Result;
 use gpfn_core::rng::Rng;
-use gpfn_data::{DataLoader, Split};
+use gpfn_data::DataLoader;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -139,7 +139,7 @@ fn timed(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Resul
 pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
     let device = backend::device(&config.backend)?;
     let ad = device.clone().autodiff();
-    let table = config.data.load(Split::Train, config.seed)?;
+    let table = crate::holdout::training_rows(config)?;
     let shape = table.shape.clone();
     let dim = table.dim();
     let mut loader = DataLoader::new(table, o.batch, config.seed);

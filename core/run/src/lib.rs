@@ -13,6 +13,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod generate;
+pub mod holdout;
 pub mod predict;
 pub mod run_folder;
 pub mod train;

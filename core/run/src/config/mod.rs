@@ -106,10 +106,19 @@ pub struct TrainConfig {
     /// (default) or `mean` (the nnaisense BFN code's).
     #[serde(default)]
     pub loss_reduction: LossReduction,
+    /// Training rows held out (the last `holdout` of the training split): never trained on,
+    /// the reference set of `gpfn eval --against holdout` for choosing hyper-parameters
+    /// without the test set (`gpfn_run::holdout`). 0, the default, trains on every row.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holdout: usize,
     /// A checkpoint folder whose EMA weights start the model and its EMA (fine-tuning, e.g.
     /// distilling a reflowed model); ignored when `--resume` finds a checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// How the squared error is reduced over the data's `d` dimensions (`[train] loss_reduction`).

@@ -21,7 +21,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use gpfn_core::rng::Rng;
 use gpfn_core::{GpfnError, Result};
-use gpfn_data::{DataLoader, Split};
+use gpfn_data::DataLoader;
 use gpfn_network::Network;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
@@ -93,7 +93,7 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     let ad = device.clone().autodiff();
     let family = config.belief_family()?;
     let schedule = config.schedule();
-    let table = config.data.load(Split::Train, config.seed)?;
+    let table = crate::holdout::training_rows(config)?;
     if table.is_empty() {
         return Err(GpfnError::Config {
             key: "data".into(),
