@@ -119,16 +119,6 @@ pub enum Against {
     Holdout,
 }
 
-impl Against {
-    /// `test` or `holdout`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Against::Test => "test",
-            Against::Holdout => "holdout",
-        }
-    }
-}
-
 /// The classifier and the reference images' features, prepared once per evaluation session.
 pub struct Evaluator {
     /// The classifier.
@@ -180,16 +170,16 @@ impl Evaluator {
         device: &Device,
     ) -> Result<Evaluator> {
         let (classifier, info) = super::classifier::load(classifier_dir, device)?;
-        let test = match against {
+        let rows = match against {
             Against::Test => config.data.load(Split::Test, config.seed)?,
             Against::Holdout => gpfn_run::holdout::held_out_rows(config)?,
         };
-        if test.shape != info.spec.shape {
+        if rows.shape != info.spec.shape {
             return Err(GpfnError::Shape(format!(
                 "the classifier in {} takes images of shape {:?}, the run's data have shape {:?}",
                 classifier_dir.display(),
                 info.spec.shape,
-                test.shape
+                rows.shape
             )));
         }
         let data = serde_json::to_value(&config.data).unwrap_or_default();
@@ -201,9 +191,9 @@ impl Evaluator {
                 "the classifier was trained on another data set"
             );
         }
-        let n = reference.unwrap_or(test.len()).min(test.len());
-        let d = test.dim();
-        let embedded = embed(&classifier, &test.values[..n * d], 500, device)?;
+        let n = reference.unwrap_or(rows.len()).min(rows.len());
+        let d = rows.dim();
+        let embedded = embed(&classifier, &rows.values[..n * d], 500, device)?;
         let reference = Reference::new(embedded.features, options)?;
         Ok(Evaluator {
             classifier,

@@ -119,7 +119,9 @@ fn main() {
             let mut dx = vec![0.0f32; x.len()];
             let mut dw = vec![0.0f32; w.len()];
             let mut db = vec![0.0f32; c_out];
+            // dx must hold zeros on entry, as the tensor wrapper's allocation does.
             let bwd = time(5, || {
+                dx.fill(0.0);
                 conv2d_backward(&s, &x, &w, &y, Some(&mut dx), Some(&mut dw), Some(&mut db))
             });
             // flex's own forward, and burn's backward (autodiff with its default rules).

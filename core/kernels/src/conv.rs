@@ -120,7 +120,7 @@ impl<const N: usize> Backward<Flex, N> for Conv2dBackward<N> {
         let parents = ops.parents;
         let mut dx = parents[0]
             .as_ref()
-            .map(|_| flex::zeroed(s.batch * s.c_in * s.input[0] * s.input[1]));
+            .map(|_| flex::zeroed(s.batch * s.c_in * s.input[0] * s.input[1])); // zeros: col2im adds
         let mut dw = parents[1]
             .as_ref()
             .map(|_| vec![0.0f32; flex::values(&w).len()]);

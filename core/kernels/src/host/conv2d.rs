@@ -630,7 +630,9 @@ fn channels_last(c_out: usize) -> bool {
 }
 
 /// The gradients of [`conv2d_forward`] for the output gradient `dy: [B, O, Ho, Wo]`: each of
-/// `dx: [B, C, H, W]`, `dw: [O, C, kh, kw]` and `db: [O]` that is asked for is overwritten.
+/// `dx: [B, C, H, W]`, `dw: [O, C, kh, kw]` and `db: [O]` that is asked for is written: `dw`
+/// and `db` are overwritten, `dx` must hold zeros on entry (col2im adds into it; the caller's
+/// zero-filled allocation is then its only pass).
 ///
 /// # Panics
 /// If a slice's length does not match `shape`.
@@ -729,16 +731,6 @@ pub fn conv2d_backward(
                         };
                     }
                     if let Some(dx_ptr) = dx_ptr {
-                        // This block's images of dx, zeroed here (by the thread that owns them)
-                        // before col2im adds into them.
-                        // SAFETY: the images of a block belong to this block only.
-                        unsafe {
-                            std::slice::from_raw_parts_mut(
-                                dx_ptr.ptr().add(images.start * s.c_in * p_in),
-                                nb * s.c_in * p_in,
-                            )
-                        }
-                        .fill(0.0);
                         // ∂L/∂X[kk, q] = Σ_o w[o, kk] g[o, q]: dst[q, kk] column-major with ld Q.
                         let pointwise_direct = s.is_pointwise() && direct;
                         let dst: *mut f32 = if pointwise_direct {
