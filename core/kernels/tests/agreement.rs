@@ -191,6 +191,65 @@ fn conv2d_agrees_with_burn_in_value_and_both_gradients() {
             padding: 1,
             bias: true,
         },
+        // Size-keeping convolutions with ≥ 8 input channels take the row-shift path
+        // (`host/conv2d_rows.rs`), whose input gradient is the same path with the kernel
+        // turned: several images per block with the gap rows between them, an output too
+        // wide for the channels-last layout, and a turned kernel with 17 input channels.
+        ConvCase {
+            batch: 5,
+            c_in: 9,
+            c_out: 17,
+            size: [7, 7],
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: true,
+        },
+        // two blocks a thread (8 and 8, or 8 and 6 images), channels-last output.
+        ConvCase {
+            batch: 30,
+            c_in: 8,
+            c_out: 16,
+            size: [7, 7],
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: true,
+        },
+        // 5×5 on a rectangular image (two zero rows between images, shifts −2 … 2), no bias.
+        ConvCase {
+            batch: 3,
+            c_in: 10,
+            c_out: 3,
+            size: [6, 9],
+            kernel: 5,
+            stride: 1,
+            padding: 2,
+            bias: false,
+        },
+        // a shift as wide as the image (its rows are all zeros), one output channel (the
+        // input gradient is a convolution of one channel).
+        ConvCase {
+            batch: 2,
+            c_in: 8,
+            c_out: 1,
+            size: [3, 2],
+            kernel: 5,
+            stride: 1,
+            padding: 2,
+            bias: true,
+        },
+        // 64 channels at 14×14, the U-Net's middle level: three images per block.
+        ConvCase {
+            batch: 4,
+            c_in: 64,
+            c_out: 64,
+            size: [14, 14],
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: true,
+        },
     ];
     let device = Device::flex();
     // Every case twice, with fresh inputs the second time: the kernels keep each thread's

@@ -72,35 +72,43 @@ impl Conv2dShape {
     }
 
     /// Rows of the im2col matrix, `C kh kw`.
-    fn k(&self) -> usize {
+    pub(super) fn k(&self) -> usize {
         self.c_in * self.kernel[0] * self.kernel[1]
     }
 
-    fn pixels_in(&self) -> usize {
+    pub(super) fn pixels_in(&self) -> usize {
         self.input[0] * self.input[1]
     }
 
-    fn pixels_out(&self) -> usize {
+    pub(super) fn pixels_out(&self) -> usize {
         let [h, w] = self.output();
         h * w
     }
 
+    /// A stride-1 convolution whose output is as large as its input (`k = 2p + 1` both ways),
+    /// other than the 1×1: these take [`super::conv2d_rows`].
+    pub fn keeps_size(&self) -> bool {
+        self.stride == [1, 1]
+            && (0..2).all(|d| self.kernel[d] == 2 * self.padding[d] + 1)
+            && !self.is_pointwise()
+    }
+
     /// A 1×1 convolution with stride 1 and no padding: its im2col matrix is the image itself.
-    fn is_pointwise(&self) -> bool {
+    pub(super) fn is_pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 }
 
 /// How the batch is cut: `blocks` blocks of at most `per_block` images.
 #[derive(Clone, Copy, Debug)]
-struct Plan {
-    per_block: usize,
-    blocks: usize,
-    threads: usize,
+pub(super) struct Plan {
+    pub(super) per_block: usize,
+    pub(super) blocks: usize,
+    pub(super) threads: usize,
 }
 
 impl Plan {
-    fn new(shape: &Conv2dShape) -> Plan {
+    pub(super) fn new(shape: &Conv2dShape) -> Plan {
         let threads = rayon::current_num_threads().max(1);
         let batch = shape.batch;
         // Aim for ≥ 512 GEMM rows per block, but keep at least one block per thread.
@@ -117,20 +125,20 @@ impl Plan {
         }
     }
 
-    fn images(&self, block: usize, batch: usize) -> std::ops::Range<usize> {
+    pub(super) fn images(&self, block: usize, batch: usize) -> std::ops::Range<usize> {
         let start = block * self.per_block;
         start..(start + self.per_block).min(batch)
     }
 
     /// Blocks of thread `t` under the static split: a contiguous run.
-    fn blocks_of(&self, t: usize) -> std::ops::Range<usize> {
+    pub(super) fn blocks_of(&self, t: usize) -> std::ops::Range<usize> {
         let per = self.blocks.div_ceil(self.threads);
         (t * per).min(self.blocks)..((t + 1) * per).min(self.blocks)
     }
 
     /// The GEMMs run single-threaded inside the parallel blocks, except when there is only
     /// one block: then the GEMM itself spreads over the threads.
-    fn gemm_parallelism(&self) -> Parallelism {
+    pub(super) fn gemm_parallelism(&self) -> Parallelism {
         if self.blocks == 1 && self.threads > 1 {
             Parallelism::Rayon(self.threads)
         } else {
@@ -286,9 +294,19 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
 /// A thread's im2col matrix for one block geometry (the shape with the block's image count as
 /// its batch), kept across blocks and calls: the zeros of the padding stay in place because
 /// only buffers of the same geometry are reused.
-struct Im2colBuffer {
+pub(super) struct Im2colBuffer {
     geometry: Conv2dShape,
-    values: Vec<f32>,
+    layout: Layout,
+    pub(super) values: Vec<f32>,
+}
+
+/// Which matrix a kept buffer holds: the full im2col matrix of [`im2col`], or the horizontal
+/// shifts only of [`super::conv2d_rows`]. Their zeros sit at different places, so a buffer is
+/// reused only for the same layout and geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Layout {
+    Im2col,
+    Rows,
 }
 
 impl Im2colBuffer {
@@ -296,6 +314,7 @@ impl Im2colBuffer {
     fn fill(&mut self, s: &Conv2dShape, x: &[f32], images: std::ops::Range<usize>) -> &[f32] {
         let (p_in, p_out) = (s.pixels_in(), s.pixels_out());
         debug_assert_eq!(self.geometry, block_geometry(s, images.len()));
+        debug_assert_eq!(self.layout, Layout::Im2col);
         let q = images.len() * p_out;
         for (j, n) in images.enumerate() {
             let image = &x[n * s.c_in * p_in..(n + 1) * s.c_in * p_in];
@@ -316,14 +335,14 @@ fn block_geometry(s: &Conv2dShape, images: usize) -> Conv2dShape {
 /// A rayon thread's scratch memory, kept across calls: allocating it afresh zero-filled it at
 /// every call (≈ 3 % of the main job's training step, measured with `perf`).
 #[derive(Default)]
-struct Scratch {
+pub(super) struct Scratch {
     /// im2col matrices, most recently used last.
-    im2col: Vec<Im2colBuffer>,
+    pub(super) im2col: Vec<Im2colBuffer>,
     /// The forward's output block, the backward's output-gradient block and its
     /// input-gradient matrix: each is overwritten before it is read.
-    out: Vec<f32>,
-    dy: Vec<f32>,
-    dcol: Vec<f32>,
+    pub(super) out: Vec<f32>,
+    pub(super) dy: Vec<f32>,
+    pub(super) dcol: Vec<f32>,
 }
 
 /// im2col buffers a thread keeps (one per layer geometry of a network, forward and backward
@@ -331,19 +350,23 @@ struct Scratch {
 const IM2COL_KEPT: usize = 48;
 const IM2COL_KEPT_FLOATS: usize = 24 << 20;
 
-/// The im2col buffer of `kept` for `images` images of shape `s` (zero-filled when new), moved
-/// to the end of `kept` (the most recently used); the least recently used go first when
-/// `kept` is full.
-fn im2col_buffer<'a>(
+/// The buffer of `kept` for `len` floats of `layout` for `images` images of shape `s`
+/// (zero-filled when new), moved to the end of `kept` (the most recently used); the least
+/// recently used go first when `kept` is full.
+pub(super) fn kept_buffer<'a>(
     kept: &'a mut Vec<Im2colBuffer>,
     s: &Conv2dShape,
     images: usize,
+    layout: Layout,
+    len: usize,
 ) -> &'a mut Im2colBuffer {
     let geometry = block_geometry(s, images);
-    let buffer = match kept.iter().position(|b| b.geometry == geometry) {
+    let buffer = match kept
+        .iter()
+        .position(|b| b.geometry == geometry && b.layout == layout)
+    {
         Some(i) => kept.remove(i),
         None => {
-            let len = s.k() * images * s.pixels_out();
             let mut held: usize = kept.iter().map(|b| b.values.len()).sum();
             while !kept.is_empty() && (kept.len() >= IM2COL_KEPT || held + len > IM2COL_KEPT_FLOATS)
             {
@@ -351,12 +374,23 @@ fn im2col_buffer<'a>(
             }
             Im2colBuffer {
                 geometry,
+                layout,
                 values: vec![0.0; len],
             }
         }
     };
     kept.push(buffer);
     kept.last_mut().expect("just pushed")
+}
+
+/// The im2col buffer of `kept` for `images` images of shape `s` ([`kept_buffer`]).
+fn im2col_buffer<'a>(
+    kept: &'a mut Vec<Im2colBuffer>,
+    s: &Conv2dShape,
+    images: usize,
+) -> &'a mut Im2colBuffer {
+    let len = s.k() * images * s.pixels_out();
+    kept_buffer(kept, s, images, Layout::Im2col, len)
 }
 
 thread_local! {
@@ -366,7 +400,7 @@ thread_local! {
 /// Runs `f` with this thread's scratch. The scratch is taken out of the thread-local slot for
 /// the call, so a job that rayon runs on this thread while `f` waits (work stealing inside a
 /// parallel GEMM) finds the slot empty and works with fresh memory instead of aliasing it.
-fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     let mut scratch = SCRATCH.with(|slot| slot.take()).unwrap_or_default();
     let result = f(&mut scratch);
     SCRATCH.with(|slot| slot.set(Some(scratch)));
@@ -430,14 +464,14 @@ fn col2im(s: &Conv2dShape, col: &mut [f32], ld: usize, col0: usize, dx: &mut [f3
 
 /// A raw pointer that may cross threads; every use writes a range no other thread touches.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+pub(super) struct SharedMut(pub(super) *mut f32);
 // SAFETY: used only to write disjoint ranges from different threads (see each use).
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn ptr(self) -> *mut f32 {
+    pub(super) fn ptr(self) -> *mut f32 {
         self.0
     }
 }
@@ -446,7 +480,7 @@ impl SharedMut {
 /// `*_rs`, in f32.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-unsafe fn sgemm(
+pub(super) unsafe fn sgemm(
     m: usize,
     n: usize,
     k: usize,
@@ -507,6 +541,9 @@ pub fn conv2d_forward(
     assert_eq!(y.len(), s.batch * o * p_out, "conv2d output length");
     if let Some(b) = bias {
         assert_eq!(b.len(), o, "conv2d bias length");
+    }
+    if super::conv2d_rows::takes(&s) {
+        return super::conv2d_rows::forward(&s, x, w, bias, y);
     }
     let plan = Plan::new(&s);
     let par = plan.gemm_parallelism();
@@ -625,7 +662,7 @@ pub fn conv2d_forward(
 /// this project's 2-core AVX2 machine (`cargo run --release -p gpfn-kernels --example
 /// gemm_orientation`) it is faster along 16–64 channels than along the pixels, and slower
 /// along 128 channels with long rows.
-fn channels_last(c_out: usize) -> bool {
+pub(super) fn channels_last(c_out: usize) -> bool {
     (16..=64).contains(&c_out)
 }
 
@@ -654,6 +691,9 @@ pub fn conv2d_backward(
         s.batch * o * p_out,
         "conv2d output-gradient length"
     );
+    if super::conv2d_rows::takes(&s) {
+        return super::conv2d_rows::backward(&s, x, w, dy, dx, dw, db);
+    }
     let want_dw = dw.is_some();
     let want_db = db.is_some();
     let dx_ptr = dx.map(|d| {

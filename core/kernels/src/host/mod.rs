@@ -2,6 +2,7 @@
 //! flex. Each file states the equations it implements.
 
 pub mod conv2d;
+mod conv2d_rows;
 pub mod group_norm_silu;
 
 pub use conv2d::{Conv2dShape, conv2d_backward, conv2d_forward};
