@@ -116,14 +116,11 @@ fn weights_by_row(s: &Conv2dShape, w: &[f32]) -> Vec<f32> {
     let (c_in, o) = (s.c_in, s.c_out);
     let kr = c_in * kw;
     let mut wr = vec![0.0f32; kh * o * kr];
-    for oc in 0..o {
-        for c in 0..c_in {
-            for u in 0..kh {
-                for v in 0..kw {
-                    wr[(u * o + oc) * kr + c * kw + v] = w[((oc * c_in + c) * kh + u) * kw + v];
-                }
-            }
-        }
+    // Runs of kw values: w[o, c, u, ..] → wr[u][o][(c, ..)], in wr's order.
+    for (i, run) in wr.chunks_exact_mut(kw).enumerate() {
+        let (u, oc, c) = (i / (o * c_in), i / c_in % o, i % c_in);
+        let from = ((oc * c_in + c) * kh + u) * kw;
+        run.copy_from_slice(&w[from..from + kw]);
     }
     wr
 }
@@ -281,30 +278,34 @@ pub(super) fn backward(
         let (shape, wt) = turned(&s, w);
         forward(&shape, dy, &wt, None, dx);
     }
-    if let Some(db) = db {
-        let p = s.pixels_out();
-        db.fill(0.0);
-        for image in dy.chunks_exact(s.c_out * p) {
-            for (d, plane) in db.iter_mut().zip(image.chunks_exact(p)) {
-                *d += plane.iter().sum::<f32>();
-            }
-        }
+    if dw.is_none() && db.is_none() {
+        return;
     }
-    let Some(dw) = dw else { return };
     let (p, o) = (s.pixels_in(), s.c_out);
     let [kh, kw] = s.kernel;
     let kr = s.c_in * kw;
     let row_w = s.input[1];
     let plan = Plan::new(&s);
     let par = plan.gemm_parallelism();
-    // acc[u][(c, v)][o] per thread, summed in thread order (deterministic for a thread count).
-    let partials: Vec<Vec<f32>> = (0..plan.threads)
+    let want_dw = dw.is_some();
+    // Per thread acc[u][(c, v)][o] and the bias gradient, summed in thread order afterwards
+    // (deterministic for a thread count).
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..plan.threads)
         .into_par_iter()
         .map(|t| {
-            let mut acc = vec![0.0f32; kh * kr * o];
+            let mut acc = vec![0.0f32; if want_dw { kh * kr * o } else { 0 }];
+            let mut db_acc = vec![0.0f32; o];
             with_scratch(|scratch| {
                 for block in plan.blocks_of(t) {
                     let images = plan.images(block, s.batch);
+                    for image in dy[images.start * o * p..images.end * o * p].chunks_exact(o * p) {
+                        for (d, plane) in db_acc.iter_mut().zip(image.chunks_exact(p)) {
+                            *d += plane.iter().sum::<f32>();
+                        }
+                    }
+                    if !want_dw {
+                        continue;
+                    }
                     let nb = images.len();
                     let at = Positions::new(&s, nb);
                     // G as [O, span] (column-major [span, O]) with zeros in the gaps.
@@ -359,11 +360,20 @@ pub(super) fn backward(
                     }
                 }
             });
-            acc
+            (acc, db_acc)
         })
         .collect();
+    if let Some(db) = db {
+        db.fill(0.0);
+        for (_, part) in &partials {
+            for (d, v) in db.iter_mut().zip(part) {
+                *d += v;
+            }
+        }
+    }
+    let Some(dw) = dw else { return };
     let mut sum = vec![0.0f32; kh * kr * o];
-    for part in &partials {
+    for (part, _) in &partials {
         for (d, v) in sum.iter_mut().zip(part) {
             *d += v;
         }
