@@ -21,6 +21,11 @@
 //! split statically over the rayon threads, each thread running its GEMMs single-threaded.
 //! The weight gradient is accumulated per thread and the partial sums are added in thread
 //! order, so results do not depend on scheduling: the same thread count gives the same bits.
+//!
+//! Stride-1 convolutions that keep the image size and have at least 8 input channels (the
+//! U-Net's 3×3 layers) take [`super::conv2d_rows`] instead: an im2col matrix of the horizontal
+//! shifts only, one GEMM per kernel row, and the input gradient as a convolution with the
+//! turned kernel (no col2im).
 
 use super::transpose::transpose;
 use gemm::Parallelism;
