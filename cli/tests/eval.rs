@@ -211,6 +211,8 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     assert!(png.starts_with(b"\x89PNG"));
     assert!(sweep_dir.join("sweep.md").exists() && run.join("eval/deterministic-1.json").exists());
     assert!(run.join("eval/deterministic-1.npy").exists());
+    // The default second sampler is the ancestral one (the sweep's DEFAULT_SAMPLERS).
+    assert!(run.join("eval/ancestral-2.json").exists());
 
     // Errors name the problem.
     let o = gpfn(&[
