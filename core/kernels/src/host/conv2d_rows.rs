@@ -30,7 +30,8 @@
 //! GEMMs with `G` the output gradient laid out on the same positions (zeros in the gaps).
 
 use super::conv2d::{
-    Conv2dShape, Layout, Plan, SharedMut, channels_last, kept_buffer, sgemm, with_scratch,
+    Conv2dShape, Im2colBuffer, Layout, Plan, SharedMut, channels_last, kept_buffer, sgemm,
+    with_scratch,
 };
 use super::transpose::transpose;
 use rayon::prelude::*;
@@ -98,6 +99,31 @@ fn fill_image(s: &Conv2dShape, x: &[f32], r: &mut [f32], ld: usize, at: usize) {
     }
 }
 
+/// `R` for `images` of `x` (laid out as `at`), in the thread's kept buffer of this layout and
+/// block geometry.
+fn fill_block<'a>(
+    kept: &'a mut Vec<Im2colBuffer>,
+    s: &Conv2dShape,
+    x: &[f32],
+    images: std::ops::Range<usize>,
+    at: &Positions,
+) -> &'a [f32] {
+    let p = s.pixels_in();
+    let kr = s.c_in * s.kernel[1];
+    let buffer = kept_buffer(kept, s, images.len(), Layout::Rows, kr * at.ld);
+    for (j, n) in images.enumerate() {
+        let image = &x[n * s.c_in * p..(n + 1) * s.c_in * p];
+        fill_image(
+            s,
+            image,
+            &mut buffer.values,
+            at.ld,
+            at.first + j * at.stride,
+        );
+    }
+    &buffer.values
+}
+
 /// Sets `columns` of every row of the plane `out` (rows of `w`) to zero, one column at a time:
 /// a strided store per row, where a slice `fill` would call `memset` for one or two floats
 /// (2.5 % of the main job's training step, measured with `perf`).
@@ -142,18 +168,7 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
                 let images = plan.images(block, s.batch);
                 let nb = images.len();
                 let at = Positions::new(&s, nb);
-                let buffer = kept_buffer(&mut scratch.im2col, &s, nb, Layout::Rows, kr * at.ld);
-                for (j, n) in images.clone().enumerate() {
-                    let image = &x[n * s.c_in * p..(n + 1) * s.c_in * p];
-                    fill_image(
-                        &s,
-                        image,
-                        &mut buffer.values,
-                        at.ld,
-                        at.first + j * at.stride,
-                    );
-                }
-                let r = buffer.values.as_ptr();
+                let r = fill_block(&mut scratch.im2col, &s, x, images.clone(), &at).as_ptr();
                 let out = &mut scratch.out;
                 // One GEMM per kernel row u: lhs[i, (c, v)] = R[(c, v), i + u W] for the
                 // positions i from the first pixel on (R's column `first + i + (u − p_h) W`).
@@ -324,18 +339,7 @@ pub(super) fn backward(
                         }
                         g
                     };
-                    let buffer = kept_buffer(&mut scratch.im2col, &s, nb, Layout::Rows, kr * at.ld);
-                    for (j, n) in images.clone().enumerate() {
-                        let image = &x[n * s.c_in * p..(n + 1) * s.c_in * p];
-                        fill_image(
-                            &s,
-                            image,
-                            &mut buffer.values,
-                            at.ld,
-                            at.first + j * at.stride,
-                        );
-                    }
-                    let r = buffer.values.as_ptr();
+                    let r = fill_block(&mut scratch.im2col, &s, x, images.clone(), &at).as_ptr();
                     for u in 0..kh {
                         // acc_u[(c, v), o] += Σ_i R[(c, v), i + u W] · G[i, o].
                         // SAFETY: the views lie within R, g and acc as sized above.
