@@ -7,11 +7,13 @@
 //! any order is within `γ_n Σ|terms|` of the exact value, `γ_n ≈ n u`, `u = 2⁻²⁴`, so two
 //! implementations agree within `2 n u Σ|terms|`. `Σ|terms|` is computed per element by
 //! running burn's operator on the absolute values of every input (the same products, all
-//! positive).
+//! positive). The Winograd path (`host/conv2d_winograd.rs`) sums other terms: its bound is
+//! stated at [`winograd_scale`].
 
 use burn::tensor::activation::silu;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
+use gpfn_kernels::host::{Conv2dShape, conv2d_winograd};
 use gpfn_kernels::{conv2d, group_norm_silu};
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -25,6 +27,68 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], scale: &[f32], n: usize, 
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, ((&g, &w), &s)) in got.iter().zip(want).zip(scale).enumerate() {
         let tol = 2.0 * n as f64 * U * s as f64 + floor;
+        assert!(
+            ((g - w) as f64).abs() <= tol && g.is_finite(),
+            "{what}[{i}]: {g} vs {w} (tolerance {tol:e})"
+        );
+    }
+}
+
+/// The rounding bound of Winograd's F(2×2, 3×3) for a convolution of `input: [B, C, H, W]`
+/// with `w: [O, C, 3, 3]` (`turned`: of `input: [B, O, H, W]` with the turned kernel, the input
+/// gradient), per output element: the computed value is a sum of `N = C + 12` rounded steps
+/// over terms whose absolute values add up to at most
+/// `4 Σ_c ‖w[o, c]‖₁ Σ_{4×4 window} |input[c]|` (the window of the element's 2×2 tile; 4 is the
+/// square of the largest entry of `|Aᵀ| |G| |Bᵀ|`), so it lies within `N u` times this of the
+/// exact value. Computed here in f64 from the definition of the tiles, not by the kernel.
+fn winograd_scale(input: &[f32], w: &[f32], dims: [usize; 5], turned: bool) -> Vec<f32> {
+    let [b, c_in, c_out, h, wd] = dims;
+    let (from, to) = if turned { (c_out, c_in) } else { (c_in, c_out) };
+    let norm = |o: usize, c: usize| -> f64 {
+        let (o, c) = if turned { (c, o) } else { (o, c) };
+        w[(o * c_in + c) * 9..(o * c_in + c) * 9 + 9]
+            .iter()
+            .map(|v| v.abs() as f64)
+            .sum()
+    };
+    let mut out = vec![0.0f32; b * to * h * wd];
+    for n in 0..b {
+        for i in 0..h {
+            for j in 0..wd {
+                let (r0, c0) = ((i / 2 * 2) as isize - 1, (j / 2 * 2) as isize - 1);
+                let window: Vec<f64> = (0..from)
+                    .map(|c| {
+                        let mut sum = 0.0;
+                        for r in r0.max(0)..(r0 + 4).min(h as isize) {
+                            for col in c0.max(0)..(c0 + 4).min(wd as isize) {
+                                let at = ((n * from + c) * h + r as usize) * wd + col as usize;
+                                sum += input[at].abs() as f64;
+                            }
+                        }
+                        sum
+                    })
+                    .collect();
+                for o in 0..to {
+                    let s: f64 = (0..from).map(|c| norm(o, c) * window[c]).sum();
+                    out[((n * to + o) * h + i) * wd + j] = (4.0 * s) as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `|a − b| ≤ (N u) s_i + 2 n u t_i`: the Winograd bound of `got` plus the summation bound of
+/// burn's `want`.
+fn assert_close_winograd(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    (rounds, scale): (usize, &[f32]),
+    (n, terms): (usize, &[f32]),
+) {
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = rounds as f64 * U * scale[i] as f64 + 2.0 * n as f64 * U * terms[i] as f64;
         assert!(
             ((g - w) as f64).abs() <= tol && g.is_finite(),
             "{what}[{i}]: {g} vs {w} (tolerance {tol:e})"
@@ -239,12 +303,25 @@ fn conv2d_agrees_with_burn_in_value_and_both_gradients() {
             padding: 2,
             bias: true,
         },
-        // 64 channels at 14×14, the U-Net's middle level: three images per block.
+        // 64 channels at 14×14, the U-Net's middle level: Winograd's F(2×2, 3×3)
+        // (`host/conv2d_winograd.rs`), forward and input gradient, two images per block.
         ConvCase {
             batch: 4,
             c_in: 64,
             c_out: 64,
             size: [14, 14],
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: true,
+        },
+        // Winograd on an odd rectangle (the last tile row and column half outside the image)
+        // with channel counts that leave a remainder of the 8-channel vectors on both sides.
+        ConvCase {
+            batch: 3,
+            c_in: 20,
+            c_out: 103,
+            size: [7, 9],
             kernel: 3,
             stride: 1,
             padding: 1,
@@ -289,15 +366,39 @@ fn conv2d_agrees_with_burn_in_value_and_both_gradients() {
         let kk = case.c_in * case.kernel * case.kernel;
         let pixels = case.batch * ho * wo;
         let what = |s: &str| format!("case {k} {s}");
-        assert_close(&what("y"), &ours.0, &theirs.0, &abs.0, kk + 1, 1e-30);
-        assert_close(
-            &what("dx"),
-            &ours.1,
-            &theirs.1,
-            &abs.1,
-            case.c_out * case.kernel * case.kernel,
-            1e-30,
-        );
+        let shape = Conv2dShape {
+            batch: case.batch,
+            c_in: case.c_in,
+            input: case.size,
+            c_out: case.c_out,
+            kernel: [case.kernel; 2],
+            stride: [case.stride; 2],
+            padding: [case.padding; 2],
+        };
+        let kd = case.c_out * case.kernel * case.kernel;
+        if conv2d_winograd::takes(&shape) {
+            let dims = [case.batch, case.c_in, case.c_out, h, wd];
+            let (xs, ws, rs) = (host(&x), host(&w), host(&r));
+            let y_scale = winograd_scale(&xs, &ws, dims, false);
+            let dx_scale = winograd_scale(&rs, &ws, dims, true);
+            assert_close_winograd(
+                &what("y (Winograd)"),
+                &ours.0,
+                &theirs.0,
+                (case.c_in + 12, &y_scale),
+                (kk + 1, &abs.0),
+            );
+            assert_close_winograd(
+                &what("dx (Winograd)"),
+                &ours.1,
+                &theirs.1,
+                (case.c_out + 12, &dx_scale),
+                (kd, &abs.1),
+            );
+        } else {
+            assert_close(&what("y"), &ours.0, &theirs.0, &abs.0, kk + 1, 1e-30);
+            assert_close(&what("dx"), &ours.1, &theirs.1, &abs.1, kd, 1e-30);
+        }
         assert_close(&what("dw"), &ours.2, &theirs.2, &abs.2, pixels, 1e-30);
         assert_close(&what("db"), &ours.3, &theirs.3, &abs.3, pixels, 1e-30);
         // The plain (no autodiff) path gives the same output as the autodiff one.

@@ -113,11 +113,17 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// Blocks of ≥ 512 output pixels (the GEMM rows of im2col and of the row shifts).
     pub(super) fn new(shape: &Conv2dShape) -> Plan {
+        Plan::for_rows(shape, shape.pixels_out(), 512)
+    }
+
+    /// Blocks of at least `wanted` GEMM rows for `per_image` rows an image, but at least one
+    /// block per thread.
+    pub(super) fn for_rows(shape: &Conv2dShape, per_image: usize, wanted: usize) -> Plan {
         let threads = rayon::current_num_threads().max(1);
         let batch = shape.batch;
-        // Aim for ≥ 512 GEMM rows per block, but keep at least one block per thread.
-        let want = 512usize.div_ceil(shape.pixels_out().max(1)).max(1);
+        let want = wanted.div_ceil(per_image.max(1)).max(1);
         let mut blocks = batch.div_ceil(want);
         blocks = blocks.div_ceil(threads) * threads;
         blocks = blocks.clamp(1, batch);
@@ -546,6 +552,9 @@ pub fn conv2d_forward(
     assert_eq!(y.len(), s.batch * o * p_out, "conv2d output length");
     if let Some(b) = bias {
         assert_eq!(b.len(), o, "conv2d bias length");
+    }
+    if super::conv2d_winograd::takes(&s) {
+        return super::conv2d_winograd::forward(&s, x, w, bias, y);
     }
     if super::conv2d_rows::takes(&s) {
         return super::conv2d_rows::forward(&s, x, w, bias, y);

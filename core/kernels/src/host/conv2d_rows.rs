@@ -291,7 +291,11 @@ pub(super) fn backward(
     }
     if let Some(dx) = dx {
         let (shape, wt) = turned(&s, w);
-        forward(&shape, dy, &wt, None, dx);
+        if super::conv2d_winograd::takes(&shape) {
+            super::conv2d_winograd::forward(&shape, dy, &wt, None, dx);
+        } else {
+            forward(&shape, dy, &wt, None, dx);
+        }
     }
     if dw.is_none() && db.is_none() {
         return;

@@ -3,6 +3,7 @@
 
 pub mod conv2d;
 mod conv2d_rows;
+pub mod conv2d_winograd;
 pub mod group_norm_silu;
 
 pub use conv2d::{Conv2dShape, conv2d_backward, conv2d_forward};

@@ -1,0 +1,414 @@
+//! 3×3 convolutions with stride 1 and padding 1 by Winograd's minimal filtering F(2×2, 3×3)
+//! (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016): 16
+//! multiplications per 2×2 output tile and channel pair instead of 36, so 2.25× fewer
+//! floating-point operations in the GEMMs than [`super::conv2d_rows`].
+//!
+//! Cut the output into 2×2 tiles; tile `(ty, tx)` reads the 4×4 input window `d` whose corner
+//! is pixel `(2ty − 1, 2tx − 1)` (zeros outside the image). For every output channel `o`:
+//!
+//! ```text
+//! Y_tile[o] = b[o] + Aᵀ [ Σ_c U[o, c] ⊙ V[c] ] A,   U[o, c] = G g[o, c] Gᵀ,   V[c] = Bᵀ d[c] B,
+//!
+//!      ⎡1  0 −1  0⎤        ⎡1    0    0 ⎤
+//! Bᵀ = ⎢0  1  1  0⎥,   G = ⎢½    ½    ½ ⎥,   Aᵀ = ⎡1  1  1  0⎤
+//!      ⎢0 −1  1  0⎥        ⎢½   −½    ½ ⎥         ⎣0  1 −1 −1⎦
+//!      ⎣0  1  0 −1⎦        ⎣0    0    1 ⎦
+//! ```
+//!
+//! which is exactly the 3×3 cross-correlation of the tile (Lavin & Gray, eq. 7). The sum over
+//! `c` at each of the 16 positions `ξ` of the 4×4 transformed tile is one GEMM,
+//! `M_ξ[t, o] = Σ_c V_ξ[t, c] U_ξ[c, o]` over the tiles `t` of a block of images. Everything is
+//! laid out channels-last, so the transforms run along the channels in SIMD registers: the
+//! block's images are transposed to `[pixel, C]`, transformed to `V: [16, tiles, C]`, multiplied
+//! into `M: [16, tiles, O]` and transformed back into `[pixel, O]`, then transposed into `y`.
+//!
+//! Rounding: each transformed value is 2 (`V`) or 4 (`U`) additions deep (the halvings are
+//! exact), the GEMM adds `C` products, the output transform 4 additions: `N = C + 12` roundings,
+//! against a sum of absolute terms no larger than `4 Σ_c ‖g[o, c]‖₁ Σ_{4×4 window} |d[c]|` (the
+//! largest entry of `|Aᵀ| |G| |Bᵀ|` per tile row is 2). `core/kernels/tests/agreement.rs`
+//! checks the path against burn's direct convolution with that bound.
+//!
+//! The input gradient of such a convolution is one too (the kernel turned by 180°, its channel
+//! axes swapped: [`super::conv2d_rows`]), so it takes this path as well; the weight gradient
+//! stays with the row-shift GEMMs.
+
+use super::conv2d::{Conv2dShape, Plan, SharedMut, sgemm, with_scratch};
+use super::transpose::transpose;
+use crate::fast_math::{Kernel, dispatch};
+use rayon::prelude::*;
+
+/// Channels at or above which both sides of a convolution may take this path, and the
+/// least product of the two: with fewer, the transforms (one pass over `V` and `M`, each four
+/// times the image) cost about what the multiplications save. Measured with `cargo bench -p
+/// gpfn-kernels --bench kernels -- conv` (docs/benchmarks.md): 32→64 at 14×14 and 64→32 at
+/// 28×28 gain, 32→32 at 28×28 does not.
+const MIN_CHANNELS: usize = 16;
+const MIN_CHANNEL_PRODUCT: usize = 2048;
+
+/// Whether a convolution takes this path: 3×3, stride 1, padding 1, at least
+/// [`MIN_CHANNELS`] input and output channels and `C · O ≥` [`MIN_CHANNEL_PRODUCT`]. The
+/// rule is symmetric in `C` and `O`, so a convolution's input gradient takes it with it.
+pub fn takes(s: &Conv2dShape) -> bool {
+    s.kernel == [3, 3]
+        && s.stride == [1, 1]
+        && s.padding == [1, 1]
+        && s.c_in.min(s.c_out) >= MIN_CHANNELS
+        && s.c_in * s.c_out >= MIN_CHANNEL_PRODUCT
+}
+
+/// `U_ξ[o, c] = (G g[o, c] Gᵀ)_ξ` for `w: [O, C, 3, 3]`, laid out `[16, O, C]`.
+fn transform_weights(s: &Conv2dShape, w: &[f32]) -> Vec<f32> {
+    let (o, c_in) = (s.c_out, s.c_in);
+    let mut u = vec![0.0f32; 16 * o * c_in];
+    // G applied to the three entries (a, b, c) of a row or a column.
+    let g3 = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+    for oc in 0..o {
+        for c in 0..c_in {
+            let g = &w[(oc * c_in + c) * 9..(oc * c_in + c) * 9 + 9];
+            // G g: 4 rows of 3, then (G g) Gᵀ: each row through G again.
+            let cols: [[f32; 4]; 3] = std::array::from_fn(|v| g3(g[v], g[3 + v], g[6 + v]));
+            for a in 0..4 {
+                let row = g3(cols[0][a], cols[1][a], cols[2][a]);
+                for (b, value) in row.into_iter().enumerate() {
+                    u[((4 * a + b) * o + oc) * c_in + c] = value;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// Tiles of an image: `⌈H/2⌉ × ⌈W/2⌉`.
+fn tiles(s: &Conv2dShape) -> [usize; 2] {
+    [s.input[0].div_ceil(2), s.input[1].div_ceil(2)]
+}
+
+/// `V_ξ[t, c]` of the tiles of one channels-last image `xt: [H W, C]`, written at tile rows
+/// `t0 ..` of `v: [16, stride / C, C]` (`stride` floats between two `ξ`).
+struct InputTransform<'a> {
+    s: &'a Conv2dShape,
+    xt: &'a [f32],
+    zeros: &'a [f32],
+    v: &'a mut [f32],
+    t0: usize,
+    stride: usize,
+}
+
+impl Kernel for InputTransform<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let [h, w] = self.s.input;
+        let c_in = self.s.c_in;
+        let [th, tw] = tiles(self.s);
+        for ty in 0..th {
+            for tx in 0..tw {
+                let t = self.t0 + ty * tw + tx;
+                // d[4 a' + b'] = pixel (2ty − 1 + a', 2tx − 1 + b'), all channels.
+                let d: [&[f32]; 16] = std::array::from_fn(|k| {
+                    let (r, col) = ((2 * ty + k / 4) as isize - 1, (2 * tx + k % 4) as isize - 1);
+                    if r < 0 || col < 0 || r >= h as isize || col >= w as isize {
+                        self.zeros
+                    } else {
+                        let p = r as usize * w + col as usize;
+                        &self.xt[p * c_in..(p + 1) * c_in]
+                    }
+                });
+                let mut c0 = 0;
+                while c0 + 8 <= c_in {
+                    input_tile::<8>(&d, c0, self.v, t * c_in + c0, self.stride);
+                    c0 += 8;
+                }
+                while c0 < c_in {
+                    input_tile::<1>(&d, c0, self.v, t * c_in + c0, self.stride);
+                    c0 += 1;
+                }
+            }
+        }
+    }
+}
+
+/// `Bᵀ d B` for `L` channels from `c0` of the 16 pixel rows `d`, written to `v[ξ stride + at ..]`.
+#[inline(always)]
+fn input_tile<const L: usize>(
+    d: &[&[f32]; 16],
+    c0: usize,
+    v: &mut [f32],
+    at: usize,
+    stride: usize,
+) {
+    let e: [[f32; L]; 16] =
+        std::array::from_fn(|k| d[k][c0..c0 + L].try_into().expect("L channels"));
+    // Bᵀ on the rows: q[a][b'] from the four rows d[a'][b'].
+    let mut q = [[0.0f32; L]; 16];
+    for b in 0..4 {
+        for l in 0..L {
+            let (d0, d1, d2, d3) = (e[b][l], e[4 + b][l], e[8 + b][l], e[12 + b][l]);
+            q[b][l] = d0 - d2;
+            q[4 + b][l] = d1 + d2;
+            q[8 + b][l] = d2 - d1;
+            q[12 + b][l] = d1 - d3;
+        }
+    }
+    // … then B on the columns.
+    for a in 0..4 {
+        let mut out = [[0.0f32; L]; 4];
+        for l in 0..L {
+            let (d0, d1, d2, d3) = (
+                q[4 * a][l],
+                q[4 * a + 1][l],
+                q[4 * a + 2][l],
+                q[4 * a + 3][l],
+            );
+            out[0][l] = d0 - d2;
+            out[1][l] = d1 + d2;
+            out[2][l] = d2 - d1;
+            out[3][l] = d1 - d3;
+        }
+        for (b, values) in out.iter().enumerate() {
+            let from = (4 * a + b) * stride + at;
+            v[from..from + L].copy_from_slice(values);
+        }
+    }
+}
+
+/// `Y = b + Aᵀ M A` of the tiles of one image, from `m: [16, stride / O, O]` at tile rows
+/// `t0 ..`, into the channels-last image `yt: [H W, O]`.
+struct OutputTransform<'a> {
+    s: &'a Conv2dShape,
+    m: &'a [f32],
+    bias: Option<&'a [f32]>,
+    zeros: &'a [f32],
+    yt: &'a mut [f32],
+    t0: usize,
+    stride: usize,
+}
+
+impl Kernel for OutputTransform<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let [h, w] = self.s.input;
+        let o = self.s.c_out;
+        let [th, tw] = tiles(self.s);
+        let bias = self.bias.unwrap_or(self.zeros);
+        for ty in 0..th {
+            for tx in 0..tw {
+                let t = self.t0 + ty * tw + tx;
+                // The tile's pixels inside the image (the last row or column may fall outside).
+                let pixels: [Option<usize>; 4] = std::array::from_fn(|k| {
+                    let (r, col) = (2 * ty + k / 2, 2 * tx + k % 2);
+                    (r < h && col < w).then_some((r * w + col) * o)
+                });
+                let mut o0 = 0;
+                while o0 + 8 <= o {
+                    let y = output_tile::<8>(self.m, t * o + o0, self.stride, &bias[o0..]);
+                    store(self.yt, &pixels, o0, &y);
+                    o0 += 8;
+                }
+                while o0 < o {
+                    let y = output_tile::<1>(self.m, t * o + o0, self.stride, &bias[o0..]);
+                    store(self.yt, &pixels, o0, &y);
+                    o0 += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Writes a tile's outputs `y` for channels `o0 .. o0 + L` at the `pixels` inside the image.
+#[inline(always)]
+fn store<const L: usize>(
+    yt: &mut [f32],
+    pixels: &[Option<usize>; 4],
+    o0: usize,
+    y: &[[f32; L]; 4],
+) {
+    for (at, values) in pixels.iter().zip(y) {
+        if let Some(at) = at {
+            yt[at + o0..at + o0 + L].copy_from_slice(values);
+        }
+    }
+}
+
+/// `b + Aᵀ M A` for `L` channels of one tile: the 2×2 outputs, row-major.
+#[inline(always)]
+fn output_tile<const L: usize>(m: &[f32], at: usize, stride: usize, bias: &[f32]) -> [[f32; L]; 4] {
+    let e: [[f32; L]; 16] = std::array::from_fn(|xi| {
+        m[xi * stride + at..xi * stride + at + L]
+            .try_into()
+            .expect("L channels")
+    });
+    // A on the columns: s[a][j] from the row M[a][·].
+    let mut s = [[[0.0f32; L]; 2]; 4];
+    for (a, sa) in s.iter_mut().enumerate() {
+        for l in 0..L {
+            let (m0, m1, m2, m3) = (
+                e[4 * a][l],
+                e[4 * a + 1][l],
+                e[4 * a + 2][l],
+                e[4 * a + 3][l],
+            );
+            sa[0][l] = m0 + m1 + m2;
+            sa[1][l] = m1 - m2 - m3;
+        }
+    }
+    // … then Aᵀ on the rows, and the bias.
+    let mut y = [[0.0f32; L]; 4];
+    for j in 0..2 {
+        for l in 0..L {
+            y[j][l] = bias[l] + (s[0][j][l] + s[1][j][l] + s[2][j][l]);
+            y[2 + j][l] = bias[l] + (s[1][j][l] - s[2][j][l] - s[3][j][l]);
+        }
+    }
+    y
+}
+
+/// `y = conv2d(x, w) + b` for a shape this path [`takes`]; `y` is overwritten.
+pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let s = *s;
+    let (c_in, o, p) = (s.c_in, s.c_out, s.pixels_in());
+    let [th, tw] = tiles(&s);
+    let per_image = th * tw;
+    let u = transform_weights(&s, w);
+    // Blocks of ≥ 256 tiles: each GEMM then has that many rows.
+    let plan = Plan::for_rows(&s, per_image, 256);
+    let par = plan.gemm_parallelism();
+    let zeros = vec![0.0f32; c_in.max(o)];
+    let y_ptr = SharedMut(y.as_mut_ptr());
+    (0..plan.threads).into_par_iter().for_each(|thread| {
+        with_scratch(|scratch| {
+            for block in plan.blocks_of(thread) {
+                let images = plan.images(block, s.batch);
+                let t = images.len() * per_image;
+                let xt = &mut scratch.dy;
+                xt.resize(p * c_in, 0.0);
+                let v = &mut scratch.dcol;
+                v.resize(16 * t * c_in, 0.0);
+                for (j, n) in images.clone().enumerate() {
+                    transpose(&x[n * c_in * p..(n + 1) * c_in * p], c_in, p, xt);
+                    dispatch(InputTransform {
+                        s: &s,
+                        xt,
+                        zeros: &zeros,
+                        v,
+                        t0: j * per_image,
+                        stride: t * c_in,
+                    });
+                }
+                let m = &mut scratch.out;
+                m.resize(16 * t * o, 0.0);
+                for xi in 0..16 {
+                    // M_ξ[t, o] (o contiguous) = V_ξ[t, c] (c contiguous) · U_ξ[c, o] (U_ξ is [O, C]).
+                    // SAFETY: the three matrices lie within v, u and m as sized above.
+                    unsafe {
+                        sgemm(
+                            t,
+                            o,
+                            c_in,
+                            m.as_mut_ptr().add(xi * t * o),
+                            1,
+                            o,
+                            false,
+                            v.as_ptr().add(xi * t * c_in),
+                            1,
+                            c_in,
+                            u.as_ptr().add(xi * o * c_in),
+                            c_in,
+                            1,
+                            par,
+                        )
+                    };
+                }
+                let yt = &mut scratch.dy;
+                yt.resize(p * o.max(c_in), 0.0);
+                for (j, n) in images.enumerate() {
+                    dispatch(OutputTransform {
+                        s: &s,
+                        m,
+                        bias,
+                        zeros: &zeros,
+                        yt,
+                        t0: j * per_image,
+                        stride: t * o,
+                    });
+                    // SAFETY: image n's output belongs to this block only.
+                    let target = unsafe {
+                        std::slice::from_raw_parts_mut(y_ptr.ptr().add(n * o * p), o * p)
+                    };
+                    transpose(&yt[..p * o], p, o, target);
+                }
+            }
+        });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct 3×3 cross-correlation with padding 1, in f64.
+    fn direct(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+        let [h, wd] = s.input;
+        let mut y = vec![0.0f64; s.batch * s.c_out * h * wd];
+        for n in 0..s.batch {
+            for o in 0..s.c_out {
+                for i in 0..h {
+                    for j in 0..wd {
+                        let mut acc = b[o] as f64;
+                        for c in 0..s.c_in {
+                            for u in 0..3 {
+                                for v in 0..3 {
+                                    let (r, col) = (i as isize + u - 1, j as isize + v - 1);
+                                    if r < 0 || col < 0 || r >= h as isize || col >= wd as isize {
+                                        continue;
+                                    }
+                                    let xv = x
+                                        [((n * s.c_in + c) * h + r as usize) * wd + col as usize]
+                                        as f64;
+                                    let wv = w[((o * s.c_in + c) * 3 + u as usize) * 3 + v as usize]
+                                        as f64;
+                                    acc += xv * wv;
+                                }
+                            }
+                        }
+                        y[((n * s.c_out + o) * h + i) * wd + j] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn minimal_filtering_is_the_direct_correlation() {
+        // Odd sizes (the last tile row and column half outside), 8 + 1 channels (a vector
+        // chunk and a scalar one), small integers so that every step is exact in f32.
+        let s = Conv2dShape {
+            batch: 2,
+            c_in: 17,
+            input: [5, 7],
+            c_out: 18,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        let x: Vec<f32> = (0..2 * 17 * 35)
+            .map(|i| ((i * 7) % 11) as f32 - 5.0)
+            .collect();
+        let w: Vec<f32> = (0..18 * 17 * 9)
+            .map(|i| ((i * 5) % 9) as f32 - 4.0)
+            .collect();
+        let b: Vec<f32> = (0..18).map(|i| i as f32 - 9.0).collect();
+        let mut y = vec![f32::NAN; 2 * 18 * 35];
+        forward(&s, &x, &w, Some(&b), &mut y);
+        // |values| ≤ 5 · 4 · 9 · 17 + 9 ≈ 3 069 and the halvings of U are undone by the
+        // output transform's sums of integers and halves: every intermediate is a multiple of
+        // ¼ below 2²², so f32 holds it exactly.
+        for (i, (&got, want)) in y.iter().zip(direct(&s, &x, &w, &b)).enumerate() {
+            assert_eq!(got as f64, want, "y[{i}]");
+        }
+    }
+}
