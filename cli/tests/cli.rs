@@ -382,6 +382,8 @@ fn a_toy_run_trains_checkpoints_samples_and_resumes() {
     let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
     assert_eq!(last["step"], 40);
     assert!(last["loss"].as_f64().unwrap().is_finite());
+    // The global gradient norm before clipping, logged with the loss.
+    assert!(last["grad_norm"].as_f64().unwrap() > 0.0, "{last}");
 
     // Training again into the same folder needs --resume.
     let o = gpfn(&args, None);

@@ -4,7 +4,7 @@
 //! phase (process CPU seconds over wall seconds: 2.0 keeps both cores of the machine busy).
 
 use crate::config::Config;
-use crate::train::{build_network, optimizer, training_loss};
+use crate::train::{build_network, clip_gradients, optimizer, training_loss};
 use crate::{backend, generate};
 use burn::module::Module;
 use burn::optim::GradientsParams;
@@ -185,6 +185,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
             &mut rng,
         )?;
         let grads = GradientsParams::from_grads(l.backward(), &m);
+        let (grads, _) = clip_gradients(config, grads, &m, false);
         let m = optim.step(config.train.lr, m, grads);
         // Adam's update is queued lazily on GPU backends: wait for it (flex runs eagerly, and
         // a synchronising forward pass would add to its time what PyTorch's bench does not).

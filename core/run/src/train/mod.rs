@@ -2,12 +2,14 @@
 //! weights, atomic checkpoints, exact `--resume`, Ctrl-C that saves, a progress bar, metrics
 //! as JSON lines.
 
+mod clip;
 mod ema;
 mod loss;
 mod schedule;
 
 pub use crate::config::LossReduction;
 pub use crate::predict::Readout;
+pub use clip::{clip_global_norm, global_norm};
 pub use ema::update_ema;
 pub use loss::{loss_at, training_loss};
 pub use schedule::learning_rate;
@@ -18,7 +20,7 @@ use crate::config::Config;
 use crate::run_folder::RunFolder;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use gpfn_core::rng::Rng;
 use gpfn_core::{GpfnError, Result};
 use gpfn_data::DataLoader;
@@ -56,15 +58,35 @@ pub struct TrainSummary {
     pub parameters: usize,
 }
 
-/// Builds the optimiser the config describes.
-pub fn optimizer(config: &Config) -> ModuleOptimizer {
-    let mut adam = AdamConfig::new();
-    if config.train.grad_clip > 0.0 {
-        adam = adam.with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(
-            config.train.grad_clip as f32,
-        )));
+/// Builds the optimiser the config describes: Adam. Gradient clipping is not the optimiser's
+/// (burn's clips each parameter tensor on its own): [`clip_gradients`] applies the config's
+/// global-norm clipping before each step.
+pub fn optimizer(_config: &Config) -> ModuleOptimizer {
+    AdamConfig::new().init()
+}
+
+/// `train.grad_clip` applied to `grads` of `model` ([`clip_global_norm`]; nothing at 0), and
+/// the global norm before clipping when it was computed (always when clipping, else when
+/// `want_norm`).
+pub fn clip_gradients<M: Module>(
+    config: &Config,
+    grads: GradientsParams,
+    model: &M,
+    want_norm: bool,
+) -> (GradientsParams, Option<Tensor<1>>) {
+    let clip = config.train.grad_clip;
+    if clip <= 0.0 && !want_norm {
+        return (grads, None);
     }
-    adam.init()
+    let Some(norm) = global_norm(&grads, model) else {
+        return (grads, None);
+    };
+    let grads = if clip > 0.0 {
+        clip::clip_to(grads, model, norm.clone(), clip)
+    } else {
+        grads
+    };
+    (grads, Some(norm))
 }
 
 /// Builds the network of `config` for data of `shape` on `device`, seeded by the run seed.
@@ -150,6 +172,8 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     let mut step = start;
     let mut interrupted = false;
     let mut last_checkpoint = start;
+    // The global gradient norm before clipping, at the last logged step.
+    let mut grad_norm_logged: Option<f64> = None;
     while step < t.steps {
         if options
             .interrupt
@@ -196,6 +220,10 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
             loss = Some(value);
         }
         let grads = GradientsParams::from_grads(l.backward(), &model);
+        let (grads, grad_norm) = clip_gradients(config, grads, &model, log_now);
+        if log_now {
+            grad_norm_logged = grad_norm.map(|n| n.into_scalar::<f32>() as f64);
+        }
         model = optim.step(lr, model, grads);
         ema = if t.ema_decay > 0.0 {
             update_ema(ema, &model.valid(), t.ema_decay)
@@ -209,6 +237,7 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
             folder.log_metrics(&serde_json::json!({
                 "step": step,
                 "loss": loss,
+                "grad_norm": grad_norm_logged,
                 "lr": lr,
                 "elapsed_s": started.elapsed().as_secs_f64(),
             }))?;
