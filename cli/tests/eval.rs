@@ -213,6 +213,9 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     assert!(run.join("eval/deterministic-1.npy").exists());
     // The default second sampler is the ancestral one (the sweep's DEFAULT_SAMPLERS).
     assert!(run.join("eval/ancestral-2.json").exists());
+    // Each evaluated set also as a grid of its first samples.
+    let grid = std::fs::read(run.join("eval/ancestral-2.png")).unwrap();
+    assert!(grid.starts_with(b"\x89PNG"));
 
     // Errors name the problem.
     let o = gpfn(&[
