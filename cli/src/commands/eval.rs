@@ -167,16 +167,7 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
     });
     report.write(&out)?;
     gpfn_eval::write_samples_npy(&out.with_extension("npy"), &values, &run.shape)?;
-    if run.shape.len() == 3 {
-        let per: usize = run.shape.iter().product();
-        let n = options.samples.min(100);
-        io::image_grid_png(
-            &out.with_extension("png"),
-            &values[..n * per],
-            &run.shape,
-            10,
-        )?;
-    }
+    gpfn_eval::write_samples_grid(&out.with_extension("png"), &values, &run.shape)?;
     if args.json {
         outln!("{}", report.to_json())?;
     } else {

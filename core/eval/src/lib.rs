@@ -46,7 +46,9 @@ pub use nll::{NllOptions, nll};
 pub use plot::{FONT_PATHS, fid_against_nfe};
 pub use precision_recall::{PrecisionRecall, precision_recall};
 pub use report::{EvalReport, format_nfe};
-pub use run_eval::{Against, EvalOptions, Evaluator, TrainedRun, write_samples_npy};
+pub use run_eval::{
+    Against, EvalOptions, Evaluator, TrainedRun, write_samples_grid, write_samples_npy,
+};
 pub use sinkhorn_metric::SinkhornMetric;
 pub use sweep::{
     DEFAULT_NFES, DEFAULT_SAMPLERS, DEFAULT_TOLERANCES, SweepFiles, SweepOptions, csv, markdown,

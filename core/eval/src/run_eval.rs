@@ -146,6 +146,17 @@ pub fn write_samples_npy(path: &Path, values: &[f32], shape: &[usize]) -> Result
     gpfn_io::write_npy(path, values, &full)
 }
 
+/// For image data (`shape` = `[channels, height, width]`), writes the first 100 samples of
+/// `values` as a 10-column PNG grid; other data get no picture.
+pub fn write_samples_grid(path: &Path, values: &[f32], shape: &[usize]) -> Result<()> {
+    if shape.len() != 3 {
+        return Ok(());
+    }
+    let per: usize = shape.iter().product::<usize>().max(1);
+    let n = (values.len() / per).min(100);
+    gpfn_io::image_grid_png(path, &values[..n * per], shape, 10)
+}
+
 /// Options of one evaluation.
 #[derive(Clone, Debug)]
 pub struct EvalOptions {

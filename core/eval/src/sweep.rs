@@ -120,17 +120,7 @@ pub fn sweep(
             let path = EvalReport::default_path(run.folder.path(), &tag, evaluator.against);
             report.write(&path)?;
             super::run_eval::write_samples_npy(&path.with_extension("npy"), &values, &run.shape)?;
-            if run.shape.len() == 3 {
-                // The first 100 samples as a 10-column grid, as `gpfn eval` writes it.
-                let per: usize = run.shape.iter().product();
-                let n = options.eval.samples.min(100);
-                gpfn_io::image_grid_png(
-                    &path.with_extension("png"),
-                    &values[..n * per],
-                    &run.shape,
-                    10,
-                )?;
-            }
+            super::run_eval::write_samples_grid(&path.with_extension("png"), &values, &run.shape)?;
             bar.println(format!(
                 "{} · {name} · {:>5} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
                 run.name(),
