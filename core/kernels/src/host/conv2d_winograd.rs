@@ -323,7 +323,7 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
                     };
                 }
                 let yt = &mut scratch.dy;
-                yt.resize(p * o.max(c_in), 0.0);
+                yt.resize(p * o, 0.0);
                 for (j, n) in images.enumerate() {
                     dispatch(OutputTransform {
                         s: &s,
