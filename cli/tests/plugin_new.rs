@@ -26,6 +26,21 @@ fn gpfn(args: &[&str]) -> Output {
     cmd.output().expect("gpfn runs")
 }
 
+/// gpfn's own crates: the `gpfn-*` entries of the workspace's `[workspace.dependencies]`.
+fn gpfn_crates() -> Vec<String> {
+    let root: toml::Table = std::fs::read_to_string(workspace().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    root["workspace"]["dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .filter(|name| name.starts_with("gpfn-"))
+        .cloned()
+        .collect()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -81,10 +96,6 @@ fn the_template_has_the_workspace_profiles() {
             (key.clone(), value)
         })
         .collect();
-    let members: toml::Table = std::fs::read_to_string(workspace().join("Cargo.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
     let packages = expected["dev"]
         .as_table_mut()
         .unwrap()
@@ -92,11 +103,13 @@ fn the_template_has_the_workspace_profiles() {
         .or_insert_with(|| toml::Value::Table(Default::default()))
         .as_table_mut()
         .unwrap();
-    for (name, _) in members["workspace"]["dependencies"].as_table().unwrap() {
-        if name.starts_with("gpfn-") {
-            let t: toml::Table = overridden.iter().cloned().collect();
-            packages.insert(name.clone(), toml::Value::Table(t));
+    for name in gpfn_crates() {
+        let mut t: toml::Table = overridden.iter().cloned().collect();
+        // A gpfn crate the workspace names itself (an opt-level of its own) keeps that too.
+        if let Some(own) = packages.get(&name).and_then(|v| v.as_table()) {
+            t.extend(own.clone());
         }
+        packages.insert(name, toml::Value::Table(t));
     }
     assert_eq!(&expected, template);
 }
