@@ -65,6 +65,25 @@ fn series(reports: &[EvalReport]) -> Vec<Line> {
     out
 }
 
+/// Ticks of a log axis over `[lo, hi]`: the values `m · 10^k` with `m ∈ {1, 2, 5}` inside it.
+/// (plotters' own ticks for a log range gave a dense band of lines around 1 000 and the label
+/// "1000" twice.)
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    if !(lo > 0.0 && hi >= lo && hi.is_finite()) {
+        return ticks;
+    }
+    for k in lo.log10().floor() as i32..=hi.log10().ceil() as i32 {
+        for m in [1.0, 2.0, 5.0] {
+            let v = m * 10f64.powi(k);
+            if (lo..=hi).contains(&v) {
+                ticks.push(v);
+            }
+        }
+    }
+    ticks
+}
+
 /// Draws FID against NFE for `reports` into the PNG `path`.
 pub fn fid_against_nfe(reports: &[EvalReport], path: &Path) -> Result<()> {
     fid_against_nfe_with_text(reports, path, font_available())
@@ -176,9 +195,15 @@ pub(crate) fn fid_against_nfe_with_text(
             }};
         }
         if fid_hi > 10.0 * fid_lo {
+            let (y_lo, y_hi) = (fid_lo / 1.5, fid_hi * 1.5);
             finish!(
                 builder
-                    .build_cartesian_2d(x_axis(), ((fid_lo / 1.5)..(fid_hi * 1.5)).log_scale())
+                    .build_cartesian_2d(
+                        x_axis(),
+                        (y_lo..y_hi)
+                            .log_scale()
+                            .with_key_points(log_ticks(y_lo, y_hi))
+                    )
                     .map_err(|e| plot_err(path, e))?
             );
         } else {
@@ -196,4 +221,20 @@ pub(crate) fn fid_against_nfe_with_text(
     img.write_to(&mut png, ImageFormat::Png)
         .map_err(|e| plot_err(path, e))?;
     gpfn_io::atomic_write(path, png.get_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_ticks;
+
+    #[test]
+    fn log_ticks_are_one_two_five_per_decade_inside_the_range() {
+        assert_eq!(
+            log_ticks(28.0, 2240.0),
+            vec![50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]
+        );
+        assert_eq!(log_ticks(1.0, 10.0), vec![1.0, 2.0, 5.0, 10.0]);
+        assert_eq!(log_ticks(3.0, 4.0), Vec::<f64>::new());
+        assert_eq!(log_ticks(0.0, 4.0), Vec::<f64>::new());
+    }
 }
