@@ -98,14 +98,21 @@ pub fn lane_sum(n: usize, mut f: impl FnMut(usize) -> f32) -> f32 {
     for (l, a) in acc.iter_mut().enumerate().take(n - full) {
         *a += f(full + l);
     }
+    lane_total(acc)
+}
+
+/// `Σ_l a_l` of [`LANES`] partial sums, added pairwise (the end of [`lane_sum`], for loops
+/// that keep their own partial sums).
+#[inline(always)]
+pub fn lane_total(mut a: [f32; LANES]) -> f32 {
     let mut width = LANES;
     while width > 1 {
         width /= 2;
         for l in 0..width {
-            acc[l] += acc[l + width];
+            a[l] += a[l + width];
         }
     }
-    acc[0]
+    a[0]
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@
 //!
 //! One pass reads `x` for the statistics and one writes `y`, instead of burn's separate mean,
 //! variance, normalise, affine, sigmoid and product passes; the backward recomputes `x̂` and
-//! `σ(a)` from `x` and the saved `(μ, r)` rather than keeping them. Sums run in 16 f32 lanes.
+//! `σ(a)` from `x` and the saved `(μ, r)` rather than keeping them, in two passes over each
+//! group: one writes `δa` and sums `δa` and `δa x̂` per channel (the two group means are
+//! `Σ_c γ_c` of those sums over the group's size), one writes `δx`. Sums run in 16 f32 lanes.
 //! Work is split over (image, group) pairs, and the per-channel parameter gradients are
 //! summed per image and then over images in order, so the result does not depend on the
 //! thread schedule.
 
-use crate::fast_math::{Kernel, dispatch, lane_sum, sigmoid};
+use crate::fast_math::{Kernel, LANES, dispatch, lane_sum, lane_total, sigmoid};
 use rayon::prelude::*;
 
 /// Shape of one group normalisation: `x: [batch, channels, pixels]`.
@@ -152,33 +154,60 @@ impl Kernel for GroupBackward<'_> {
 
     #[inline(always)]
     fn run(self) -> Vec<(f32, f32)> {
+        const L: usize = LANES;
         let (mu, r, p) = (self.mean, self.rstd, self.pixels);
         let (x, dy) = (self.x, self.dy);
         let mut per_channel = Vec::with_capacity(self.gamma.len());
-        // First pass: δx̂ = γ δa into dx, and per channel Σ δa x̂ and Σ δa.
+        // First pass: δa into dx, and per channel Σ δa x̂ and Σ δa (in L lanes); the group
+        // sums of δx̂ = γ_c δa and δx̂ x̂ follow from them, Σ_c γ_c Σ δa and Σ_c γ_c Σ δa x̂,
+        // so no pass over the group is needed for the means.
+        let (mut group_da, mut group_da_xhat) = (0.0f32, 0.0f32);
         for (c, dxc) in self.dx.chunks_mut(p).enumerate() {
             let (gc, bc) = (self.gamma[c], self.beta[c]);
             let (xc, dyc) = (&x[c * p..(c + 1) * p], &dy[c * p..(c + 1) * p]);
-            for ((d, &xv), &g_out) in dxc.iter_mut().zip(xc).zip(dyc) {
-                let a = gc * ((xv - mu) * r) + bc;
+            let delta_a = |xv: f32, g_out: f32| {
+                let xh = (xv - mu) * r;
+                let a = gc * xh + bc;
                 let sg = sigmoid(a);
-                *d = g_out * sg * (1.0 + a * (1.0 - sg));
+                (g_out * sg * (1.0 + a * (1.0 - sg)), xh)
+            };
+            let (mut acc_xhat, mut acc) = ([0.0f32; L], [0.0f32; L]);
+            let mut dxl = dxc.chunks_exact_mut(L);
+            let mut xl = xc.chunks_exact(L);
+            let mut dyl = dyc.chunks_exact(L);
+            for ((d, xv), g_out) in (&mut dxl).zip(&mut xl).zip(&mut dyl) {
+                for l in 0..L {
+                    let (da, xh) = delta_a(xv[l], g_out[l]);
+                    d[l] = da;
+                    acc_xhat[l] += da * xh;
+                    acc[l] += da;
+                }
             }
-            let da: &[f32] = dxc;
-            let da_xhat = lane_sum(p, |i| da[i] * ((xc[i] - mu) * r));
-            let da_sum = lane_sum(p, |i| da[i]);
+            for ((d, &xv), &g_out) in dxl
+                .into_remainder()
+                .iter_mut()
+                .zip(xl.remainder())
+                .zip(dyl.remainder())
+            {
+                let (da, xh) = delta_a(xv, g_out);
+                *d = da;
+                acc_xhat[0] += da * xh;
+                acc[0] += da;
+            }
+            let (da_xhat, da_sum) = (lane_total(acc_xhat), lane_total(acc));
             per_channel.push((da_xhat, da_sum));
-            for d in dxc.iter_mut() {
-                *d *= gc;
-            }
+            group_da += gc * da_sum;
+            group_da_xhat += gc * da_xhat;
         }
-        // Group means of δx̂ and δx̂ x̂, then δx = r (δx̂ − m1 − x̂ m2).
-        let n = x.len();
-        let dxh: &[f32] = self.dx;
-        let m1 = lane_sum(n, |i| dxh[i]) / n as f32;
-        let m2 = lane_sum(n, |i| dxh[i] * ((x[i] - mu) * r)) / n as f32;
-        for (d, &xv) in self.dx.iter_mut().zip(x) {
-            *d = r * (*d - m1 - (xv - mu) * r * m2);
+        // Second pass: δx = r (γ_c δa − m1 − x̂ m2) with the group means m1 of δx̂ and m2 of
+        // δx̂ x̂.
+        let n = x.len() as f32;
+        let (m1, m2) = (group_da / n, group_da_xhat / n);
+        for (c, dxc) in self.dx.chunks_mut(p).enumerate() {
+            let gc = self.gamma[c];
+            for (d, &xv) in dxc.iter_mut().zip(&x[c * p..(c + 1) * p]) {
+                *d = r * (gc * *d - m1 - (xv - mu) * r * m2);
+            }
         }
         per_channel
     }
