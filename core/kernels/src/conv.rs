@@ -2,7 +2,8 @@
 //! their own backward under autodiff), burn's `conv2d` everywhere else.
 
 use crate::flex::{self, Place};
-use crate::host::{Conv2dShape, conv2d_backward, conv2d_forward};
+use crate::host::uninit::overwritten;
+use crate::host::{Conv2dShape, conv2d_backward_into, conv2d_forward_into};
 use burn::backend::Flex;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -93,14 +94,12 @@ fn supported_shape(x: &Tensor<4>, w: &Tensor<4>, o: &ConvOptions<2>) -> Option<C
 
 fn forward(s: &Conv2dShape, x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> FlexTensor {
     let [ho, wo] = s.output();
-    let mut y = flex::zeroed(s.batch * s.c_out * ho * wo);
-    conv2d_forward(
-        s,
-        flex::values(x),
-        flex::values(w),
-        b.map(flex::values),
-        &mut y,
-    );
+    // SAFETY: `conv2d_forward_into` writes every value of its output.
+    let y = unsafe {
+        overwritten(s.batch * s.c_out * ho * wo, |y| {
+            conv2d_forward_into(s, flex::values(x), flex::values(w), b.map(flex::values), y)
+        })
+    };
     flex::tensor(y, &[s.batch, s.c_out, ho, wo])
 }
 
@@ -118,9 +117,10 @@ impl<const N: usize> Backward<Flex, N> for Conv2dBackward<N> {
         let dy = flex::contiguous(grads.consume::<Flex>(&ops.node));
         let (x, w) = ops.state;
         let parents = ops.parents;
+        let dx_len = s.batch * s.c_in * s.input[0] * s.input[1];
         let mut dx = parents[0]
             .as_ref()
-            .map(|_| flex::zeroed(s.batch * s.c_in * s.input[0] * s.input[1])); // zeros: col2im adds
+            .map(|_| Vec::<f32>::with_capacity(dx_len));
         let mut dw = parents[1]
             .as_ref()
             .map(|_| vec![0.0f32; flex::values(&w).len()]);
@@ -128,15 +128,19 @@ impl<const N: usize> Backward<Flex, N> for Conv2dBackward<N> {
             .get(2)
             .and_then(|p| p.as_ref())
             .map(|_| vec![0.0f32; s.c_out]);
-        conv2d_backward(
+        conv2d_backward_into(
             &s,
             flex::values(&x),
             flex::values(&w),
             flex::values(&dy),
-            dx.as_deref_mut(),
+            dx.as_mut().map(|v| &mut v.spare_capacity_mut()[..dx_len]),
             dw.as_deref_mut(),
             db.as_deref_mut(),
         );
+        if let Some(v) = dx.as_mut() {
+            // SAFETY: `conv2d_backward_into` wrote every value of `dx`.
+            unsafe { v.set_len(dx_len) };
+        }
         if let (Some(p), Some(v)) = (&parents[0], dx) {
             grads.register::<Flex>(p.id, flex::tensor(v, &flex::dims(&x)));
         }

@@ -107,20 +107,6 @@ pub fn values(t: &FlexTensor) -> &[f32] {
         .expect("a contiguous f32 tensor (made so by `contiguous`)")
 }
 
-/// `n` zeros, written by the rayon threads when `n` is large: a serial `memset` (or the
-/// page faults of fresh memory) on the calling thread stalls the other threads, and was
-/// ≈ 4 % of the main job's training step (measured with `perf`).
-pub fn zeroed(n: usize) -> Vec<f32> {
-    use rayon::iter::ParallelExtend;
-    const PARALLEL: usize = 1 << 15;
-    if n < PARALLEL {
-        return vec![0.0; n];
-    }
-    let mut v = Vec::with_capacity(n);
-    v.par_extend(rayon::iter::repeat_n(0.0f32, n));
-    v
-}
-
 /// A flex tensor owning `values` with `shape`.
 pub fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     debug_assert_eq!(values.len(), shape.iter().product::<usize>());

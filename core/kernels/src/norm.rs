@@ -2,7 +2,8 @@
 //! flex (with their own backward under autodiff), burn's `GroupNorm` and `silu` elsewhere.
 
 use crate::flex::{self, Place};
-use crate::host::{GroupNormShape, group_norm_silu_backward, group_norm_silu_forward};
+use crate::host::uninit::overwritten;
+use crate::host::{GroupNormShape, group_norm_silu_backward_into, group_norm_silu_forward_into};
 use burn::backend::Flex;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -93,15 +94,21 @@ fn forward(
     b: &FlexTensor,
     epsilon: f64,
 ) -> (FlexTensor, Vec<f32>, Vec<f32>) {
-    let mut y = flex::zeroed(flex::values(x).len());
-    let (mean, rstd) = group_norm_silu_forward(
-        s,
-        flex::values(x),
-        flex::values(g),
-        flex::values(b),
-        epsilon,
-        &mut y,
-    );
+    let mut stats = (Vec::new(), Vec::new());
+    // SAFETY: `group_norm_silu_forward_into` writes every value of its output.
+    let y = unsafe {
+        overwritten(flex::values(x).len(), |y| {
+            stats = group_norm_silu_forward_into(
+                s,
+                flex::values(x),
+                flex::values(g),
+                flex::values(b),
+                epsilon,
+                y,
+            )
+        })
+    };
+    let (mean, rstd) = stats;
     (flex::tensor(y, &flex::dims(x)), mean, rstd)
 }
 
@@ -127,21 +134,25 @@ impl Backward<Flex, 3> for GroupNormSiluBackward {
         let s = self.shape;
         let dy = flex::contiguous(grads.consume::<Flex>(&ops.node));
         let st = ops.state;
-        let mut dx = flex::zeroed(flex::values(&st.x).len());
         let mut dgamma = vec![0.0f32; s.channels];
         let mut dbeta = vec![0.0f32; s.channels];
-        group_norm_silu_backward(
-            &s,
-            flex::values(&st.x),
-            flex::values(&st.gamma),
-            flex::values(&st.beta),
-            &st.mean,
-            &st.rstd,
-            flex::values(&dy),
-            &mut dx,
-            &mut dgamma,
-            &mut dbeta,
-        );
+        // SAFETY: `group_norm_silu_backward_into` writes every value of `dx`.
+        let dx = unsafe {
+            overwritten(flex::values(&st.x).len(), |dx| {
+                group_norm_silu_backward_into(
+                    &s,
+                    flex::values(&st.x),
+                    flex::values(&st.gamma),
+                    flex::values(&st.beta),
+                    &st.mean,
+                    &st.rstd,
+                    flex::values(&dy),
+                    dx,
+                    &mut dgamma,
+                    &mut dbeta,
+                )
+            })
+        };
         let [px, pg, pb] = ops.parents;
         if let Some(p) = px {
             grads.register::<Flex>(p.id, flex::tensor(dx, &flex::dims(&st.x)));

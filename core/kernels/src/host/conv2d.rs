@@ -27,9 +27,10 @@
 //! shifts only, one GEMM per kernel row, and the input gradient as a convolution with the
 //! turned kernel (no col2im).
 
-use super::transpose::transpose;
+use super::transpose::{transpose, transpose_into};
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Shape and options of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -485,6 +486,16 @@ impl SharedMut {
     pub(super) fn ptr(self) -> *mut f32 {
         self.0
     }
+
+    /// The `len` values from `at` on, as a slice that need not be initialised yet.
+    ///
+    /// # Safety
+    /// `at + len` lies within the buffer, and nothing else touches the range while the slice
+    /// lives.
+    pub(super) unsafe fn range<'a>(self, at: usize, len: usize) -> &'a mut [MaybeUninit<f32>] {
+        // SAFETY: the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(at).cast(), len) }
+    }
 }
 
 /// `dst (m×n) = α dst + β lhs (m×k) · rhs (k×n)` with column strides `*_cs` and row strides
@@ -545,6 +556,22 @@ pub fn conv2d_forward(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
+    // SAFETY: `conv2d_forward_into` writes only initialised values through the view.
+    conv2d_forward_into(shape, x, w, bias, unsafe { super::uninit::as_uninit(y) });
+}
+
+/// [`conv2d_forward`] into an output that need not be initialised: every value of `y` is
+/// written (and none read), so it needs no zeroing first.
+///
+/// # Panics
+/// If a slice's length does not match `shape`.
+pub fn conv2d_forward_into(
+    shape: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [MaybeUninit<f32>],
+) {
     let s = *shape;
     let (k, p_in, p_out, o) = (s.k(), s.pixels_in(), s.pixels_out(), s.c_out);
     assert_eq!(x.len(), s.batch * s.c_in * p_in, "conv2d input length");
@@ -561,7 +588,7 @@ pub fn conv2d_forward(
     }
     let plan = Plan::new(&s);
     let par = plan.gemm_parallelism();
-    let y_ptr = SharedMut(y.as_mut_ptr());
+    let y_ptr = SharedMut(y.as_mut_ptr().cast::<f32>());
     (0..plan.threads).into_par_iter().for_each(|t| {
         with_scratch(|scratch| {
             for block in plan.blocks_of(t) {
@@ -606,13 +633,8 @@ pub fn conv2d_forward(
                     };
                     for (j, n) in images.enumerate() {
                         // SAFETY: image n's output belongs to this block only.
-                        let target = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                y_ptr.ptr().add(n * o * p_out),
-                                o * p_out,
-                            )
-                        };
-                        transpose(&out[j * p_out * o..(j + 1) * p_out * o], p_out, o, target);
+                        let target = unsafe { y_ptr.range(n * o * p_out, o * p_out) };
+                        transpose_into(&out[j * p_out * o..(j + 1) * p_out * o], p_out, o, target);
                     }
                     continue;
                 }
@@ -626,8 +648,8 @@ pub fn conv2d_forward(
                 };
                 if let Some(b) = bias {
                     for (oc, &bv) in b.iter().enumerate() {
-                        // SAFETY: dst holds O rows of Q values.
-                        unsafe { std::slice::from_raw_parts_mut(dst.add(oc * q), q) }.fill(bv);
+                        // SAFETY: dst holds O rows of Q values, this block's only.
+                        unsafe { SharedMut(dst).range(oc * q, q) }.fill(MaybeUninit::new(bv));
                     }
                 }
                 // dst[q, o] (column-major, ld Q) = lhs[q, kk] (ld Q) · w[kk, o] (w is [O, K]).
@@ -654,15 +676,10 @@ pub fn conv2d_forward(
                     for (j, n) in images.enumerate() {
                         for oc in 0..o {
                             // SAFETY: image n's output belongs to this block only.
-                            let target = unsafe {
-                                std::slice::from_raw_parts_mut(
-                                    y_ptr.ptr().add((n * o + oc) * p_out),
-                                    p_out,
-                                )
-                            };
-                            target.copy_from_slice(
-                                &out[oc * q + j * p_out..oc * q + (j + 1) * p_out],
-                            );
+                            unsafe { y_ptr.range((n * o + oc) * p_out, p_out) }
+                                .write_copy_of_slice(
+                                    &out[oc * q + j * p_out..oc * q + (j + 1) * p_out],
+                                );
                         }
                     }
                 }
@@ -681,9 +698,7 @@ pub(super) fn channels_last(c_out: usize) -> bool {
 }
 
 /// The gradients of [`conv2d_forward`] for the output gradient `dy: [B, O, Ho, Wo]`: each of
-/// `dx: [B, C, H, W]`, `dw: [O, C, kh, kw]` and `db: [O]` that is asked for is written: `dw`
-/// and `db` are overwritten, `dx` must hold zeros on entry (col2im adds into it; the caller's
-/// zero-filled allocation is then its only pass).
+/// `dx: [B, C, H, W]`, `dw: [O, C, kh, kw]` and `db: [O]` that is asked for is overwritten.
 ///
 /// # Panics
 /// If a slice's length does not match `shape`.
@@ -693,6 +708,26 @@ pub fn conv2d_backward(
     w: &[f32],
     dy: &[f32],
     dx: Option<&mut [f32]>,
+    dw: Option<&mut [f32]>,
+    db: Option<&mut [f32]>,
+) {
+    // SAFETY: `conv2d_backward_into` writes only initialised values through the view.
+    let dx = dx.map(|d| unsafe { super::uninit::as_uninit(d) });
+    conv2d_backward_into(shape, x, w, dy, dx, dw, db);
+}
+
+/// [`conv2d_backward`] with an input gradient that need not be initialised: every value of
+/// `dx` is written (the paths that add into it zero each image's part just before), so it
+/// needs no zeroing first.
+///
+/// # Panics
+/// If a slice's length does not match `shape`.
+pub fn conv2d_backward_into(
+    shape: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [MaybeUninit<f32>]>,
     dw: Option<&mut [f32]>,
     db: Option<&mut [f32]>,
 ) {
@@ -712,7 +747,7 @@ pub fn conv2d_backward(
     let want_db = db.is_some();
     let dx_ptr = dx.map(|d| {
         assert_eq!(d.len(), x.len(), "conv2d input-gradient length");
-        SharedMut(d.as_mut_ptr())
+        SharedMut(d.as_mut_ptr().cast::<f32>())
     });
     let plan = Plan::new(&s);
     let par = plan.gemm_parallelism();
@@ -816,13 +851,13 @@ pub fn conv2d_backward(
                         if !pointwise_direct {
                             for (j, n) in images.enumerate() {
                                 // SAFETY: image n's gradient belongs to this block only.
-                                let target = unsafe {
-                                    std::slice::from_raw_parts_mut(
-                                        dx_ptr.ptr().add(n * s.c_in * p_in),
-                                        s.c_in * p_in,
-                                    )
-                                };
-                                col2im(&s, dcol, q, j * p_out, target);
+                                let target =
+                                    unsafe { dx_ptr.range(n * s.c_in * p_in, s.c_in * p_in) };
+                                // col2im adds into the image's gradient: zeros first, while
+                                // this thread is about to touch it anyway.
+                                target.fill(MaybeUninit::new(0.0));
+                                // SAFETY: every value was just initialised.
+                                col2im(&s, dcol, q, j * p_out, unsafe { target.assume_init_mut() });
                             }
                         }
                     }

@@ -33,8 +33,9 @@ use super::conv2d::{
     Conv2dShape, Im2colBuffer, Layout, Plan, SharedMut, channels_last, kept_buffer, sgemm,
     with_scratch,
 };
-use super::transpose::transpose;
+use super::transpose::transpose_into;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Whether a convolution takes this path: it keeps the size, and it has at least 8 input
 /// channels. With one input channel the three GEMMs have 3 terms each and lose to the single
@@ -151,8 +152,15 @@ fn weights_by_row(s: &Conv2dShape, w: &[f32]) -> Vec<f32> {
     wr
 }
 
-/// `y = conv2d(x, w) + b` for a shape with [`Conv2dShape::keeps_size`]; `y` is overwritten.
-pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+/// `y = conv2d(x, w) + b` for a shape with [`Conv2dShape::keeps_size`]; every value of `y` is
+/// written, none read.
+pub(super) fn forward(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [MaybeUninit<f32>],
+) {
     let s = *s;
     let (p, o) = (s.pixels_in(), s.c_out);
     let kh = s.kernel[0];
@@ -161,7 +169,7 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
     let wr = weights_by_row(&s, w);
     let plan = Plan::new(&s);
     let par = plan.gemm_parallelism();
-    let y_ptr = SharedMut(y.as_mut_ptr());
+    let y_ptr = SharedMut(y.as_mut_ptr().cast::<f32>());
     (0..plan.threads).into_par_iter().for_each(|t| {
         with_scratch(|scratch| {
             for block in plan.blocks_of(t) {
@@ -205,11 +213,9 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
                     gemms(out.as_mut_ptr(), 1, o, bias.is_some());
                     for (j, n) in images.enumerate() {
                         // SAFETY: image n's output belongs to this block only.
-                        let target = unsafe {
-                            std::slice::from_raw_parts_mut(y_ptr.ptr().add(n * o * p), o * p)
-                        };
+                        let target = unsafe { y_ptr.range(n * o * p, o * p) };
                         let from = j * at.stride * o;
-                        transpose(&out[from..from + p * o], p, o, target);
+                        transpose_into(&out[from..from + p * o], p, o, target);
                     }
                     continue;
                 }
@@ -224,9 +230,9 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
                 };
                 if let Some(b) = bias {
                     for (oc, &bv) in b.iter().enumerate() {
-                        // SAFETY: dst holds O rows of `span` values.
-                        unsafe { std::slice::from_raw_parts_mut(dst.add(oc * at.span), at.span) }
-                            .fill(bv);
+                        // SAFETY: dst holds O rows of `span` values, this block's only.
+                        unsafe { SharedMut(dst).range(oc * at.span, at.span) }
+                            .fill(MaybeUninit::new(bv));
                     }
                 }
                 gemms(dst, at.span, 1, bias.is_some());
@@ -234,11 +240,9 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
                     for (j, n) in images.enumerate() {
                         for oc in 0..o {
                             // SAFETY: image n's output belongs to this block only.
-                            let target = unsafe {
-                                std::slice::from_raw_parts_mut(y_ptr.ptr().add((n * o + oc) * p), p)
-                            };
+                            let target = unsafe { y_ptr.range((n * o + oc) * p, p) };
                             let from = oc * at.span + j * at.stride;
-                            target.copy_from_slice(&out[from..from + p]);
+                            target.write_copy_of_slice(&out[from..from + p]);
                         }
                     }
                 }
@@ -278,7 +282,7 @@ pub(super) fn backward(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
-    dx: Option<&mut [f32]>,
+    dx: Option<&mut [MaybeUninit<f32>]>,
     dw: Option<&mut [f32]>,
     db: Option<&mut [f32]>,
 ) {

@@ -33,9 +33,10 @@
 //! stays with the row-shift GEMMs.
 
 use super::conv2d::{Conv2dShape, Plan, SharedMut, sgemm, with_scratch};
-use super::transpose::transpose;
+use super::transpose::{transpose, transpose_into};
 use crate::fast_math::{Kernel, dispatch};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Channels at or above which both sides of a convolution may take this path, and the
 /// least product of the two: with fewer, the transforms (one pass over `V` and `M`, each four
@@ -270,8 +271,15 @@ fn output_tile<const L: usize>(m: &[f32], at: usize, stride: usize, bias: &[f32]
     y
 }
 
-/// `y = conv2d(x, w) + b` for a shape this path [`takes`]; `y` is overwritten.
-pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+/// `y = conv2d(x, w) + b` for a shape this path [`takes`]; every value of `y` is written, none
+/// read.
+pub(super) fn forward(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [MaybeUninit<f32>],
+) {
     let s = *s;
     let (c_in, o, p) = (s.c_in, s.c_out, s.pixels_in());
     let [th, tw] = tiles(&s);
@@ -281,7 +289,7 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
     let plan = Plan::for_rows(&s, per_image, 256);
     let par = plan.gemm_parallelism();
     let zeros = vec![0.0f32; c_in.max(o)];
-    let y_ptr = SharedMut(y.as_mut_ptr());
+    let y_ptr = SharedMut(y.as_mut_ptr().cast::<f32>());
     (0..plan.threads).into_par_iter().for_each(|thread| {
         with_scratch(|scratch| {
             for block in plan.blocks_of(thread) {
@@ -339,10 +347,8 @@ pub(super) fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]
                         stride: t * o,
                     });
                     // SAFETY: image n's output belongs to this block only.
-                    let target = unsafe {
-                        std::slice::from_raw_parts_mut(y_ptr.ptr().add(n * o * p), o * p)
-                    };
-                    transpose(&yt[..p * o], p, o, target);
+                    let target = unsafe { y_ptr.range(n * o * p, o * p) };
+                    transpose_into(&yt[..p * o], p, o, target);
                 }
             }
         });
@@ -406,8 +412,11 @@ mod tests {
             .map(|i| ((i * 5) % 9) as f32 - 4.0)
             .collect();
         let b: Vec<f32> = (0..18).map(|i| i as f32 - 9.0).collect();
-        let mut y = vec![f32::NAN; 2 * 18 * 35];
+        // NaN everywhere first, so that a value the path fails to write shows.
+        let mut y = vec![MaybeUninit::new(f32::NAN); 2 * 18 * 35];
         forward(&s, &x, &w, Some(&b), &mut y);
+        // SAFETY: every value was initialised (to NaN, then by the path).
+        let y = unsafe { y.assume_init_ref() };
         // |values| ≤ 5 · 4 · 9 · 17 + 9 ≈ 3 069 and the halvings of U are undone by the
         // output transform's sums of integers and halves: every intermediate is a multiple of
         // ¼ below 2²², so f32 holds it exactly.

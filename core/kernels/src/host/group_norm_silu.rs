@@ -26,6 +26,7 @@
 
 use crate::fast_math::{Kernel, LANES, dispatch, lane_sum, lane_total, sigmoid};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Shape of one group normalisation: `x: [batch, channels, pixels]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +59,7 @@ impl GroupNormShape {
 /// One group's forward: statistics, then `y = SiLU(scale_c x + shift_c)`.
 struct GroupForward<'a> {
     x: &'a [f32],
-    y: &'a mut [f32],
+    y: &'a mut [MaybeUninit<f32>],
     gamma: &'a [f32],
     beta: &'a [f32],
     pixels: usize,
@@ -87,7 +88,7 @@ impl Kernel for GroupForward<'_> {
             let shift = self.beta[c] - scale * m;
             for (yv, &xv) in yc.iter_mut().zip(xc) {
                 let a = scale * xv + shift;
-                *yv = a * sigmoid(a);
+                yv.write(a * sigmoid(a));
             }
         }
         (m, rstd)
@@ -106,6 +107,24 @@ pub fn group_norm_silu_forward(
     beta: &[f32],
     epsilon: f64,
     y: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    // SAFETY: `group_norm_silu_forward_into` writes only initialised values through the view.
+    let y = unsafe { super::uninit::as_uninit(y) };
+    group_norm_silu_forward_into(shape, x, gamma, beta, epsilon, y)
+}
+
+/// [`group_norm_silu_forward`] into an output that need not be initialised: every value of
+/// `y` is written, none read.
+///
+/// # Panics
+/// If a slice's length does not match `shape`.
+pub fn group_norm_silu_forward_into(
+    shape: &GroupNormShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    y: &mut [MaybeUninit<f32>],
 ) -> (Vec<f32>, Vec<f32>) {
     let s = *shape;
     let len = s.group_len();
@@ -141,7 +160,7 @@ pub fn group_norm_silu_forward(
 struct GroupBackward<'a> {
     x: &'a [f32],
     dy: &'a [f32],
-    dx: &'a mut [f32],
+    dx: &'a mut [MaybeUninit<f32>],
     gamma: &'a [f32],
     beta: &'a [f32],
     mean: f32,
@@ -178,7 +197,7 @@ impl Kernel for GroupBackward<'_> {
             for ((d, xv), g_out) in (&mut dxl).zip(&mut xl).zip(&mut dyl) {
                 for l in 0..L {
                     let (da, xh) = delta_a(xv[l], g_out[l]);
-                    d[l] = da;
+                    d[l].write(da);
                     acc_xhat[l] += da * xh;
                     acc[l] += da;
                 }
@@ -190,7 +209,7 @@ impl Kernel for GroupBackward<'_> {
                 .zip(dyl.remainder())
             {
                 let (da, xh) = delta_a(xv, g_out);
-                *d = da;
+                d.write(da);
                 acc_xhat[0] += da * xh;
                 acc[0] += da;
             }
@@ -203,7 +222,9 @@ impl Kernel for GroupBackward<'_> {
         // δx̂ x̂.
         let n = x.len() as f32;
         let (m1, m2) = (group_da / n, group_da_xhat / n);
-        for (c, dxc) in self.dx.chunks_mut(p).enumerate() {
+        // SAFETY: the first pass wrote every value of the group (its chunks and remainders).
+        let dx = unsafe { self.dx.assume_init_mut() };
+        for (c, dxc) in dx.chunks_mut(p).enumerate() {
             let gc = self.gamma[c];
             for (d, &xv) in dxc.iter_mut().zip(&x[c * p..(c + 1) * p]) {
                 *d = r * (gc * *d - m1 - (xv - mu) * r * m2);
@@ -228,6 +249,29 @@ pub fn group_norm_silu_backward(
     rstd: &[f32],
     dy: &[f32],
     dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    // SAFETY: `group_norm_silu_backward_into` writes only initialised values through the view.
+    let dx = unsafe { super::uninit::as_uninit(dx) };
+    group_norm_silu_backward_into(shape, x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+/// [`group_norm_silu_backward`] with an input gradient that need not be initialised: every
+/// value of `dx` is written before it is read.
+///
+/// # Panics
+/// If a slice's length does not match `shape`.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_backward_into(
+    shape: &GroupNormShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    dy: &[f32],
+    dx: &mut [MaybeUninit<f32>],
     dgamma: &mut [f32],
     dbeta: &mut [f32],
 ) {

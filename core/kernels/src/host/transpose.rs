@@ -4,11 +4,23 @@
 //! without AVX take the scalar loop. The strided scalar loop was 3.9 % of the main job's
 //! training step (docs/benchmarks.md).
 
+use std::mem::MaybeUninit;
+
 /// `dst[c · rows + r] = src[r · cols + c]` for `r < rows`, `c < cols`.
 ///
 /// # Panics
 /// If `src` or `dst` holds fewer than `rows · cols` values.
 pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    // SAFETY: `transpose_into` writes only initialised values through the view.
+    transpose_into(src, rows, cols, unsafe { super::uninit::as_uninit(dst) });
+}
+
+/// [`transpose`] into a buffer that need not be initialised: every one of its first
+/// `rows · cols` values is written, so it needs no zeroing first.
+///
+/// # Panics
+/// If `src` or `dst` holds fewer than `rows · cols` values.
+pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [MaybeUninit<f32>]) {
     assert!(
         src.len() >= rows * cols && dst.len() >= rows * cols,
         "transpose: {rows}×{cols} needs {} values, got {} and {}",
@@ -31,13 +43,13 @@ fn scalar(
     src: &[f32],
     cols: usize,
     rows: usize,
-    dst: &mut [f32],
+    dst: &mut [MaybeUninit<f32>],
     rs: std::ops::Range<usize>,
     cs: std::ops::Range<usize>,
 ) {
     for c in cs {
         for r in rs.clone() {
-            dst[c * rows + r] = src[r * cols + c];
+            dst[c * rows + r].write(src[r * cols + c]);
         }
     }
 }
@@ -48,10 +60,10 @@ fn scalar(
 /// The CPU must have AVX, and `src` and `dst` must hold `rows · cols` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [MaybeUninit<f32>]) {
     use std::arch::x86_64::*;
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr().cast::<f32>());
     for r0 in (0..r8).step_by(8) {
         for c0 in (0..c8).step_by(8) {
             // SAFETY: rows r0..r0+8 and columns c0..c0+8 lie inside both matrices.
