@@ -146,36 +146,31 @@ fn input_tile<const L: usize>(
     for (ek, dk) in e.iter_mut().zip(d) {
         ek.copy_from_slice(&dk[c0..c0 + L]);
     }
-    // Bᵀ on the rows: q[a][b'] from the four rows d[a'][b'].
-    let mut q = [[0.0f32; L]; 16];
-    for b in 0..4 {
-        for l in 0..L {
+    // One loop over the lanes, the 4×4 arithmetic unrolled inside it, so that it vectorises
+    // along the channels (as in `output_tile`).
+    let mut out = [[0.0f32; L]; 16];
+    for l in 0..L {
+        // Bᵀ on the rows: q[a][b'] from the four rows d[a'][b'] …
+        let mut q = [0.0f32; 16];
+        for b in 0..4 {
             let (d0, d1, d2, d3) = (e[b][l], e[4 + b][l], e[8 + b][l], e[12 + b][l]);
-            q[b][l] = d0 - d2;
-            q[4 + b][l] = d1 + d2;
-            q[8 + b][l] = d2 - d1;
-            q[12 + b][l] = d1 - d3;
+            q[b] = d0 - d2;
+            q[4 + b] = d1 + d2;
+            q[8 + b] = d2 - d1;
+            q[12 + b] = d1 - d3;
+        }
+        // … then B on the columns.
+        for a in 0..4 {
+            let (d0, d1, d2, d3) = (q[4 * a], q[4 * a + 1], q[4 * a + 2], q[4 * a + 3]);
+            out[4 * a][l] = d0 - d2;
+            out[4 * a + 1][l] = d1 + d2;
+            out[4 * a + 2][l] = d2 - d1;
+            out[4 * a + 3][l] = d1 - d3;
         }
     }
-    // … then B on the columns.
-    for a in 0..4 {
-        let mut out = [[0.0f32; L]; 4];
-        for l in 0..L {
-            let (d0, d1, d2, d3) = (
-                q[4 * a][l],
-                q[4 * a + 1][l],
-                q[4 * a + 2][l],
-                q[4 * a + 3][l],
-            );
-            out[0][l] = d0 - d2;
-            out[1][l] = d1 + d2;
-            out[2][l] = d2 - d1;
-            out[3][l] = d1 - d3;
-        }
-        for (b, values) in out.iter().enumerate() {
-            let from = (4 * a + b) * stride + at;
-            v[from..from + L].copy_from_slice(values);
-        }
+    for (xi, values) in out.iter().enumerate() {
+        let from = xi * stride + at;
+        v[from..from + L].copy_from_slice(values);
     }
 }
 
@@ -246,27 +241,29 @@ fn output_tile<const L: usize>(m: &[f32], at: usize, stride: usize, bias: &[f32]
     for (xi, ex) in e.iter_mut().enumerate() {
         ex.copy_from_slice(&m[xi * stride + at..xi * stride + at + L]);
     }
-    // A on the columns: s[a][j] from the row M[a][·].
-    let mut s = [[[0.0f32; L]; 2]; 4];
-    for (a, sa) in s.iter_mut().enumerate() {
-        for l in 0..L {
+    let mut b = [0.0f32; L];
+    b.copy_from_slice(&bias[..L]);
+    // One loop over the lanes, the 4×4 arithmetic unrolled inside it, so that it vectorises
+    // along the channels: written as two loops over the rows, LLVM vectorised across the rows
+    // with gathers and scatters (8 % of the CPU samples of a training step on AVX-512).
+    let mut y = [[0.0f32; L]; 4];
+    for l in 0..L {
+        // A on the columns: (s_a0, s_a1) from the row M[a][·] …
+        let s = |a: usize| {
             let (m0, m1, m2, m3) = (
                 e[4 * a][l],
                 e[4 * a + 1][l],
                 e[4 * a + 2][l],
                 e[4 * a + 3][l],
             );
-            sa[0][l] = m0 + m1 + m2;
-            sa[1][l] = m1 - m2 - m3;
-        }
-    }
-    // … then Aᵀ on the rows, and the bias.
-    let mut y = [[0.0f32; L]; 4];
-    for j in 0..2 {
-        for l in 0..L {
-            y[j][l] = bias[l] + (s[0][j][l] + s[1][j][l] + s[2][j][l]);
-            y[2 + j][l] = bias[l] + (s[1][j][l] - s[2][j][l] - s[3][j][l]);
-        }
+            (m0 + m1 + m2, m1 - m2 - m3)
+        };
+        let (s0, s1, s2, s3) = (s(0), s(1), s(2), s(3));
+        // … then Aᵀ on the rows, and the bias.
+        y[0][l] = b[l] + (s0.0 + s1.0 + s2.0);
+        y[1][l] = b[l] + (s0.1 + s1.1 + s2.1);
+        y[2][l] = b[l] + (s1.0 - s2.0 - s3.0);
+        y[3][l] = b[l] + (s1.1 - s2.1 - s3.1);
     }
     y
 }
