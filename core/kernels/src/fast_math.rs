@@ -82,21 +82,22 @@ pub fn dispatch<K: Kernel>(k: K) -> K::Output {
 /// Lanes of the vectorised sums: 16 independent partial sums, added pairwise at the end.
 pub const LANES: usize = 16;
 
-/// `Σ f(i)` for `i < n` in [`LANES`] partial sums, so that the loop vectorises (a single
-/// running sum is a dependency chain the compiler may not reorder).
+/// `Σ_i f(x_i)` in [`LANES`] partial sums (value `i` into sum `i mod LANES`), so that the
+/// loop vectorises: a single running sum is a dependency chain the compiler may not reorder.
+/// Over `chunks_exact`, so that no bounds check sits between the loads: with indices, the
+/// AVX-512 build kept the sixteen sums in scalar registers (a third of the group norm's
+/// forward time, by `perf annotate`).
 #[inline(always)]
-pub fn lane_sum(n: usize, mut f: impl FnMut(usize) -> f32) -> f32 {
+pub fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0.0f32; LANES];
-    let full = n / LANES * LANES;
-    let mut i = 0;
-    while i < full {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a += f(i + l);
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
         }
-        i += LANES;
     }
-    for (l, a) in acc.iter_mut().enumerate().take(n - full) {
-        *a += f(full + l);
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += f(v);
     }
     lane_total(acc)
 }

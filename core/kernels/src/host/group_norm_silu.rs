@@ -73,9 +73,9 @@ impl Kernel for GroupForward<'_> {
     fn run(self) -> (f32, f32) {
         let x = self.x;
         let n = x.len();
-        let mean = lane_sum(n, |i| x[i]) as f64 / n as f64;
+        let mean = lane_sum(x, |v| v) as f64 / n as f64;
         let m = mean as f32;
-        let var = lane_sum(n, |i| (x[i] - m) * (x[i] - m)) as f64 / n as f64;
+        let var = lane_sum(x, |v| (v - m) * (v - m)) as f64 / n as f64;
         let rstd = (1.0 / (var + self.epsilon).sqrt()) as f32;
         for (c, (yc, xc)) in self
             .y
