@@ -107,15 +107,16 @@ impl Kernel for InputTransform<'_> {
             for tx in 0..tw {
                 let t = self.t0 + ty * tw + tx;
                 // d[4 a' + b'] = pixel (2ty − 1 + a', 2tx − 1 + b'), all channels.
-                let d: [&[f32]; 16] = std::array::from_fn(|k| {
+                // (A plain loop: `array::from_fn` was not inlined into the AVX-512 build, a
+                // call per tile, 1 % of a training step's samples.)
+                let mut d: [&[f32]; 16] = [self.zeros; 16];
+                for (k, dk) in d.iter_mut().enumerate() {
                     let (r, col) = ((2 * ty + k / 4) as isize - 1, (2 * tx + k % 4) as isize - 1);
-                    if r < 0 || col < 0 || r >= h as isize || col >= w as isize {
-                        self.zeros
-                    } else {
+                    if r >= 0 && col >= 0 && r < h as isize && col < w as isize {
                         let p = r as usize * w + col as usize;
-                        &self.xt[p * c_in..(p + 1) * c_in]
+                        *dk = &self.xt[p * c_in..(p + 1) * c_in];
                     }
-                });
+                }
                 let mut c0 = 0;
                 while c0 + 8 <= c_in {
                     input_tile::<8>(&d, c0, self.v, t * c_in + c0, self.stride);
