@@ -41,10 +41,13 @@ use std::mem::MaybeUninit;
 /// Channels at or above which both sides of a convolution may take this path, and the
 /// least product of the two: with fewer, the transforms (one pass over `V` and `M`, each four
 /// times the image) cost about what the multiplications save. Measured with `cargo bench -p
-/// gpfn-kernels --bench kernels -- conv` (docs/benchmarks.md): 32→64 at 14×14 and 64→32 at
-/// 28×28 gain, 32→32 at 28×28 does not.
+/// gpfn-kernels --bench kernels -- conv` (docs/benchmarks.md): on the AVX2 machine 32→64 at
+/// 14×14 and 64→32 at 28×28 gained and 32→32 at 28×28 broke even (product 2 048 then); once
+/// the transforms vectorised along the channels, 32→32 at 28×28 gained on the AVX-512
+/// machine (forward 9.2 / 13.1 / 10.3 → 7.9 / 11.0 / 8.0 ms, backward 20.4 / 27.1 / 21.4 →
+/// 19.9 / 24.8 / 20.1 ms, alternated), so the product is now 1 024.
 const MIN_CHANNELS: usize = 16;
-const MIN_CHANNEL_PRODUCT: usize = 2048;
+const MIN_CHANNEL_PRODUCT: usize = 1024;
 
 /// Whether a convolution takes this path: 3×3, stride 1, padding 1, at least
 /// [`MIN_CHANNELS`] input and output channels and `C · O ≥` [`MIN_CHANNEL_PRODUCT`]. The
