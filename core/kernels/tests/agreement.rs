@@ -14,7 +14,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use gpfn_kernels::host::{Conv2dShape, conv2d_winograd};
-use gpfn_kernels::{conv2d, group_norm_silu};
+use gpfn_kernels::{add, add_per_channel, conv2d, group_norm_silu};
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
 
@@ -513,6 +513,63 @@ fn group_norm_silu_agrees_with_burn_in_value_and_every_gradient() {
         close("dgamma", &ours.2, &theirs.2, (n * h * w) as f64);
         close("dbeta", &ours.3, &theirs.3, (n * h * w) as f64);
     }
+}
+
+/// `(y, ∂/∂a, ∂/∂b)` of `L = Σ y ⊙ r` for `y = f(a, b)`, under autodiff, and `y` without it.
+fn grad_run<const D: usize>(
+    f: impl Fn(Tensor<4>, Tensor<D>) -> Tensor<4>,
+    a: &Tensor<4>,
+    b: &Tensor<D>,
+    r: &Tensor<4>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let plain = host(&f(a.clone(), b.clone()));
+    let a = a.clone().autodiff().require_grad();
+    let b = b.clone().autodiff().require_grad();
+    let y = f(a.clone(), b.clone());
+    let grads = (y.clone() * r.clone().autodiff()).sum().backward();
+    (
+        host(&y),
+        host(&a.grad(&grads).unwrap()),
+        host(&b.grad(&grads).unwrap()),
+        plain,
+    )
+}
+
+#[test]
+fn additions_agree_with_burn_in_value_and_both_gradients() {
+    let device = Device::flex();
+    for (k, &(n, c, h, w)) in [(1, 1, 1, 1), (2, 3, 5, 7), (3, 32, 28, 28), (5, 64, 7, 7)]
+        .iter()
+        .enumerate()
+    {
+        let a = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.5, 2.0), &device);
+        let b = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let t = Tensor::<2>::random([n, c], Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        // a + b: one rounding per value on either side, and gradients that are copies of r.
+        let ours = grad_run(add, &a, &b, &r);
+        let theirs = grad_run(|a, b| a + b, &a, &b, &r);
+        assert_eq!(ours, theirs, "case {k}: a + b");
+        // a + t[:, :, None, None]: the same values and ∂/∂a; ∂/∂t sums the H·W values of a
+        // plane of r, in another order than burn's: within 2 (H·W) u Σ|r| of each other.
+        let ours = grad_run(add_per_channel, &a, &t, &r);
+        let theirs = grad_run(|a, t| a + t.reshape([n, c, 1, 1]), &a, &t, &r);
+        assert_eq!(ours.0, theirs.0, "case {k}: a + t, value");
+        assert_eq!(ours.1, theirs.1, "case {k}: a + t, ∂/∂a");
+        assert_eq!(ours.3, theirs.3, "case {k}: a + t, without autodiff");
+        let abs = host(&r.clone().abs().sum_dim(3).sum_dim(2).reshape([n * c]));
+        for (i, ((&p, &q), s)) in ours.2.iter().zip(&theirs.2).zip(abs).enumerate() {
+            let tol = 2.0 * (h * w) as f64 * U * s as f64;
+            assert!(
+                ((p - q) as f64).abs() <= tol,
+                "case {k}: ∂/∂t[{i}] {p} vs {q} (tolerance {tol:e})"
+            );
+        }
+    }
+    // Shapes the kernels do not take fall back to burn's broadcasting addition.
+    let a = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<4>::random([2, 3, 1, 4], Distribution::Normal(0.0, 1.0), &device);
+    assert_eq!(host(&add(a.clone(), b.clone())), host(&(a + b)));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use gpfn_core::{GpfnError, Result};
-use gpfn_kernels::{conv2d_module, group_norm_silu_module};
+use gpfn_kernels::{add, add_per_channel, conv2d_module, group_norm_silu_module};
 use serde::{Deserialize, Serialize};
 
 gpfn_core::register_plugin!(
@@ -193,15 +193,13 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
-        let [b, _, _, _] = x.dims();
         let h = conv2d_module(&self.conv1, group_norm_silu_module(&self.norm1, x.clone()));
-        let c = h.dims()[1];
         let temb = if self.time_activation {
             silu(temb.clone())
         } else {
             temb.clone()
         };
-        let h = h + self.time.forward(temb).reshape([b, c, 1, 1]);
+        let h = add_per_channel(h, self.time.forward(temb));
         let h = conv2d_module(
             &self.conv2,
             self.dropout.forward(group_norm_silu_module(&self.norm2, h)),
@@ -210,7 +208,7 @@ impl ResBlock {
             Some(s) => conv2d_module(s, x),
             None => x,
         };
-        skip + h
+        add(skip, h)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The kernels on host slices of f32, independent of burn: what runs when a tensor lives on
 //! flex. Each file states the equations it implements.
 
+pub mod add;
 pub mod conv2d;
 mod conv2d_rows;
 pub mod conv2d_winograd;
