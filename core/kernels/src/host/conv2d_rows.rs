@@ -29,7 +29,7 @@
 //! weight gradient is `∂L/∂w[o, c, u, v] = Σ_r R[(c, v), r + (u − p_h) W] · G[r, o]`, `kh`
 //! GEMMs with `G` the output gradient laid out on the same positions (zeros in the gaps).
 
-use super::conv2d::{
+use super::conv2d_common::{
     Conv2dShape, Im2colBuffer, Layout, Plan, SharedMut, channels_last, kept_buffer, sgemm,
     with_scratch,
 };

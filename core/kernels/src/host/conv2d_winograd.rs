@@ -32,7 +32,7 @@
 //! axes swapped: [`super::conv2d_rows`]), so it takes this path as well; the weight gradient
 //! stays with the row-shift GEMMs.
 
-use super::conv2d::{Conv2dShape, Plan, SharedMut, sgemm, with_scratch};
+use super::conv2d_common::{Conv2dShape, Plan, SharedMut, sgemm, with_scratch};
 use super::transpose::{transpose, transpose_into};
 use crate::fast_math::{Kernel, dispatch};
 use rayon::prelude::*;

@@ -3,6 +3,7 @@
 
 pub mod add;
 pub mod conv2d;
+mod conv2d_common;
 mod conv2d_rows;
 pub mod conv2d_winograd;
 pub mod group_norm_silu;
