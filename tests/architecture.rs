@@ -4,8 +4,10 @@
 //! * a divergence plugin reaches no gpfn crate above `gpfn-core` other than `gpfn-ot`,
 //!   `gpfn-kernels` and other divergence plugins, and no plotting, image, config-file or
 //!   command-line crate, directly or through those;
-//! * inside every crate, the top-level modules import each other (`crate::…` outside test
-//!   modules) without a cycle.
+//! * inside every crate, at every level of the module tree, the modules nested in one module
+//!   import each other without a cycle: `use` trees and paths through `crate::`, `self::`,
+//!   `super::` or a child module's name, each resolved to the module it names, in inline
+//!   `mod x { … }` and `mod x;` files alike, outside `#[cfg(test)]` items.
 //!
 //! Read from the manifests and sources, so it needs no build of its own.
 
@@ -150,66 +152,491 @@ fn divergence_plugins_stand_on_gpfn_core_alone() {
     }
 }
 
-/// The top-level modules of the crate whose sources are in `src`, each with the top-level
-/// modules it names through `crate::` outside `#[cfg(test)]` code and comments.
-fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut files = vec![src.to_path_buf()];
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            continue;
+/// A token of Rust source, as much as the module graph needs: comments are dropped, and
+/// literals and lifetimes stand as [`Token::Literal`] (so that no path is read inside them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    /// An identifier or keyword (a raw identifier without its `r#`).
+    Ident(String),
+    /// `::`.
+    PathSep,
+    /// A string, character or number literal, or a lifetime.
+    Literal,
+    /// Any other character.
+    Punct(char),
+}
+
+/// The tokens of `text`.
+fn tokens(text: &str) -> Vec<Token> {
+    let c: Vec<char> = text.chars().collect();
+    let ident_start = |ch: char| ch == '_' || ch.is_alphabetic();
+    let ident_char = |ch: char| ch == '_' || ch.is_alphanumeric();
+    // Index after the string whose opening quote is just before `i`.
+    let string_end = |mut i: usize| {
+        while i < c.len() {
+            match c[i] {
+                '\\' => i += 2,
+                '"' => return i + 1,
+                _ => i += 1,
+            }
         }
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
+        i
+    };
+    // Index after the character literal whose opening quote is at `i`, or None for a lifetime.
+    let char_end = |i: usize| {
+        if c.get(i + 1) == Some(&'\\') {
+            let mut j = i + 3;
+            while j < c.len() && c[j] != '\'' {
+                j += 1;
+            }
+            Some(j + 1)
+        } else if c.get(i + 2) == Some(&'\'') {
+            Some(i + 3)
+        } else {
+            None
         }
-        let rel = path.strip_prefix(src).unwrap();
-        let first = rel
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy();
-        let module = first.trim_end_matches(".rs").to_string();
-        if module == "lib" || module == "main" {
-            continue;
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < c.len() {
+        let ch = c[i];
+        let next = c.get(i + 1).copied();
+        if ch.is_whitespace() {
+            i += 1;
+        } else if ch == '/' && next == Some('/') {
+            while i < c.len() && c[i] != '\n' {
+                i += 1;
+            }
+        } else if ch == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < c.len() {
+                if c[i] == '/' && c.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if ch == '"' {
+            i = string_end(i + 1);
+            out.push(Token::Literal);
+        } else if ch == '\'' {
+            i = char_end(i).unwrap_or_else(|| {
+                let mut j = i + 1;
+                while j < c.len() && ident_char(c[j]) {
+                    j += 1;
+                }
+                j
+            });
+            out.push(Token::Literal);
+        } else if ident_start(ch) {
+            let start = i;
+            while i < c.len() && ident_char(c[i]) {
+                i += 1;
+            }
+            let word: String = c[start..i].iter().collect();
+            let hashes = c[i..].iter().take_while(|&&h| h == '#').count();
+            let after = c.get(i + hashes).copied();
+            if matches!(word.as_str(), "r" | "br" | "cr") && after == Some('"') {
+                // A raw string: it ends at a quote followed by as many hashes.
+                let mut j = i + hashes + 1;
+                while j < c.len()
+                    && !(c[j] == '"' && (1..=hashes).all(|k| c.get(j + k) == Some(&'#')))
+                {
+                    j += 1;
+                }
+                i = j + 1 + hashes;
+                out.push(Token::Literal);
+            } else if word == "r" && hashes == 1 && after.is_some_and(ident_start) {
+                let start = i + 1;
+                i = start;
+                while i < c.len() && ident_char(c[i]) {
+                    i += 1;
+                }
+                out.push(Token::Ident(c[start..i].iter().collect()));
+            } else if matches!(word.as_str(), "b" | "c") && c.get(i) == Some(&'"') {
+                i = string_end(i + 1);
+                out.push(Token::Literal);
+            } else if word == "b" && c.get(i) == Some(&'\'') {
+                i = char_end(i).unwrap_or(i + 1);
+                out.push(Token::Literal);
+            } else {
+                out.push(Token::Ident(word));
+            }
+        } else if ch.is_ascii_digit() {
+            while i < c.len() && ident_char(c[i]) {
+                i += 1;
+            }
+            out.push(Token::Literal);
+        } else if ch == ':' && next == Some(':') {
+            out.push(Token::PathSep);
+            i += 2;
+        } else {
+            out.push(Token::Punct(ch));
+            i += 1;
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap();
-        let edges = graph.entry(module.clone()).or_default();
-        for line in code.lines() {
-            let line = line.split("//").next().unwrap();
-            for (i, _) in line.match_indices("crate::") {
-                if i > 0 && line.as_bytes()[i - 1] == b'$' {
+    }
+    out
+}
+
+/// The index of the bracket that closes the one at `open` (or the last token).
+fn closing(toks: &[Token], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (j, t) in toks.iter().enumerate().skip(open) {
+        match t {
+            Token::Punct('(' | '[' | '{') => depth += 1,
+            Token::Punct(')' | ']' | '}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return j;
+                }
+            }
+            _ => {}
+        }
+    }
+    toks.len() - 1
+}
+
+/// Moves `i` past the item that starts there (the one a `#[cfg(test)]` switches off): its
+/// further attributes, then up to its `;` or to the end of its `{…}` body.
+fn skip_item(toks: &[Token], i: &mut usize) {
+    while toks.get(*i) == Some(&Token::Punct('#')) && toks.get(*i + 1) == Some(&Token::Punct('[')) {
+        *i = closing(toks, *i + 1) + 1;
+    }
+    let word = |j: usize| match toks.get(j) {
+        Some(Token::Ident(w)) => w.as_str(),
+        _ => "",
+    };
+    let mut first = *i;
+    if word(first) == "pub" {
+        first += 1;
+        if toks.get(first) == Some(&Token::Punct('(')) {
+            first = closing(toks, first) + 1;
+        }
+    }
+    // Items that may hold a `{…}` before the `;` that ends them.
+    let ends_at_semicolon = match word(first) {
+        "use" | "static" | "type" | "let" => true,
+        "const" => !matches!(word(first + 1), "fn" | "unsafe" | "async" | "extern"),
+        _ => false,
+    };
+    let mut depth = 0usize;
+    while let Some(t) = toks.get(*i) {
+        match t {
+            Token::Punct('(' | '[' | '{') => depth += 1,
+            Token::Punct(c @ (')' | ']' | '}')) => {
+                if depth == 0 {
+                    return; // the end of what holds the item
+                }
+                depth -= 1;
+                if *c == '}' && depth == 0 && !ends_at_semicolon {
+                    *i += 1;
+                    return;
+                }
+            }
+            Token::Punct(';') if depth == 0 => {
+                *i += 1;
+                return;
+            }
+            _ => {}
+        }
+        *i += 1;
+    }
+}
+
+/// The paths of the `use` tree that starts at `i` (after the `use`), each with `prefix` before
+/// it; a group's `self` names the prefix itself. Moves `i` past the tree.
+fn use_tree(toks: &[Token], i: &mut usize, mut path: Vec<String>, found: &mut Vec<Vec<String>>) {
+    if path.is_empty() && toks.get(*i) == Some(&Token::PathSep) {
+        path.push("::".to_string()); // an external crate
+        *i += 1;
+    }
+    loop {
+        match toks.get(*i) {
+            Some(Token::Ident(name)) => {
+                *i += 1;
+                let group_self = name == "self" && !path.is_empty();
+                if !group_self {
+                    path.push(name.clone());
+                    if toks.get(*i) == Some(&Token::PathSep) {
+                        *i += 1;
+                        continue;
+                    }
+                }
+                if toks.get(*i) == Some(&Token::Ident("as".to_string())) {
+                    *i += 2;
+                }
+                found.push(path);
+                return;
+            }
+            Some(Token::Punct('*')) => {
+                *i += 1;
+                found.push(path);
+                return;
+            }
+            Some(Token::Punct('{')) => {
+                *i += 1;
+                while toks.get(*i).is_some_and(|t| *t != Token::Punct('}')) {
+                    let before = *i;
+                    use_tree(toks, i, path.clone(), found);
+                    if toks.get(*i) == Some(&Token::Punct(',')) {
+                        *i += 1;
+                    }
+                    if *i == before {
+                        *i += 1; // not a use tree: step over it
+                    }
+                }
+                *i += 1;
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// A crate's modules as its sources declare them, each module (its path from the crate root)
+/// with its child modules and the paths its own code writes (`use` trees and paths such as
+/// `super::a::f`, whatever they name), outside its nested modules and `#[cfg(test)]` items.
+#[derive(Debug, Default)]
+struct Modules {
+    children: BTreeMap<Vec<String>, BTreeSet<String>>,
+    paths: BTreeMap<Vec<String>, Vec<Vec<String>>>,
+}
+
+/// The modules of the crate whose root file is `root`, following its `mod` declarations
+/// through `sources` (file paths relative to the crate's `src/`, with `/`).
+fn read_modules(sources: &BTreeMap<String, String>, root: &str) -> Modules {
+    let mut modules = Modules::default();
+    let toks = tokens(&sources[root]);
+    read_items(&toks, &mut 0, &[], "", sources, &mut modules);
+    modules
+}
+
+/// Reads the items of `module` from `i` to the end of its body (its closing `}` or the end
+/// of its file). `dir` is where the files of its `mod x;` children are: `{dir}x.rs` or
+/// `{dir}x/mod.rs`.
+fn read_items(
+    toks: &[Token],
+    i: &mut usize,
+    module: &[String],
+    dir: &str,
+    sources: &BTreeMap<String, String>,
+    out: &mut Modules,
+) {
+    out.children.entry(module.to_vec()).or_default();
+    out.paths.entry(module.to_vec()).or_default();
+    let ident = |j: usize| match toks.get(j) {
+        Some(Token::Ident(w)) => Some(w.as_str()),
+        _ => None,
+    };
+    let mut depth = 0usize;
+    while *i < toks.len() {
+        let at = *i;
+        *i += 1;
+        match &toks[at] {
+            Token::Punct('{') => depth += 1,
+            Token::Punct('}') if depth == 0 => return,
+            Token::Punct('}') => depth -= 1,
+            Token::Punct('#') => {
+                let inner = toks.get(at + 1) == Some(&Token::Punct('!'));
+                let open = at + 1 + usize::from(inner);
+                if toks.get(open) != Some(&Token::Punct('[')) {
                     continue;
                 }
-                let rest = &line[i + "crate::".len()..];
-                let names: Vec<&str> = match rest.strip_prefix('{') {
-                    Some(group) => group
-                        .split('}')
-                        .next()
-                        .unwrap()
-                        .split(',')
-                        .map(|s| s.trim().split("::").next().unwrap())
-                        .collect(),
-                    None => vec![
-                        rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                            .next()
-                            .unwrap(),
-                    ],
-                };
-                for n in names {
-                    if !n.is_empty()
-                        && n.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                        && n != module
-                    {
-                        edges.insert(n.to_string());
+                let close = closing(toks, open);
+                let cfg_test = toks[open + 1..close]
+                    == [
+                        Token::Ident("cfg".to_string()),
+                        Token::Punct('('),
+                        Token::Ident("test".to_string()),
+                        Token::Punct(')'),
+                    ];
+                if cfg_test && inner {
+                    // The whole module is test code: read it into nothing, and forget it.
+                    *i = close + 1;
+                    read_items(toks, i, module, dir, sources, &mut Modules::default());
+                    out.children.remove(module);
+                    out.paths.remove(module);
+                    if let Some((name, parent)) = module.split_last() {
+                        out.children.get_mut(parent).unwrap().remove(name);
                     }
+                    return;
+                }
+                if cfg_test {
+                    *i = close + 1;
+                    skip_item(toks, i);
+                }
+            }
+            Token::Ident(w) if w == "mod" => {
+                let Some(name) = ident(at + 1) else { continue };
+                let child: Vec<String> = module.iter().cloned().chain([name.to_string()]).collect();
+                let child_dir = format!("{dir}{name}/");
+                match toks.get(at + 2) {
+                    Some(Token::Punct(';')) => {
+                        out.children
+                            .get_mut(module)
+                            .unwrap()
+                            .insert(name.to_string());
+                        let file = [format!("{dir}{name}.rs"), format!("{dir}{name}/mod.rs")]
+                            .into_iter()
+                            .find(|f| sources.contains_key(f))
+                            .unwrap_or_else(|| panic!("`mod {name};` in {dir}: no file"));
+                        let child_toks = tokens(&sources[&file]);
+                        read_items(&child_toks, &mut 0, &child, &child_dir, sources, out);
+                        *i = at + 3;
+                    }
+                    Some(Token::Punct('{')) => {
+                        out.children
+                            .get_mut(module)
+                            .unwrap()
+                            .insert(name.to_string());
+                        *i = at + 3;
+                        read_items(toks, i, &child, &child_dir, sources, out);
+                    }
+                    _ => {}
+                }
+            }
+            Token::Ident(w) if w == "use" => {
+                let mut found = Vec::new();
+                use_tree(toks, i, Vec::new(), &mut found);
+                out.paths.get_mut(module).unwrap().extend(found);
+            }
+            // `pub(in path)` limits who sees an item; it imports nothing.
+            Token::Ident(w) if w == "pub" && toks.get(at + 1) == Some(&Token::Punct('(')) => {
+                *i = closing(toks, at + 1) + 1;
+            }
+            Token::Ident(first) => {
+                let inside = at > 0
+                    && matches!(
+                        toks[at - 1],
+                        Token::PathSep | Token::Punct('$') | Token::Punct('.')
+                    );
+                if inside || toks.get(at + 1) != Some(&Token::PathSep) {
+                    continue;
+                }
+                let mut path = vec![first.clone()];
+                while toks.get(*i) == Some(&Token::PathSep)
+                    && let Some(segment) = ident(*i + 1)
+                {
+                    path.push(segment.to_string());
+                    *i += 2;
+                }
+                out.paths.get_mut(module).unwrap().push(path);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The module that `path`, written in `module`, names: the deepest module along it, from the
+/// crate root (`crate::`), `module` itself (`self::`, or a path that starts with one of its
+/// children), or an ancestor (`super::`); `None` for other crates and for names in scope.
+fn resolve(modules: &Modules, module: &[String], path: &[String]) -> Option<Vec<String>> {
+    let has_child =
+        |m: &[String], name: &str| modules.children.get(m).is_some_and(|c| c.contains(name));
+    let (mut at, rest) = match path.first()?.as_str() {
+        "crate" => (Vec::new(), &path[1..]),
+        "self" => (module.to_vec(), &path[1..]),
+        "super" => {
+            let ups = path.iter().take_while(|s| *s == "super").count();
+            let depth = module.len().checked_sub(ups)?;
+            (module[..depth].to_vec(), &path[ups..])
+        }
+        name if has_child(module, name) => (module.to_vec(), path),
+        _ => return None,
+    };
+    for segment in rest {
+        if !has_child(&at, segment) {
+            break;
+        }
+        at.push(segment.clone());
+    }
+    Some(at)
+}
+
+/// Every module with the other modules its own code names.
+fn import_graph(modules: &Modules) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    modules
+        .paths
+        .iter()
+        .map(|(module, paths)| {
+            let named = paths
+                .iter()
+                .filter_map(|p| resolve(modules, module, p))
+                .filter(|m| m != module)
+                .collect();
+            (module.clone(), named)
+        })
+        .collect()
+}
+
+/// `module` as written in a path from the crate root.
+fn display(module: &[String]) -> String {
+    if module.is_empty() {
+        "crate".to_string()
+    } else {
+        module.join("::")
+    }
+}
+
+/// A cycle among the children of some module of `modules`, as `"parent: a → b → a"`. Child
+/// `a` imports its sibling `b` when code anywhere inside `a` (`a` or a module nested in it)
+/// names a module anywhere inside `b`; so each level of the module tree is checked, and a
+/// cycle that runs through nested modules shows at the level where its modules branch apart.
+///
+/// A module and the modules nested in it may name each other (a parent re-exports its
+/// children's items and they use the parent's), and a path counts for the module it names:
+/// `super::X` names the parent even where `X` is a re-export of a sibling's item.
+fn module_cycle(modules: &Modules) -> Option<String> {
+    let graph = import_graph(modules);
+    // The child of `parent` that `m` is or lies in.
+    let child_of = |parent: &[String], m: &[String]| {
+        (m.len() > parent.len() && m.starts_with(parent)).then(|| m[parent.len()].clone())
+    };
+    for (parent, children) in &modules.children {
+        let mut level: BTreeMap<String, BTreeSet<String>> = children
+            .iter()
+            .map(|c| (c.clone(), BTreeSet::new()))
+            .collect();
+        for (from, named) in &graph {
+            let Some(a) = child_of(parent, from) else {
+                continue;
+            };
+            for to in named {
+                if let Some(b) = child_of(parent, to)
+                    && a != b
+                {
+                    level.get_mut(&a).unwrap().insert(b);
                 }
             }
         }
+        if let Some(cycle) = find_cycle(&level) {
+            return Some(format!("{}: {}", display(parent), cycle.join(" → ")));
+        }
     }
-    graph
+    None
+}
+
+/// The `.rs` files under `src`, by path relative to it (with `/`).
+fn sources(src: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut todo = vec![src.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path.strip_prefix(src).unwrap();
+            let rel: Vec<_> = rel.iter().map(|c| c.to_string_lossy()).collect();
+            found.insert(rel.join("/"), std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    found
 }
 
 /// A cycle of `graph`, if it has one (depth-first search with colours).
@@ -264,18 +691,210 @@ fn no_crate_has_an_import_cycle_between_its_modules() {
         if !src.is_dir() {
             continue;
         }
-        let graph = module_graph(&src);
-        if let Some(cycle) = find_cycle(&graph) {
-            panic!(
-                "{name}: modules import each other in a cycle: {}",
-                cycle.join(" → ")
-            );
+        let sources = sources(&src);
+        for root in ["lib.rs", "main.rs"] {
+            if !sources.contains_key(root) {
+                continue;
+            }
+            let modules = read_modules(&sources, root);
+            if let Some(cycle) = module_cycle(&modules) {
+                panic!("{name} (src/{root}): modules import each other in a cycle, in {cycle}");
+            }
+            if name == "gpfn-kernels" && root == "lib.rs" {
+                // The reading reaches nested modules and their `super::` paths.
+                let graph = import_graph(&modules);
+                let rows = module_path("host::conv2d_rows");
+                assert!(
+                    graph[&rows].contains(&module_path("host::conv2d_common")),
+                    "gpfn-kernels: host::conv2d_rows names {:?}",
+                    graph[&rows]
+                );
+            }
         }
         checked += 1;
     }
     assert!(
         checked >= 15,
         "only {checked} crates with a src/ folder were found"
+    );
+}
+
+/// `"a::b"` as a module path.
+fn module_path(path: &str) -> Vec<String> {
+    path.split("::").map(str::to_string).collect()
+}
+
+/// The modules of a crate whose sources are `files` (path relative to `src/`, text), from
+/// `lib.rs`.
+fn read_fixture(files: &[(&str, &str)]) -> Modules {
+    let sources = files
+        .iter()
+        .map(|(path, text)| (path.to_string(), text.to_string()))
+        .collect();
+    read_modules(&sources, "lib.rs")
+}
+
+#[test]
+fn the_checker_finds_a_cycle_through_super_paths() {
+    // The shape gpfn-kernels' convolution had: `conv2d` picks the path and calls the other two
+    // through `super::`, and they import the plan, the GEMM and the scratch back from it.
+    let host = "pub mod conv2d;\nmod conv2d_rows;\npub mod conv2d_winograd;\npub mod transpose;\n\
+                pub use conv2d::{Conv2dShape, conv2d_forward};\n";
+    let conv2d = "use super::transpose::{transpose, transpose_into};\n\
+                  pub struct Conv2dShape;\n\
+                  pub(super) struct Plan;\n\
+                  pub fn conv2d_forward(s: &Conv2dShape) {\n\
+                      if super::conv2d_winograd::takes(s) {\n\
+                          return super::conv2d_winograd::forward(s);\n\
+                      }\n\
+                      if super::conv2d_rows::takes(s) {\n\
+                          return super::conv2d_rows::forward(s);\n\
+                      }\n\
+                  }\n";
+    let rows = "use super::conv2d::{Conv2dShape, Plan, SharedMut, sgemm, with_scratch};\n\
+                use super::transpose::transpose_into;\n\
+                pub(super) fn forward(s: &Conv2dShape) {\n\
+                    if super::conv2d_winograd::takes(s) {\n\
+                        super::conv2d_winograd::forward(s);\n\
+                    }\n\
+                }\n";
+    let winograd = "use super::conv2d::{Conv2dShape, Plan, SharedMut, sgemm, with_scratch};\n\
+                    use super::transpose::{transpose, transpose_into};\n\
+                    use crate::fast_math::{Kernel, dispatch};\n\
+                    #[cfg(test)]\nmod tests {\n    use super::*;\n}\n";
+    let old = [
+        ("lib.rs", "pub mod fast_math;\npub mod host;\n"),
+        ("fast_math.rs", "pub struct Kernel;\n"),
+        ("host/mod.rs", host),
+        ("host/transpose.rs", "pub fn transpose() {}\n"),
+        ("host/conv2d.rs", conv2d),
+        ("host/conv2d_rows.rs", rows),
+        ("host/conv2d_winograd.rs", winograd),
+    ];
+    let modules = read_fixture(&old);
+    assert_eq!(
+        module_cycle(&modules).as_deref(),
+        Some("host: conv2d → conv2d_rows → conv2d")
+    );
+
+    // The shared pieces in a module of their own, which all three import.
+    let common = "pub struct Conv2dShape;\npub(super) struct Plan;\n";
+    let host_new = host.replace("mod conv2d_rows;", "mod conv2d_common;\nmod conv2d_rows;");
+    let conv2d_new = conv2d.replace(
+        "pub struct Conv2dShape;\npub(super) struct Plan;\n",
+        "pub use super::conv2d_common::Conv2dShape;\nuse super::conv2d_common::Plan;\n",
+    );
+    let new = [
+        ("lib.rs", "pub mod fast_math;\npub mod host;\n"),
+        ("fast_math.rs", "pub struct Kernel;\n"),
+        ("host/mod.rs", host_new.as_str()),
+        ("host/transpose.rs", "pub fn transpose() {}\n"),
+        ("host/conv2d_common.rs", common),
+        ("host/conv2d.rs", conv2d_new.as_str()),
+        (
+            "host/conv2d_rows.rs",
+            &rows.replace("conv2d::", "conv2d_common::"),
+        ),
+        (
+            "host/conv2d_winograd.rs",
+            &winograd.replace("conv2d::", "conv2d_common::"),
+        ),
+    ];
+    let modules = read_fixture(&new);
+    assert_eq!(module_cycle(&modules), None);
+    let graph = import_graph(&modules);
+    let named: Vec<String> = graph[&module_path("host::conv2d_winograd")]
+        .iter()
+        .map(|m| display(m))
+        .collect();
+    assert_eq!(
+        named,
+        ["fast_math", "host::conv2d_common", "host::transpose"]
+    );
+}
+
+#[test]
+fn the_checker_follows_self_paths_inline_modules_and_nested_files() {
+    let lib = "//! crate::b::f in a comment names nothing\n\
+               mod a;\n\
+               mod b {\n\
+                   pub fn f() {\n\
+                       self::inner::g();\n\
+                   }\n\
+                   mod inner {\n\
+                       pub fn g() {\n\
+                           let _ = \"crate::a::h\";\n\
+                           crate::a::h();\n\
+                       }\n\
+                   }\n\
+               }\n";
+    let a = "mod c;\nmod d;\n\
+             pub fn h() {}\n\
+             #[cfg(test)]\n\
+             mod tests {\n\
+                 use crate::b::*;\n\
+             }\n";
+    let c = "use super::d::X;\npub struct Y;\n";
+    let d = "pub struct X;\n";
+    let modules = read_fixture(&[
+        ("lib.rs", lib),
+        ("a/mod.rs", a),
+        ("a/c.rs", c),
+        ("a/d.rs", d),
+    ]);
+    assert_eq!(module_cycle(&modules), None);
+    let graph = import_graph(&modules);
+    assert_eq!(graph[&module_path("b")], [module_path("b::inner")].into());
+    assert_eq!(graph[&module_path("b::inner")], [module_path("a")].into());
+    assert_eq!(graph[&module_path("a::c")], [module_path("a::d")].into());
+    assert!(!graph.contains_key(&module_path("a::tests")));
+
+    // `a` calls back into `b`, whose nested module calls `a`: a cycle at the crate's level.
+    let a_back = a.replace(
+        "pub fn h() {}",
+        "pub fn h() {\n    let _ = r#\"x\"#;\n    super::b::f()\n}",
+    );
+    let modules = read_fixture(&[
+        ("lib.rs", lib),
+        ("a/mod.rs", &a_back),
+        ("a/c.rs", c),
+        ("a/d.rs", d),
+    ]);
+    assert_eq!(module_cycle(&modules).as_deref(), Some("crate: a → b → a"));
+
+    // Two files in a sub-folder that import each other: a cycle one level down.
+    let d_back = "pub struct X;\nfn f() {\n    let _ = super::c::Y;\n}\n";
+    let modules = read_fixture(&[
+        ("lib.rs", lib),
+        ("a/mod.rs", a),
+        ("a/c.rs", c),
+        ("a/d.rs", d_back),
+    ]);
+    assert_eq!(module_cycle(&modules).as_deref(), Some("a: c → d → c"));
+}
+
+#[test]
+fn comments_literals_and_lifetimes_hold_no_path() {
+    let text = "/* crate::a /* nested */ super::b */ // self::c\n\
+                let s = \"super::d \\\" crate::e\";\n\
+                let r = r#\"crate::f \" super::g\"#;\n\
+                let q = br##\"crate::h\"##;\n\
+                let c = ['\"', '\\'', b'\\'', 'x'];\n\
+                fn f<'a>(x: &'a u8) -> &'static u8 { x }\n\
+                r#type crate::i";
+    let idents: Vec<String> = tokens(text)
+        .into_iter()
+        .filter_map(|t| match t {
+            Token::Ident(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        idents,
+        [
+            "let", "s", "let", "r", "let", "q", "let", "c", "fn", "f", "x", "u8", "u8", "x",
+            "type", "crate", "i"
+        ]
     );
 }
 
