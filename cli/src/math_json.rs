@@ -6,9 +6,14 @@
 //!          →  {"belief": {"mean": [..], "std": [..]}}
 //! divergence: {"divergence": "kl", "p": {"mean": [..], "std": [..]}, "q": {..}}
 //!          →  {"value": v}
-//! sinkhorn:   {"x": [[..]..], "y": [[..]..], "a": [..], "b": [..], "epsilon": e}
+//! sinkhorn:   {"x": [[..]..], "y": [[..]..], "a": [..], "b": [..], "epsilon": e,
+//!              "tolerance": t, "max_iterations": k}   (the last two optional)
 //!          →  {"plan": [[..]..], "cost": c, "entropic_cost": o, "divergence": s,
-//!              "iterations": k, "marginal_error": r, "converged": true}
+//!              "iterations": k, "marginal_error": r, "converged": true,
+//!              "terms": {"xy": {..}, "xx": {..}, "yy": {..}}}
+//!             (each term: entropic_cost, iterations, newton_steps, marginal_error,
+//!              converged; the top level sums the iterations, takes the largest error, and
+//!              is converged only if every term is)
 //! ```
 //! `"divergence"` is a plugin name, or a table `{"name": "…", …parameters}`.
 
@@ -211,8 +216,9 @@ fn weights(w: &Option<Vec<f64>>, what: &str, n: usize) -> Result<Vec<f64>> {
     Ok(w.iter().map(|v| v / total).collect())
 }
 
-/// Entropic OT between two weighted point clouds, in float64 ([`SinkhornF64`]: tolerance
-/// `10⁻⁹` on `‖P1 − a‖₁` unless the request sets one); returns the JSON answer. `cost` is
+/// Entropic OT between two weighted point clouds, in float64 ([`SinkhornF64`]: each of the
+/// three problems of `S_ε` solved to the tolerance, `10⁻⁹` on the marginal error unless the
+/// request sets one); returns the JSON answer. `cost` is
 /// the transport cost `⟨P, C⟩` (no entropy term), `entropic_cost` is `OT_ε`, `divergence` the
 /// debiased `S_ε`, all for the squared-Euclidean cost.
 pub fn sinkhorn(input: &str, device: &Device) -> Result<Value> {
@@ -242,14 +248,28 @@ pub fn sinkhorn(input: &str, device: &Device) -> Result<Value> {
             solver.tolerance, solver.max_iterations
         )));
     }
-    let (xy, divergence) = solver.divergence(&req.x, &req.y, &a, &b);
+    let d = solver.divergence(&req.x, &req.y, &a, &b);
+    let term = |r: &gpfn_ot::SolveReport| {
+        serde_json::json!({
+            "entropic_cost": r.entropic_cost,
+            "iterations": r.iterations,
+            "newton_steps": r.newton_steps,
+            "marginal_error": r.marginal_error,
+            "converged": r.converged,
+        })
+    };
+    let xy = &d.xy;
     let mut out = serde_json::json!({
         "cost": xy.cost,
-        "entropic_cost": xy.entropic_cost,
-        "divergence": divergence,
-        "iterations": xy.iterations,
-        "marginal_error": xy.marginal_error,
-        "converged": xy.converged,
+        "entropic_cost": xy.report.entropic_cost,
+        "divergence": d.value,
+        "iterations": xy.report.iterations + xy.report.newton_steps
+            + d.xx.iterations + d.yy.iterations,
+        "marginal_error": xy.report.marginal_error
+            .max(d.xx.marginal_error)
+            .max(d.yy.marginal_error),
+        "converged": d.converged(),
+        "terms": { "xy": term(&xy.report), "xx": term(&d.xx), "yy": term(&d.yy) },
     });
     if n * m <= MAX_PLAN_ENTRIES {
         let rows: Vec<&[f64]> = xy.plan.chunks(m).collect();

@@ -295,11 +295,35 @@ fn math_sinkhorn_speaks_json() {
         "{v}"
     );
     assert!(v["iterations"].as_u64().unwrap() >= 1, "{v}");
+    for term in ["xy", "xx", "yy"] {
+        let t = &v["terms"][term];
+        assert!(
+            t["converged"] == true && f(&t["marginal_error"]) <= 1e-9,
+            "{v}"
+        );
+        assert!(t["iterations"].as_u64().unwrap() >= 1, "{v}");
+    }
     // Off-diagonal weight e^{−1/0.01} underflows.
     assert!(
         (f(&v["plan"][0][0]) - 0.5).abs() < 1e-5 && f(&v["plan"][0][1]) < 1e-6,
         "{v}"
     );
+
+    // A capped solve says so, term by term: `converged` is false if any problem missed.
+    let o = gpfn(
+        &["math", "sinkhorn"],
+        Some(
+            r#"{"x": [[0, 0], [1, 0], [0.3, 0.7]], "y": [[0, 1], [1, 1.5]], "epsilon": 0.001,
+                "max_iterations": 3}"#,
+        ),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["converged"] == false && f(&v["marginal_error"]) > 1e-9,
+        "{v}"
+    );
+    assert!(v["terms"]["xx"]["converged"] == false, "{v}");
 
     // Weights are normalised; the plan's rows carry them.
     let o = gpfn(

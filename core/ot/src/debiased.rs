@@ -5,19 +5,33 @@
 //! positive definite (the squared Euclidean cost's Gaussian kernel is), `S_ε` is symmetric,
 //! non-negative and zero only when `a = b` (Feydy et al. 2019, Theorem 1); it interpolates
 //! between `OT_0` (ε → 0) and an energy distance / MMD (ε → ∞).
+//!
+//! The cross problem is solved by alternating Sinkhorn ([`Sinkhorn::solve`]), the two
+//! symmetric ones by the averaged update ([`Sinkhorn::solve_symmetric`]), each to the
+//! solver's tolerance.
 
 use super::sinkhorn::{Sinkhorn, SinkhornSolution};
 use burn::tensor::Tensor;
 use gpfn_core::Result;
 
-/// `S_ε` per problem of the batch, with the transport problem between `x` and `y` (the two
-/// symmetric problems only enter the value).
+/// `S_ε` per problem of the batch, with the three transport problems it is made of.
 #[derive(Clone, Debug)]
 pub struct DebiasedSinkhorn {
     /// `S_ε(a, b)`, `[batch]`.
     pub value: Tensor<1>,
     /// The problem between `x` and `y`.
     pub xy: SinkhornSolution,
+    /// The symmetric problem of `x`.
+    pub xx: SinkhornSolution,
+    /// The symmetric problem of `y`.
+    pub yy: SinkhornSolution,
+}
+
+impl DebiasedSinkhorn {
+    /// Whether all three problems reached the solver's tolerance.
+    pub fn converged(&self) -> bool {
+        self.xy.converged && self.xx.converged && self.yy.converged
+    }
 }
 
 impl Sinkhorn {
@@ -31,9 +45,9 @@ impl Sinkhorn {
         b: Option<&Tensor<2>>,
     ) -> Result<DebiasedSinkhorn> {
         let xy = self.solve(x, y, a, b)?;
-        let xx = self.solve(x, x, a, a)?.entropic_cost();
-        let yy = self.solve(y, y, b, b)?.entropic_cost();
-        let value = xy.entropic_cost() - (xx + yy).mul_scalar(0.5);
-        Ok(DebiasedSinkhorn { value, xy })
+        let xx = self.solve_symmetric(x, a)?;
+        let yy = self.solve_symmetric(y, b)?;
+        let value = xy.entropic_cost() - (xx.entropic_cost() + yy.entropic_cost()).mul_scalar(0.5);
+        Ok(DebiasedSinkhorn { value, xy, xx, yy })
     }
 }

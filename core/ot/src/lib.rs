@@ -26,4 +26,4 @@ pub use features::feature_sinkhorn_divergence;
 pub use features::{cloud_divergence, point_cloud};
 pub use pairing::{exact_pairing, mean_cost};
 pub use sinkhorn::{Sinkhorn, SinkhornSolution};
-pub use sinkhorn_f64::{SinkhornF64, SolutionF64};
+pub use sinkhorn_f64::{DivergenceF64, SinkhornF64, SolutionF64, SolveReport};

@@ -1,22 +1,38 @@
-//! Float64 Sinkhorn for one problem on the host: the precise solver behind `gpfn math
-//! sinkhorn`.
+//! Float64 entropic OT on the host: the precise solver behind `gpfn math sinkhorn`.
 //!
-//! The iteration of [`super::Sinkhorn`] — log-domain updates
-//! `f_i = −ε log Σ_j b_j exp((g_j − C_ij)/ε)`, `g_j = −ε log Σ_i a_i exp((f_i − C_ij)/ε)` with
-//! ε-scaling from `max C` — in f64. The tensor solver works in f32, where the potentials carry
-//! a rounding error of about `u · max|f|` (`u = 6·10⁻⁸`), so `‖P1 − a‖₁` cannot fall below
-//! about `u · max C / ε` (≈ 10⁻⁵ at ε = 0.01 on unit costs): fine for training, too coarse for
-//! a calculator whose answers people compare with other solvers. Here the default tolerance is
-//! 10⁻⁹.
+//! The tensor solver ([`super::Sinkhorn`]) works in f32, where the potentials carry a rounding
+//! error of about `u · max|f|` (`u = 6·10⁻⁸`), so `‖P1 − a‖₁` cannot fall below about
+//! `u · max C / ε` (≈ 10⁻⁵ at ε = 0.01 on unit costs): fine for training, too coarse for a
+//! calculator whose answers people compare with other solvers. Here the default tolerance is
+//! 10⁻⁹, and each of the three problems of the debiased divergence is solved to it:
+//!
+//! * **the cross problem** `OT_ε(a, b)` by log-domain Sinkhorn with ε-scaling,
+//!   `f_i = −ε log Σ_j b_j exp((g_j − C_ij)/ε)`, `g_j = −ε log Σ_i a_i exp((f_i − C_ij)/ε)`,
+//!   then, where Sinkhorn's linear rate is slow (small ε: at ε = 0.01 on 8-D points in the unit
+//!   cube it still misses 10⁻⁶ after 20 000 iterations), by Newton's method on the semi-dual
+//!   `F(g) = ⟨b, g⟩ + ⟨a, f(g)⟩` (Brauer, Clason, Lorenz & Wirth 2017, "A Sinkhorn–Newton method
+//!   for entropic optimal transport"): `∇F = b − Pᵀ1`, `−∇²F = (diag(Pᵀ1) − Pᵀ diag(1/a) P)/ε`,
+//!   the direction by conjugate gradients with the Hessian's diagonal as preconditioner, the
+//!   step by Armijo backtracking. Measured here (n = m = 1 000, ε = 0.01): 8 Newton steps,
+//!   110 CG products in all, from 10⁻³ to 10⁻⁹.
+//! * **the symmetric problems** `OT_ε(a, a)` by the averaged fixed-point update
+//!   `f ← ½ (f + T(f))`, `T(f)_i = −ε log Σ_j a_j exp((f_j − C_ij)/ε)` (Feydy et al. 2019,
+//!   GeomLoss), with the same ε-scaling: plain alternating Sinkhorn oscillates between `f` and
+//!   `g` on these problems and ran to the 100 000-iteration cap; the averaged update converges
+//!   in a few tens of iterations (12–25 measured at ε ∈ {0.01, 0.1}).
+
+use rayon::prelude::*;
 
 /// Settings of the float64 solver.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SinkhornF64 {
     /// Entropic regularisation `ε > 0`.
     pub epsilon: f64,
-    /// Stop when `‖P1 − a‖₁ ≤ tolerance` (the column marginal is exact after each `g` update).
+    /// Stop when the L1 error of the marginal that the last update did not enforce is at most
+    /// this (`‖P1 − a‖₁` after a Sinkhorn iteration, `‖Pᵀ1 − b‖₁` after a Newton step).
     pub tolerance: f64,
-    /// Most iterations, ε-scaling ones included.
+    /// Most iterations per problem: Sinkhorn iterations (ε-scaling ones included) plus
+    /// Newton steps.
     pub max_iterations: usize,
 }
 
@@ -24,7 +40,14 @@ impl SinkhornF64 {
     /// The default tolerance, `10⁻⁹`.
     pub const TOLERANCE: f64 = 1e-9;
     /// The default iteration cap.
-    pub const MAX_ITERATIONS: usize = 100_000;
+    pub const MAX_ITERATIONS: usize = 10_000;
+    /// Sinkhorn hands the cross problem to Newton once its marginal error is below this, or
+    /// after [`Self::SINKHORN_BEFORE_NEWTON`] iterations at the target ε.
+    const NEWTON_FROM_ERROR: f64 = 1e-3;
+    const SINKHORN_BEFORE_NEWTON: usize = 100;
+    /// Newton keeps the plan (and its scaled copy) in memory: `2 n m` floats, at most this
+    /// many entries of `P` (200 MB); larger problems stay with Sinkhorn.
+    const NEWTON_MAX_ENTRIES: usize = 12_500_000;
 
     /// Solver at `epsilon` with the default tolerance and cap.
     pub fn with_epsilon(epsilon: f64) -> Self {
@@ -36,156 +59,417 @@ impl SinkhornF64 {
     }
 }
 
-/// What [`SinkhornF64::solve`] found.
+/// How one problem's solve ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolveReport {
+    /// `OT_ε` at the returned potentials: the dual objective `⟨a, f⟩ + ⟨b, g⟩`, whose
+    /// exponential term vanishes after the last update (a lower bound that equals `OT_ε` at
+    /// convergence).
+    pub entropic_cost: f64,
+    /// Sinkhorn iterations run (ε-scaling included).
+    pub iterations: usize,
+    /// Newton steps run (0 for the symmetric problems and wherever Sinkhorn converged).
+    pub newton_steps: usize,
+    /// The marginal error at the returned potentials.
+    pub marginal_error: f64,
+    /// Whether `marginal_error ≤ tolerance`.
+    pub converged: bool,
+}
+
+/// The cross problem's solution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SolutionF64 {
     /// The plan `P_ij = a_i b_j exp((f_i + g_j − C_ij)/ε)`, row-major `n × m`.
     pub plan: Vec<f64>,
     /// `⟨P, C⟩`.
     pub cost: f64,
-    /// `OT_ε = ⟨a, f⟩ + ⟨b, g⟩` (the dual objective; its exponential term vanishes after the
-    /// `g` update).
-    pub entropic_cost: f64,
-    /// Iterations run.
-    pub iterations: usize,
-    /// `‖P1 − a‖₁` of the returned plan.
-    pub marginal_error: f64,
-    /// Whether `marginal_error ≤ tolerance`.
-    pub converged: bool,
+    /// Convergence and `OT_ε`.
+    pub report: SolveReport,
 }
 
-/// `log Σ_k exp(v_k)`.
-fn log_sum_exp(v: impl Iterator<Item = f64> + Clone) -> f64 {
-    let max = v.clone().fold(f64::NEG_INFINITY, f64::max);
-    if max == f64::NEG_INFINITY {
-        return max;
+/// The debiased divergence `S_ε = OT_ε(a, b) − ½ OT_ε(a, a) − ½ OT_ε(b, b)` with its three
+/// problems.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DivergenceF64 {
+    /// `S_ε`.
+    pub value: f64,
+    /// `OT_ε(a, b)` and its plan.
+    pub xy: SolutionF64,
+    /// `OT_ε(a, a)`.
+    pub xx: SolveReport,
+    /// `OT_ε(b, b)`.
+    pub yy: SolveReport,
+}
+
+impl DivergenceF64 {
+    /// Whether all three problems reached the tolerance.
+    pub fn converged(&self) -> bool {
+        self.xy.report.converged && self.xx.converged && self.yy.converged
     }
-    max + v.map(|t| (t - max).exp()).sum::<f64>().ln()
 }
 
-/// One Sinkhorn problem: costs `c` (`n × m`) and log-weights.
-struct Problem<'a> {
+/// Squared Euclidean costs, row-major `x.len() × y.len()`.
+fn costs(x: &[Vec<f64>], y: &[Vec<f64>]) -> Vec<f64> {
+    x.par_iter()
+        .flat_map_iter(|xi| {
+            y.iter()
+                .map(move |yj| xi.iter().zip(yj).map(|(p, q)| (p - q) * (p - q)).sum())
+        })
+        .collect()
+}
+
+/// `out_i = −ε log Σ_j exp(log_w_j + (v_j − c_ij)/ε)` for the rows `c_i` of `c` (row length
+/// `v.len()`), on the rayon threads: the log-sum-exp with the row's maximum taken out.
+fn soft_min(c: &[f64], v: &[f64], log_w: &[f64], eps: f64) -> Vec<f64> {
+    let m = v.len();
+    let inv = 1.0 / eps;
+    // `log_w_j + v_j/ε` once per call; the row term is then `s_j − c_ij/ε`.
+    let s: Vec<f64> = log_w.iter().zip(v).map(|(l, v)| l + v * inv).collect();
+    c.par_chunks(m)
+        .map(|row| {
+            let max = row
+                .iter()
+                .zip(&s)
+                .map(|(c, s)| s - c * inv)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if max == f64::NEG_INFINITY {
+                return f64::INFINITY;
+            }
+            let sum: f64 = row
+                .iter()
+                .zip(&s)
+                .map(|(c, s)| (s - c * inv - max).exp())
+                .sum();
+            -eps * (max + sum.ln())
+        })
+        .collect()
+}
+
+/// `Σ_i w_i |exp((f_i − f⁺_i)/ε) − 1|`: the L1 error of the marginal `w` of the plan of
+/// `(f, g)` when `f⁺` is the update of `f` from `g` (the row sums are `w_i e^{(f_i − f⁺_i)/ε}`).
+fn marginal_error(w: &[f64], f: &[f64], f_next: &[f64], eps: f64) -> f64 {
+    w.iter()
+        .zip(f.iter().zip(f_next))
+        .map(|(w, (f, n))| w * ((f - n) / eps).exp_m1().abs())
+        .sum()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+/// The first ε-scaling stage: `max C` (at least ε).
+fn first_stage(c: &[f64]) -> f64 {
+    c.iter().copied().fold(0.0, f64::max)
+}
+
+/// One problem `(C, a, b)`: costs row-major `n × m` and their transpose.
+struct Cross<'a> {
     c: &'a [f64],
-    log_a: &'a [f64],
-    log_b: &'a [f64],
+    ct: &'a [f64],
+    a: &'a [f64],
+    b: &'a [f64],
+    log_a: Vec<f64>,
+    log_b: Vec<f64>,
 }
 
-impl Problem<'_> {
-    fn m(&self) -> usize {
-        self.log_b.len()
+impl Cross<'_> {
+    /// `f(g)`: the row update.
+    fn f(&self, g: &[f64], eps: f64) -> Vec<f64> {
+        soft_min(self.c, g, &self.log_b, eps)
     }
 
-    /// `f_i = −ε log Σ_j b_j exp((g_j − C_ij)/ε)`.
-    fn update_f(&self, g: &[f64], eps: f64) -> Vec<f64> {
-        let m = self.m();
-        (0..self.log_a.len())
-            .map(|i| {
-                -eps * log_sum_exp(
-                    (0..m).map(move |j| self.log_b[j] + (g[j] - self.c[i * m + j]) / eps),
-                )
-            })
-            .collect()
+    /// `g(f)`: the column update.
+    fn g(&self, f: &[f64], eps: f64) -> Vec<f64> {
+        soft_min(self.ct, f, &self.log_a, eps)
     }
 
-    /// `g_j = −ε log Σ_i a_i exp((f_i − C_ij)/ε)`.
-    fn update_g(&self, f: &[f64], eps: f64) -> Vec<f64> {
-        let m = self.m();
-        (0..m)
-            .map(|j| {
-                -eps * log_sum_exp(
-                    (0..self.log_a.len())
-                        .map(move |i| self.log_a[i] + (f[i] - self.c[i * m + j]) / eps),
-                )
-            })
-            .collect()
+    /// The semi-dual `F(g) = ⟨b, g⟩ + ⟨a, f(g)⟩` and `f(g)`.
+    fn semi_dual(&self, g: &[f64], eps: f64) -> (f64, Vec<f64>) {
+        let f = self.f(g, eps);
+        (dot(self.b, g) + dot(self.a, &f), f)
     }
+
+    /// The plan of `(f, g)`, row-major.
+    fn plan(&self, f: &[f64], g: &[f64], eps: f64) -> Vec<f64> {
+        let m = g.len();
+        let mut p = vec![0.0; self.c.len()];
+        p.par_chunks_mut(m)
+            .zip(self.c.par_chunks(m))
+            .zip(f.par_iter().zip(&self.log_a))
+            .for_each(|((p, c), (fi, la))| {
+                for (j, (p, c)) in p.iter_mut().zip(c).enumerate() {
+                    *p = (la + self.log_b[j] + (fi + g[j] - c) / eps).exp();
+                }
+            });
+        p
+    }
+}
+
+/// `Σ_i h(P_ij, u_i)` for every column `j` of a row-major `n × m` plan, on the rayon threads
+/// (each thread sums its rows).
+fn column_sums(p: &[f64], u: &[f64], m: usize, h: impl Fn(f64, f64) -> f64 + Sync) -> Vec<f64> {
+    p.par_chunks(m)
+        .zip(u.par_iter())
+        .fold(
+            || vec![0.0; m],
+            |mut acc, (row, &ui)| {
+                for (a, &pij) in acc.iter_mut().zip(row) {
+                    *a += h(pij, ui);
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![0.0; m],
+            |mut x, y| {
+                for (x, y) in x.iter_mut().zip(&y) {
+                    *x += y;
+                }
+                x
+            },
+        )
+}
+
+/// One Newton step's direction: `H d = r` for `H = (diag(col) − Pᵀ diag(1/a) P)/ε` by
+/// conjugate gradients preconditioned with `diag(H)`, to a relative residual `forcing`.
+/// Returns the direction and the number of products with `H`.
+fn newton_direction(
+    p: &[f64],
+    a: &[f64],
+    col: &[f64],
+    r0: &[f64],
+    eps: f64,
+    forcing: f64,
+) -> (Vec<f64>, usize) {
+    let m = col.len();
+    // P scaled by 1/a_i row by row: H v = (col ⊙ v − Pᵀ (P v / a))/ε.
+    let h = |v: &[f64]| -> Vec<f64> {
+        let pv: Vec<f64> = p
+            .par_chunks(m)
+            .zip(a.par_iter())
+            .map(|(row, ai)| dot(row, v) / ai)
+            .collect();
+        let ptpv = column_sums(p, &pv, m, |pij, u| pij * u);
+        col.iter()
+            .zip(v)
+            .zip(&ptpv)
+            .map(|((c, v), q)| (c * v - q) / eps)
+            .collect()
+    };
+    // diag(H)_j = (col_j − Σ_i P_ij²/a_i)/ε.
+    let sq = column_sums(p, a, m, |pij, ai| pij * pij / ai);
+    let diag: Vec<f64> = col
+        .iter()
+        .zip(&sq)
+        .map(|(c, s)| ((c - s) / eps).max(f64::MIN_POSITIVE))
+        .collect();
+    let mut x = vec![0.0; m];
+    let mut r = r0.to_vec();
+    let mut z: Vec<f64> = r.iter().zip(&diag).map(|(r, d)| r / d).collect();
+    let mut dir = z.clone();
+    let mut rz = dot(&r, &z);
+    let stop = forcing * dot(r0, r0).sqrt();
+    let mut products = 0;
+    while dot(&r, &r).sqrt() > stop && products < 2 * m.max(100) {
+        let hd = h(&dir);
+        products += 1;
+        let curvature = dot(&dir, &hd);
+        if !(curvature > 0.0) {
+            break;
+        }
+        let step = rz / curvature;
+        for ((x, r), (d, hd)) in x.iter_mut().zip(r.iter_mut()).zip(dir.iter().zip(&hd)) {
+            *x += step * d;
+            *r -= step * hd;
+        }
+        for ((z, r), d) in z.iter_mut().zip(&r).zip(&diag) {
+            *z = r / d;
+        }
+        let rz_next = dot(&r, &z);
+        let beta = rz_next / rz;
+        rz = rz_next;
+        for (d, z) in dir.iter_mut().zip(&z) {
+            *d = z + beta * *d;
+        }
+    }
+    (x, products)
 }
 
 impl SinkhornF64 {
+    fn check(&self) {
+        debug_assert!(self.epsilon > 0.0 && self.tolerance > 0.0 && self.max_iterations > 0);
+    }
+
     /// Solves entropic OT between points `x` (`n`) and `y` (`m`) of the same dimension under the
     /// squared Euclidean cost, with weights `a`, `b` (non-negative, each summing to 1; checked
     /// by the caller).
     pub fn solve(&self, x: &[Vec<f64>], y: &[Vec<f64>], a: &[f64], b: &[f64]) -> SolutionF64 {
-        let m = y.len();
-        let c: Vec<f64> = x
-            .iter()
-            .flat_map(|xi| {
-                y.iter()
-                    .map(move |yj| xi.iter().zip(yj).map(|(p, q)| (p - q) * (p - q)).sum())
-            })
-            .collect();
-        let log_a: Vec<f64> = a.iter().map(|w| w.ln()).collect();
-        let log_b: Vec<f64> = b.iter().map(|w| w.ln()).collect();
-        let p = Problem {
+        self.check();
+        let (n, m) = (x.len(), y.len());
+        let c = costs(x, y);
+        let ct = costs(y, x);
+        let p = Cross {
             c: &c,
-            log_a: &log_a,
-            log_b: &log_b,
+            ct: &ct,
+            a,
+            b,
+            log_a: a.iter().map(|w| w.ln()).collect(),
+            log_b: b.iter().map(|w| w.ln()).collect(),
         };
         let eps = self.epsilon;
         let mut g = vec![0.0; m];
         let mut iterations = 0;
         // ε-scaling: one iteration per stage of ε₀ = max C, ε₀/2, ε₀/4, … above ε.
-        let mut stage = c.iter().copied().fold(0.0, f64::max);
+        let mut stage = first_stage(&c);
         while stage > eps && iterations + 1 < self.max_iterations {
-            g = p.update_g(&p.update_f(&g, stage), stage);
+            g = p.g(&p.f(&g, stage), stage);
             iterations += 1;
             stage *= 0.5;
         }
-        let mut f = p.update_f(&g, eps);
-        let mut marginal_error;
+        // Sinkhorn at ε: after the g update the columns are exact; the rows' error is read
+        // from the next f update.
+        let mut f = p.f(&g, eps);
+        let mut at_eps = 0;
+        let mut newton_steps = 0;
+        let newton_allowed = n * m <= Self::NEWTON_MAX_ENTRIES;
+        let mut newton_failed = false;
+        let mut error = f64::INFINITY;
         loop {
-            g = p.update_g(&f, eps);
+            // Sinkhorn's last error stands for the current pair's (one update apart).
+            let use_newton = newton_allowed
+                && !newton_failed
+                && at_eps > 0
+                && (at_eps >= Self::SINKHORN_BEFORE_NEWTON || error <= Self::NEWTON_FROM_ERROR);
+            if use_newton {
+                // Newton on g with f = f(g): rows exact, columns' error is ∇F.
+                let (value, f_g) = p.semi_dual(&g, eps);
+                f = f_g;
+                let plan = p.plan(&f, &g, eps);
+                let col = column_sums(&plan, a, m, |pij, _| pij);
+                let grad: Vec<f64> = b.iter().zip(&col).map(|(b, c)| b - c).collect();
+                error = grad.iter().map(|v| v.abs()).sum::<f64>();
+                if error <= self.tolerance || iterations + newton_steps >= self.max_iterations {
+                    break;
+                }
+                let forcing = error.sqrt().min(0.1);
+                let (d, _) = newton_direction(&plan, a, &col, &grad, eps, forcing);
+                let slope = dot(&grad, &d);
+                let mut s = 1.0;
+                let mut accepted = None;
+                while s > 1e-10 && slope > 0.0 {
+                    let trial: Vec<f64> = g.iter().zip(&d).map(|(g, d)| g + s * d).collect();
+                    let (v, f_t) = p.semi_dual(&trial, eps);
+                    if v >= value + 1e-4 * s * slope {
+                        accepted = Some((trial, f_t));
+                        break;
+                    }
+                    s *= 0.5;
+                }
+                newton_steps += 1;
+                match accepted {
+                    Some((g_next, f_next)) => {
+                        g = g_next;
+                        f = f_next;
+                    }
+                    // No ascent along the direction (rounding at the optimum, or a poor
+                    // direction): go on with Sinkhorn, which always ascends.
+                    None => newton_failed = true,
+                }
+                continue;
+            }
+            g = p.g(&f, eps);
             iterations += 1;
-            // The next `f` gives this plan's row sums: (P1)_i = a_i exp((f_i − f⁺_i)/ε).
-            let next = p.update_f(&g, eps);
-            marginal_error = a
-                .iter()
-                .zip(f.iter().zip(&next))
-                .map(|(a, (f, f_next))| a * ((f - f_next) / eps).exp_m1().abs())
-                .sum::<f64>();
-            if marginal_error <= self.tolerance || iterations >= self.max_iterations {
+            at_eps += 1;
+            let next = p.f(&g, eps);
+            error = marginal_error(a, &f, &next, eps);
+            if error <= self.tolerance || iterations + newton_steps >= self.max_iterations {
                 break;
             }
             f = next;
         }
-        let converged = marginal_error <= self.tolerance;
+        let converged = error <= self.tolerance;
         if !converged {
             tracing::warn!(
-                "float64 Sinkhorn stopped after {iterations} iterations with marginal error \
-                 {marginal_error:.3e} > tolerance {:.1e}",
+                "float64 Sinkhorn (cross problem) stopped after {iterations} iterations and \
+                 {newton_steps} Newton steps with marginal error {error:.3e} > tolerance {:.1e}",
                 self.tolerance
             );
         }
-        let plan: Vec<f64> = (0..c.len())
-            .map(|ij| (log_a[ij / m] + log_b[ij % m] + (f[ij / m] + g[ij % m] - c[ij]) / eps).exp())
-            .collect();
+        // Exact rows after Newton (f = f(g)), exact columns after Sinkhorn (g = g(f)): either
+        // way the plan has mass 1 and the dual objective has no exponential term.
+        let plan = p.plan(&f, &g, eps);
         let cost = plan.iter().zip(&c).map(|(p, c)| p * c).sum();
-        let entropic_cost = a.iter().zip(&f).map(|(a, f)| a * f).sum::<f64>()
-            + b.iter().zip(&g).map(|(b, g)| b * g).sum::<f64>();
         SolutionF64 {
             plan,
             cost,
-            entropic_cost,
+            report: SolveReport {
+                entropic_cost: dot(a, &f) + dot(b, &g),
+                iterations,
+                newton_steps,
+                marginal_error: error,
+                converged,
+            },
+        }
+    }
+
+    /// Solves the symmetric problem `OT_ε(a, a)` on the points `x` by the averaged update
+    /// `f ← ½ (f + T(f))` with ε-scaling. The error is `‖P1 − a‖₁` of the plan of `(f, f)`,
+    /// `Σ_i a_i |e^{(f_i − T(f)_i)/ε} − 1|`, and the value the dual objective at `(f, T(f))`.
+    pub fn solve_symmetric(&self, x: &[Vec<f64>], a: &[f64]) -> SolveReport {
+        self.check();
+        let c = costs(x, x);
+        let log_a: Vec<f64> = a.iter().map(|w| w.ln()).collect();
+        let eps = self.epsilon;
+        let mut f = vec![0.0; a.len()];
+        let mut iterations = 0;
+        let mut stage = first_stage(&c);
+        while stage > eps && iterations + 1 < self.max_iterations {
+            let t = soft_min(&c, &f, &log_a, stage);
+            f.iter_mut().zip(&t).for_each(|(f, t)| *f = 0.5 * (*f + t));
+            iterations += 1;
+            stage *= 0.5;
+        }
+        let (error, t) = loop {
+            let t = soft_min(&c, &f, &log_a, eps);
+            iterations += 1;
+            let error = marginal_error(a, &f, &t, eps);
+            if error <= self.tolerance || iterations >= self.max_iterations {
+                break (error, t);
+            }
+            f.iter_mut().zip(&t).for_each(|(f, t)| *f = 0.5 * (*f + t));
+        };
+        let converged = error <= self.tolerance;
+        if !converged {
+            tracing::warn!(
+                "float64 Sinkhorn (symmetric problem) stopped after {iterations} iterations with \
+                 marginal error {error:.3e} > tolerance {:.1e}",
+                self.tolerance
+            );
+        }
+        SolveReport {
+            entropic_cost: dot(a, &f) + dot(a, &t),
             iterations,
-            marginal_error,
+            newton_steps: 0,
+            marginal_error: error,
             converged,
         }
     }
 
-    /// The debiased Sinkhorn divergence `S_ε = OT_ε(a, b) − ½ OT_ε(a, a) − ½ OT_ε(b, b)` and
-    /// the solution of the `(a, b)` problem.
+    /// The debiased Sinkhorn divergence `S_ε = OT_ε(a, b) − ½ OT_ε(a, a) − ½ OT_ε(b, b)`, each
+    /// problem solved to the tolerance.
     pub fn divergence(
         &self,
         x: &[Vec<f64>],
         y: &[Vec<f64>],
         a: &[f64],
         b: &[f64],
-    ) -> (SolutionF64, f64) {
+    ) -> DivergenceF64 {
         let xy = self.solve(x, y, a, b);
-        let xx = self.solve(x, x, a, a);
-        let yy = self.solve(y, y, b, b);
-        let s = xy.entropic_cost - 0.5 * (xx.entropic_cost + yy.entropic_cost);
-        (xy, s)
+        let xx = self.solve_symmetric(x, a);
+        let yy = self.solve_symmetric(y, b);
+        let value = xy.report.entropic_cost - 0.5 * (xx.entropic_cost + yy.entropic_cost);
+        DivergenceF64 { value, xy, xx, yy }
     }
 }
 
@@ -199,10 +483,10 @@ mod tests {
         let x = vec![vec![0.0, 0.0], vec![1.0, 0.0]];
         let y = vec![vec![0.0, 1.0], vec![1.0, 1.0]];
         let w = [0.5, 0.5];
-        let (sol, s) = SinkhornF64::with_epsilon(0.01).divergence(&x, &y, &w, &w);
-        assert!(sol.converged && sol.marginal_error <= 1e-9);
-        approx::assert_relative_eq!(sol.cost, 1.0, max_relative = 1e-12);
-        approx::assert_relative_eq!(s, 1.0, max_relative = 1e-9);
-        approx::assert_relative_eq!(sol.plan[0], 0.5, max_relative = 1e-12);
+        let d = SinkhornF64::with_epsilon(0.01).divergence(&x, &y, &w, &w);
+        assert!(d.converged() && d.xy.report.marginal_error <= 1e-9);
+        approx::assert_relative_eq!(d.xy.cost, 1.0, max_relative = 1e-12);
+        approx::assert_relative_eq!(d.value, 1.0, max_relative = 1e-9);
+        approx::assert_relative_eq!(d.xy.plan[0], 0.5, max_relative = 1e-12);
     }
 }
