@@ -7,6 +7,7 @@
 
 use super::{Config, DEFAULTS_TOML};
 use figment::Figment;
+use figment::error::Kind;
 use figment::providers::Serialized;
 use figment::value::{Dict, Value};
 use gpfn_core::registry::{self, PluginKind};
@@ -74,6 +75,7 @@ pub const ENV_RESERVED: &[&str] = &["GPFN_DATA_DIR", "GPFN_LOG", "GPFN_CACHE_DIR
 pub fn load(sources: &ConfigSources) -> Result<Loaded> {
     let mut merged = Dict::new();
     let mut prov = BTreeMap::new();
+    let mut texts = BTreeMap::new();
 
     let defaults = parse_toml(DEFAULTS_TOML, Path::new("<built-in defaults>"))?;
     merge(&mut merged, defaults, "default", "", &mut prov);
@@ -116,8 +118,10 @@ pub fn load(sources: &ConfigSources) -> Result<Loaded> {
                 ),
             });
         }
-        let dict = nested(&key, parse_value(v));
-        merge(&mut merged, dict, &format!("env {k}"), "", &mut prov);
+        let source = format!("env {k}");
+        let value = layer_value(&key, v);
+        remember_text(&mut texts, &key, v, &value, &source);
+        merge(&mut merged, nested(&key, value), &source, "", &mut prov);
     }
 
     for set in &sources.sets {
@@ -132,16 +136,17 @@ pub fn load(sources: &ConfigSources) -> Result<Loaded> {
                 message: "empty key segment in --set".into(),
             });
         }
-        let dict = nested(key, parse_value(value.trim()));
-        merge(&mut merged, dict, &format!("--set {key}"), "", &mut prov);
+        let source = format!("--set {key}");
+        let text = value.trim();
+        let value = layer_value(key, text);
+        remember_text(&mut texts, key, text, &value, &source);
+        merge(&mut merged, nested(key, value), &source, "", &mut prov);
     }
 
     check_plugin_names(&merged, &prov)?;
 
-    let config: Config = extract(&merged).map_err(|e| {
-        let e = localise(&merged, e);
-        figment_error(e, &prov)
-    })?;
+    let config: Config =
+        extract_typed(&mut merged, texts, &mut prov).map_err(|e| figment_error(e, &prov))?;
     let loaded = Loaded {
         config,
         provenance: prov,
@@ -153,13 +158,16 @@ pub fn load(sources: &ConfigSources) -> Result<Loaded> {
 }
 
 /// `s` as a TOML basic string (quoted, `\\` and `"` escaped): the right-hand side of a
-/// `--set key=value` whose value must stay a string (a path, a backend name).
+/// `--set key=value` that must reach its key exactly, whatever the key's type (a string
+/// field takes unquoted text as written anyway, see [`extract_typed`]; quoting also keeps
+/// surrounding spaces and a leading `"`).
 pub fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Parses a value the way a TOML right-hand side would read (`3`, `1e-3`, `true`,
-/// `[1, 2]`, `"text"`); anything else is a plain string.
+/// `[1, 2]`, `"text"`); anything else is a plain string. This is only the first guess at a
+/// `--set`/`GPFN_*` value's type: the schema decides in the end ([`extract_typed`]).
 pub fn parse_value(text: &str) -> Value {
     let doc = format!("v = {text}");
     match toml::from_str::<Dict>(&doc) {
@@ -168,6 +176,149 @@ pub fn parse_value(text: &str) -> Value {
             .unwrap_or_else(|| Value::from(text.to_string())),
         Err(_) => Value::from(text.to_string()),
     }
+}
+
+/// The value of a `--set`/`GPFN_*` layer for `key`: the TOML reading of `text`, except that a
+/// plugin section's `name` is always a string (so `--set divergence.name=2024` is an unknown
+/// plugin, not a type error, and picks the section's plugin like any other name).
+fn layer_value(key: &str, text: &str) -> Value {
+    let value = parse_value(text);
+    let is_plugin_name = key.split_once('.').is_some_and(|(section, rest)| {
+        rest == "name" && PluginKind::from_section(section).is_some()
+    });
+    if is_plugin_name && value.as_str().is_none() {
+        Value::from(text.to_string())
+    } else {
+        value
+    }
+}
+
+/// A `--set`/`GPFN_*` value whose text TOML read as something other than a string (`2024`,
+/// `nan`, `true`, `1e3`, `[1, 2]`, a date): kept so that a string field can take it as written.
+struct LayerText {
+    /// The value as written.
+    text: String,
+    /// The layer that set it (`--set run.name`, `env GPFN_RUN__NAME`).
+    source: String,
+}
+
+/// Records the text of the layer that sets `key`, forgetting the texts it overrides (the same
+/// key, keys below it, or a key above it that it changes).
+fn remember_text(
+    texts: &mut BTreeMap<String, LayerText>,
+    key: &str,
+    text: &str,
+    value: &Value,
+    source: &str,
+) {
+    let below = format!("{key}.");
+    texts.retain(|k, _| k != key && !k.starts_with(&below) && !key.starts_with(&format!("{k}.")));
+    if value.as_str().is_none() {
+        texts.insert(
+            key.to_string(),
+            LayerText {
+                text: text.to_string(),
+                source: source.to_string(),
+            },
+        );
+    }
+}
+
+/// Extracts the configuration, letting the schema type the values of the `--set` and `GPFN_*`
+/// layers.
+///
+/// Those values arrive as text and are first read as TOML right-hand sides ([`parse_value`]):
+/// `3` is an integer, `1e-3` and `nan` floats, `true` a boolean. That guess is right for
+/// number and boolean fields but wrong for a string field given `2024`, `nan`, `true` or
+/// `1e3`. The schema is the deserialisation itself, so no list of string keys is kept: when
+/// extraction fails at a key whose value a layer wrote as non-string TOML, that key gets its
+/// text as a string and extraction is tried again. If the field refuses the string too with a
+/// type error (a number field given `true`), the typed value is put back and the first error
+/// (`found bool true, expected f64`) is reported; any other outcome means the field takes
+/// strings: the string stands, and a field that checks its string (`backend`, an enum) reports
+/// on it. Plugin sections are deserialised by the plugin their `name` picks (through
+/// `typetag`), so a plugin's own string fields are found the same way; [`localise`] narrows
+/// their errors to the key. Each key is retried at most once, so this ends.
+fn extract_typed(
+    merged: &mut Dict,
+    mut texts: BTreeMap<String, LayerText>,
+    prov: &mut BTreeMap<String, String>,
+) -> std::result::Result<Config, Box<figment::Error>> {
+    let mut result = extract(merged).map_err(|e| localise(merged, e));
+    loop {
+        let e = match result {
+            Ok(config) => return Ok(config),
+            Err(e) => e,
+        };
+        // A key the schema lacks (or misses) is no question of its value's type.
+        if matches!(
+            e.kind,
+            Kind::UnknownField(..) | Kind::MissingField(..) | Kind::DuplicateField(..)
+        ) {
+            return Err(e);
+        }
+        let key = e.path.join(".");
+        let Some(layer) = texts.remove(&key) else {
+            return Err(e);
+        };
+        let Some(typed) = replace_at(merged, &key, Value::from(layer.text)) else {
+            return Err(e);
+        };
+        let retry = extract(merged).map_err(|e| localise(merged, e));
+        match retry {
+            Err(e2) if e2.path == e.path && is_type_error(&e2.kind) => {
+                replace_at(merged, &key, typed);
+                return Err(e);
+            }
+            retry => {
+                // A value TOML read as a table (a date) left provenance below the key.
+                let below = format!("{key}.");
+                prov.retain(|p, _| !p.starts_with(&below));
+                prov.insert(key, layer.source);
+                result = retry;
+            }
+        }
+    }
+}
+
+/// Whether an error says the value has the wrong type (`invalid type: found string "x",
+/// expected f64`). Plugin sections relay their fields' errors through `typetag`, which turns
+/// them into messages: those keep serde's wording.
+fn is_type_error(kind: &Kind) -> bool {
+    match kind {
+        Kind::InvalidType(..) => true,
+        Kind::Message(m) => m.starts_with("invalid type:"),
+        _ => false,
+    }
+}
+
+/// The value at the path `key`.
+fn get_at<'a>(dict: &'a Dict, key: &[String]) -> Option<&'a Value> {
+    let (first, rest) = key.split_first()?;
+    let mut value = dict.get(first)?;
+    for k in rest {
+        match value {
+            Value::Dict(_, d) => value = d.get(k)?,
+            _ => return None,
+        }
+    }
+    Some(value)
+}
+
+/// Puts `value` at dotted `key` where a value is, returning the value it replaces.
+fn replace_at(dict: &mut Dict, key: &str, value: Value) -> Option<Value> {
+    let mut parts = key.split('.');
+    let mut d = dict;
+    let mut k = parts.next()?;
+    for next in parts {
+        match d.get_mut(k)? {
+            Value::Dict(_, inner) => d = inner,
+            _ => return None,
+        }
+        k = next;
+    }
+    let slot = d.get_mut(k)?;
+    Some(std::mem::replace(slot, value))
 }
 
 fn parse_toml(text: &str, path: &Path) -> Result<Dict> {
@@ -329,35 +480,55 @@ fn extract(merged: &Dict) -> std::result::Result<Config, Box<figment::Error>> {
 }
 
 /// Plugin sections are deserialised through `typetag`, which buffers the section and so loses
-/// the path below it: an error there names only the section. Find the key at fault by
-/// removing one key at a time and seeing which removal changes the error.
+/// the path below it: an error there names only the section (or a table inside it). Find the
+/// key at fault by removing one key at a time and seeing which removal changes the error,
+/// going down into tables until the key is not a table.
 fn localise(merged: &Dict, e: Box<figment::Error>) -> Box<figment::Error> {
-    let [section] = e.path.as_slice() else {
+    let Some(section) = e.path.first() else {
         return e;
     };
     if PluginKind::from_section(section).is_none() {
         return e;
     }
-    let Some(Value::Dict(_, fields)) = merged.get(section) else {
-        return e;
-    };
+    let mut e = e;
     let message = e.kind.to_string();
-    for key in fields.keys().filter(|k| k.as_str() != "name") {
-        let mut trial = merged.clone();
-        if let Some(Value::Dict(_, d)) = trial.get_mut(section) {
-            d.remove(key);
-        }
-        let changed = match extract(&trial) {
-            Ok(_) => true,
-            Err(e2) => e2.kind.to_string() != message,
-        };
-        if changed {
-            let mut e = e;
-            e.path.push(key.clone());
+    loop {
+        let Some(Value::Dict(_, fields)) = get_at(merged, &e.path) else {
             return e;
+        };
+        let at_section = e.path.len() == 1;
+        let culprit = fields
+            .keys()
+            .filter(|k| !(at_section && k.as_str() == "name"))
+            .find(|key| {
+                let mut trial = merged.clone();
+                if let Some(Value::Dict(_, d)) = get_at_mut(&mut trial, &e.path) {
+                    d.remove(key.as_str());
+                }
+                match extract(&trial) {
+                    Ok(_) => true,
+                    Err(e2) => e2.kind.to_string() != message,
+                }
+            })
+            .cloned();
+        match culprit {
+            Some(key) => e.path.push(key),
+            None => return e,
         }
     }
-    e
+}
+
+/// The value at the path `key`, mutably.
+fn get_at_mut<'a>(dict: &'a mut Dict, key: &[String]) -> Option<&'a mut Value> {
+    let (first, rest) = key.split_first()?;
+    let mut value = dict.get_mut(first)?;
+    for k in rest {
+        match value {
+            Value::Dict(_, d) => value = d.get_mut(k)?,
+            _ => return None,
+        }
+    }
+    Some(value)
 }
 
 fn figment_error(e: Box<figment::Error>, prov: &BTreeMap<String, String>) -> GpfnError {

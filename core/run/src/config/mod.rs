@@ -4,6 +4,10 @@
 //! `GPFN_*` environment variables (nested keys joined by `__`) < `--set key=value` flags.
 //! Plugin sections (`[divergence]`, `[sampler]`, …) pick their plugin by `name`; a layer that
 //! changes a section's `name` replaces that section whole.
+//!
+//! Values from `GPFN_*` variables and `--set` flags are typed by the schema, not by their
+//! text: a string field takes `2024`, `nan`, `true` or `1e3` as written, a number field reads
+//! them as numbers and refuses `abc` naming the key (see `layers::extract_typed`).
 
 mod layers;
 
