@@ -24,6 +24,36 @@ fn gpfn(args: &[&str]) -> Output {
     cmd.output().expect("gpfn runs")
 }
 
+/// Checks that the report `v` holds no path of this machine: no string value starts with `/`
+/// or holds the test's temporary folder `tmp` (absolute), however it is spelled.
+fn assert_portable(v: &serde_json::Value, tmp: &Path) {
+    fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    strings(v, &mut all);
+    assert!(!all.is_empty());
+    let spellings = [
+        tmp.display().to_string(),
+        tmp.canonicalize().unwrap().display().to_string(),
+    ];
+    for s in all {
+        assert!(
+            !s.starts_with('/') && spellings.iter().all(|t| !s.contains(t.as_str())),
+            "a machine's path in a report: {s}\n{v:#}"
+        );
+    }
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn ok(o: &Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
@@ -111,6 +141,12 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     assert_eq!(v["samples"], 12);
     assert_eq!(v["reference"], 40);
     assert_eq!(v["sampler"], "stochastic");
+    // The run (given absolute, outside the current directory) by its name, the checkpoint
+    // and the classifier relative to the folder the run lies in.
+    assert_eq!(v["run"], "w2");
+    assert_eq!(v["checkpoint"], "w2/checkpoints/step-00000002");
+    assert_eq!(v["classifier"], "cls");
+    assert_portable(&v, dir.path());
     let m = &v["metrics"];
     assert!(m["fid"].as_f64().unwrap() >= 0.0);
     for key in ["precision", "recall", "coverage"] {
@@ -168,6 +204,11 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     let held: serde_json::Value = serde_json::from_str(&ok(&gpfn(&args))).unwrap();
     assert_eq!(held["against"], "holdout");
     assert_eq!(held["reference"], 40);
+    assert_portable(&held, dir.path());
+    assert_portable(
+        &read_json(&run.join("eval/holdout/stochastic-2.json")),
+        dir.path(),
+    );
     assert!(run.join("eval/holdout/stochastic-2.json").exists());
     assert_eq!(v["against"], "test");
     let test_report: serde_json::Value =
@@ -207,6 +248,10 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
             .unwrap()
             .starts_with("w2,w2,deterministic,1,12,40,")
     );
+    assert_portable(&read_json(&sweep_dir.join("sweep.json")), dir.path());
+    assert_portable(&read_json(&run.join("eval/ancestral-2.json")), dir.path());
+    let md = std::fs::read_to_string(sweep_dir.join("sweep.md")).unwrap();
+    assert!(md.contains("classifier cls ("), "{md}");
     let png = std::fs::read(sweep_dir.join("fid-vs-nfe.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     assert!(sweep_dir.join("sweep.md").exists() && run.join("eval/deterministic-1.json").exists());
@@ -290,6 +335,31 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     // Header + the 4 rows of the first sweep + the 1 row of the second.
     assert_eq!(csv.lines().count(), 6, "{csv}");
     assert!(merged.join("fid-vs-nfe.png").exists());
+    assert_portable(&read_json(&merged.join("sweep.json")), dir.path());
+    // A sweep.json of an earlier version, with the absolute paths of the machine that wrote
+    // it (folders that do not exist here), merges too, and the merged one holds none of them.
+    let mut old = read_json(&sweep_dir.join("sweep.json"));
+    for r in old.as_array_mut().unwrap() {
+        r["run"] = "/elsewhere/runs/w2".into();
+        r["checkpoint"] = "/elsewhere/runs/w2/checkpoints/step-00000002".into();
+        r["classifier"] = "/elsewhere/runs/cls".into();
+    }
+    let old_path = dir.path().join("old-sweep.json");
+    std::fs::write(&old_path, serde_json::to_string_pretty(&old).unwrap()).unwrap();
+    let old_s = old_path.display().to_string();
+    ok(&gpfn(&[
+        "sweep", "--merge", &old_s, "--merge", &second, "--out", &merged_s,
+    ]));
+    let v = read_json(&merged.join("sweep.json"));
+    assert_portable(&v, dir.path());
+    assert_eq!(v.as_array().unwrap().len(), 5);
+    for r in v.as_array().unwrap() {
+        assert_eq!(r["run"], "w2");
+        assert_eq!(r["checkpoint"], "w2/checkpoints/step-00000002");
+        assert_eq!(r["classifier"], "cls");
+    }
+    let csv = std::fs::read_to_string(merged.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6, "{csv}");
     let o = gpfn(&["sweep", "--out", &merged_s]);
     assert_eq!(o.status.code(), Some(2), "clap refuses a sweep of nothing");
 
@@ -319,6 +389,7 @@ fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
         "a tighter tolerance costs no fewer evaluations: {nfe:?}"
     );
     assert_eq!(reports[1]["tolerance"].as_f64(), Some(1e-3));
+    assert_portable(&serde_json::Value::from(reports.clone()), dir.path());
     assert!(run.join("eval/dopri5-tol1e-3.json").exists());
     let mut args = vec!["--data-dir", &data_s, "eval", "--run", &run_s];
     args.extend(["--sampler", "dopri5", "--nfe", "4"]);
@@ -398,6 +469,10 @@ fn nll_scores_w2_and_kl_runs_and_refuses_the_rest() {
     assert!(v["nfe"].as_f64().unwrap() >= 8.0);
     assert!(v["hutchinson_variance"].as_f64().unwrap() >= 0.0);
     assert!(dir.path().join("w2/eval/nll.json").exists());
+    assert_eq!(v["run"], "w2");
+    assert_eq!(v["checkpoint"], "w2/checkpoints/step-00000002");
+    assert_portable(&v, dir.path());
+    assert_portable(&read_json(&dir.path().join("w2/eval/nll.json")), dir.path());
 
     let v: serde_json::Value = serde_json::from_str(&ok(&nll(&[], &kl))).unwrap();
     let names: Vec<&str> = v["estimates"]
@@ -408,6 +483,8 @@ fn nll_scores_w2_and_kl_runs_and_refuses_the_rest() {
         .collect();
     // kl.toml samples with 100 steps: the n-step bound takes n from the sampler.
     assert_eq!(names, ["bfn-continuous", "bfn-100-step"]);
+    assert_eq!(v["run"], "kl");
+    assert_portable(&v, dir.path());
     for e in v["estimates"].as_array().unwrap() {
         let nats = &e["nats"];
         assert!(nats["mean"].as_f64().unwrap() > 0.0, "{e}");

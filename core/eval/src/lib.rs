@@ -45,7 +45,7 @@ pub use metrics::{MetricOptions, Metrics, Reference};
 pub use nll::{NllOptions, nll};
 pub use plot::{FONT_PATHS, fid_against_nfe};
 pub use precision_recall::{PrecisionRecall, precision_recall};
-pub use report::{EvalReport, format_nfe};
+pub use report::{EvalReport, format_nfe, report_path};
 pub use run_eval::{
     Against, EvalOptions, Evaluator, TrainedRun, write_samples_grid, write_samples_npy,
 };

@@ -192,8 +192,8 @@ pub fn nll(
         Likelihood::None => unreachable!("refused above"),
     }
     Ok(NllReport {
-        run: run.folder.path().display().to_string(),
-        checkpoint: run.checkpoint.display().to_string(),
+        run: crate::report_path(run.folder.path(), run.folder.path()),
+        checkpoint: crate::report_path(&run.checkpoint, run.folder.path()),
         divergence: divergence.name().to_string(),
         items: count,
         dim,

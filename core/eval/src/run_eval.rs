@@ -2,7 +2,7 @@
 //! embed them with the classifier, compare with the reference (test) images.
 
 use super::classifier::{Classifier, ClassifierInfo, embed};
-use super::report::EvalReport;
+use super::report::{EvalReport, report_path};
 use super::{FeatureMetric, MetricOptions, Reference};
 use burn::tensor::Device;
 use gpfn_core::sampler::{Sampler, name_of};
@@ -60,13 +60,13 @@ impl TrainedRun {
         })
     }
 
-    /// The run's name: its folder's name.
+    /// The run's name: its folder's name (also for a folder given as `.` or `..`).
     pub fn name(&self) -> String {
-        self.folder
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| self.folder.path().display().to_string())
+        let path = self.folder.path();
+        match path.file_name() {
+            Some(n) => n.to_string_lossy().into_owned(),
+            None => report_path(path, path),
+        }
     }
 
     /// The run's divergence.
@@ -243,9 +243,9 @@ impl Evaluator {
             &extra,
         )?;
         let report = EvalReport {
-            run: run.folder.path().display().to_string(),
+            run: report_path(run.folder.path(), run.folder.path()),
             name: run.name(),
-            checkpoint: run.checkpoint.display().to_string(),
+            checkpoint: report_path(&run.checkpoint, run.folder.path()),
             divergence: run.divergence(),
             sampler: name_of(sampler),
             nfe,
@@ -254,7 +254,7 @@ impl Evaluator {
             reference: self.reference_count,
             against: self.against,
             seed: options.seed,
-            classifier: self.classifier_dir.display().to_string(),
+            classifier: report_path(&self.classifier_dir, run.folder.path()),
             classifier_test_accuracy: self.info.test_accuracy,
             sampling_seconds,
             total_seconds: started.elapsed().as_secs_f64(),

@@ -253,13 +253,21 @@ pub struct SweepFiles {
 }
 
 /// Reads the reports of an earlier sweep's `sweep.json`, so that sweeps run apart (in
-/// parallel, or on other machines) are written as one table and one plot.
+/// parallel, or on other machines) are written as one table and one plot. Nothing is read
+/// from the run folders the reports name, so they need not exist here; the absolute paths
+/// that earlier versions wrote are read and written back as
+/// [`report_path`](crate::report_path) writes paths
+/// ([`EvalReport::without_absolute_paths`]).
 pub fn read_sweep(path: &Path) -> Result<Vec<EvalReport>> {
     let text = std::fs::read_to_string(path).map_err(|e| GpfnError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| GpfnError::Data {
+    let reports: Vec<EvalReport> = serde_json::from_str(&text).map_err(|e| GpfnError::Data {
         path: path.to_path_buf(),
         message: format!("not a sweep.json (a list of evaluation reports): {e}"),
-    })
+    })?;
+    Ok(reports
+        .into_iter()
+        .map(EvalReport::without_absolute_paths)
+        .collect())
 }
 
 /// Writes `sweep.csv`, `sweep.md`, `sweep.json` and `fid-vs-nfe.png` into `dir`.
@@ -279,7 +287,7 @@ pub fn write_sweep(reports: &[EvalReport], dir: &Path) -> Result<SweepFiles> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{ClassHistogram, MetricOptions, Metrics};
 
@@ -360,6 +368,45 @@ mod tests {
             err.contains("sweep.csv") && err.contains("not a sweep.json"),
             "{err}"
         );
+    }
+
+    /// `--merge` of a sweep.json written before reports dropped the machine's paths: it
+    /// reads (the folders it names need not exist) and the merged sweep.json holds no
+    /// absolute path; a sweep.json written now reads back as it was written.
+    #[test]
+    fn a_sweep_with_absolute_paths_merges_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = reports();
+        for r in &mut old {
+            r.run = format!("/nowhere/runs/{}", r.name);
+            r.checkpoint = format!("/nowhere/runs/{}/checkpoints/step-00002000", r.name);
+            r.classifier = "/nowhere/classifiers/mnist".into();
+        }
+        let path = dir.path().join("old.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+        let read = read_sweep(&path).unwrap();
+        assert_eq!(read.len(), old.len());
+        for (r, o) in read.iter().zip(&old) {
+            assert_eq!(r.run, r.name);
+            assert_eq!(
+                r.checkpoint,
+                format!("{}/checkpoints/step-00002000", r.name)
+            );
+            assert_eq!(r.classifier, "mnist");
+            assert_eq!(r.metrics, o.metrics);
+        }
+        let mut merged = read;
+        merged.extend(reports());
+        let out = dir.path().join("merged");
+        let files = write_sweep(&merged, &out).unwrap();
+        let text = std::fs::read_to_string(&files.json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for s in crate::report::tests::strings(&v) {
+            assert!(!s.starts_with('/') && !s.contains("nowhere"), "{s}");
+        }
+        let md = std::fs::read_to_string(&files.markdown).unwrap();
+        assert!(!md.contains("/nowhere"), "{md}");
+        assert_eq!(read_sweep(&files.json).unwrap(), merged);
     }
 
     #[test]

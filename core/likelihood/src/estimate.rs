@@ -70,9 +70,11 @@ impl NllEstimate {
 /// What `gpfn eval nll` writes (`<run>/eval/nll.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NllReport {
-    /// Run folder.
+    /// Run folder, never absolute (`gpfn_eval::report_path`: relative to the current
+    /// directory, else the run's name).
     pub run: String,
-    /// Checkpoint of the weights.
+    /// Checkpoint of the weights, never absolute (relative to the current directory, else to
+    /// the folder the run lies in).
     pub checkpoint: String,
     /// Divergence.
     pub divergence: String,
