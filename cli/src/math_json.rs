@@ -7,7 +7,8 @@
 //! divergence: {"divergence": "kl", "p": {"mean": [..], "std": [..]}, "q": {..}}
 //!          →  {"value": v}
 //! sinkhorn:   {"x": [[..]..], "y": [[..]..], "a": [..], "b": [..], "epsilon": e,
-//!              "tolerance": t, "max_iterations": k}   (the last two optional)
+//!              "tolerance": t, "max_iterations": k, "plan": false}   (the last three
+//!              optional; "plan": false leaves the n × m plan out of the reply)
 //!          →  {"plan": [[..]..], "cost": c, "entropic_cost": o, "divergence": s,
 //!              "iterations": k, "marginal_error": r, "converged": true,
 //!              "terms": {"xy": {..}, "xx": {..}, "yy": {..}}}
@@ -187,6 +188,10 @@ struct SinkhornRequest {
     tolerance: Option<f64>,
     #[serde(default)]
     max_iterations: Option<usize>,
+    /// Whether to return the plan (default true; it is left out above
+    /// [`MAX_PLAN_ENTRIES`] entries anyway).
+    #[serde(default)]
+    plan: Option<bool>,
 }
 
 /// The plan is returned only up to this many entries.
@@ -271,7 +276,7 @@ pub fn sinkhorn(input: &str, device: &Device) -> Result<Value> {
         "converged": d.converged(),
         "terms": { "xy": term(&xy.report), "xx": term(&d.xx), "yy": term(&d.yy) },
     });
-    if n * m <= MAX_PLAN_ENTRIES {
+    if req.plan != Some(false) && n * m <= MAX_PLAN_ENTRIES {
         let rows: Vec<&[f64]> = xy.plan.chunks(m).collect();
         out["plan"] = serde_json::json!(rows);
     }

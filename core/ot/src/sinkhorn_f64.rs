@@ -275,7 +275,8 @@ fn newton_direction(
         let hd = h(&dir);
         products += 1;
         let curvature = dot(&dir, &hd);
-        if !(curvature > 0.0) {
+        // Not a descent direction of the quadratic (rounding at the optimum, or NaN).
+        if curvature.is_nan() || curvature <= 0.0 {
             break;
         }
         let step = rz / curvature;
