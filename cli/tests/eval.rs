@@ -501,3 +501,61 @@ fn nll_scores_w2_and_kl_runs_and_refuses_the_rest() {
     let o = nll(&["--set", "likelihood.t_end=1.0"], &w2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("likelihood.t_end"));
 }
+
+/// The toy configs earn their likelihoods (issue 32): each divergence with a likelihood,
+/// trained by its own toy config on a shortened budget (1 000 steps), scores the
+/// eight-Gaussians within 2.5 nats a point of the data's exact 0.311 (measured here: w2 1.59,
+/// rectified-flow 1.62, sinkhorn 1.40, kl's continuous bound 1.95). The configs as they were
+/// missed by orders of magnitude at the same budget (the x̂ output: w2 5 297 at 600 steps,
+/// sinkhorn 207, kl's x̂ bound 108), so this guards the direction; the full budgets' figures
+/// (0.35–0.43) are in docs/results.md, "Toy likelihoods".
+#[test]
+fn the_toy_configs_score_near_the_toys_exact_likelihood() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
+    for (config, estimate) in [
+        ("w2-toy", "ode"),
+        ("rectified-flow-toy", "ode"),
+        ("sinkhorn-toy", "ode"),
+        ("kl-toy", "bfn-continuous"),
+    ] {
+        let cfg = format!("configs/{config}.toml");
+        ok(&gpfn(&[
+            "--config",
+            &cfg,
+            "--set",
+            &run_dir,
+            "--set",
+            "train.steps=1000",
+            "--set",
+            "train.warmup_steps=50",
+            "--set",
+            "train.sample_every=0",
+            "train",
+            "--no-progress",
+        ]));
+        let run = dir.path().join(config).display().to_string();
+        let out = ok(&gpfn(&[
+            "eval",
+            "nll",
+            "--run",
+            &run,
+            "--count",
+            "500",
+            "--json",
+            "--no-progress",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let e = v["estimates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == estimate)
+            .unwrap_or_else(|| panic!("{config}: no {estimate} estimate in {v}"));
+        let nats = e["nats"]["mean"].as_f64().unwrap();
+        assert!(
+            nats < 2.5 && nats > 0.311 - 0.1,
+            "{config}: {nats} nats a point\n{v}"
+        );
+    }
+}
