@@ -18,7 +18,7 @@
 //!   given prior noise ([`prior_with_noise`]).
 //!
 //! Reflow and one-step distillation are workflows on a trained run, not part of the
-//! divergence: they live in `gpfn-reflow` (`plugins/rectified-flow/reflow`), and this crate
+//! divergence: they live in `gpfn-reflow` (`workflows/reflow`), and this crate
 //! depends on `gpfn-core` only.
 //!
 //! The network's parametrisation (`x`, `eps` or `velocity`) is `[network] target`, shared by
