@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! CARGO_TARGET_DIR=/work/main/target cargo bench -p gpfn-sinkhorn --bench sinkhorn
-//! GPFN_BENCH_BACKEND=wgpu GPFN_BENCH_SIZES=256,1024 cargo bench -p gpfn-sinkhorn …
+//! GPFN_BENCH_BACKEND=wgpu cargo bench -p gpfn-sinkhorn --features wgpu --bench sinkhorn
 //! ```
+//!
+//! It times `gpfn_ot::Sinkhorn` and needs nothing above `gpfn-core` and `gpfn-ot`: the device
+//! is burn's own (`flex`, or `wgpu` with this crate's `wgpu` feature), not `gpfn-run`'s.
 //!
 //! One iteration is one update of `f` and one of `g` on a `[1, n, n]` cost matrix (two
 //! log-sum-exp passes over n² entries); the cost matrix is built once, outside the timing.
@@ -15,7 +18,6 @@
 use gpfn_core::burn::tensor::{Device, Tensor};
 use gpfn_core::rng::Rng;
 use gpfn_ot::{GroundCost, Sinkhorn};
-use gpfn_run::backend;
 use std::time::Instant;
 
 /// Timed runs per size; the fastest is reported.
@@ -25,9 +27,21 @@ fn cloud(rng: &mut Rng, n: usize, d: usize, device: &Device) -> Tensor<3> {
     rng.normal_tensor(n, d, device).reshape([1, n, d])
 }
 
+/// The device of backend `name`: `flex`, or `wgpu` where the `wgpu` feature compiled it in.
+fn device(name: &str) -> Device {
+    match name {
+        "flex" => Device::flex(),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Device::wgpu(gpfn_core::burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => panic!("backend wgpu: build the bench with `--features wgpu`"),
+        other => panic!("unknown backend `{other}`; valid: flex, wgpu"),
+    }
+}
+
 fn main() {
     let backend_name = std::env::var("GPFN_BENCH_BACKEND").unwrap_or_else(|_| "flex".into());
-    let device = backend::device(&backend_name).expect("backend");
+    let device = device(&backend_name);
     let sizes: Vec<usize> = std::env::var("GPFN_BENCH_SIZES")
         .ok()
         .map(|s| {
