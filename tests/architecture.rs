@@ -6,8 +6,9 @@
 //!   command-line crate, directly or through those;
 //! * inside every crate, at every level of the module tree, the modules nested in one module
 //!   import each other without a cycle: `use` trees and paths through `crate::`, `self::`,
-//!   `super::` or a child module's name, each resolved to the module it names, in inline
-//!   `mod x { … }` and `mod x;` files alike, outside `#[cfg(test)]` items.
+//!   `super::` or a child module's name, each resolved to the module it names (through
+//!   re-exports, `pub use a::Item` and `pub use a::*`, to the module that defines the item), in
+//!   inline `mod x { … }` and `mod x;` files alike, outside `#[cfg(test)]` items.
 //!
 //! Read from the manifests and sources, so it needs no build of its own.
 
@@ -350,9 +351,17 @@ fn skip_item(toks: &[Token], i: &mut usize) {
     }
 }
 
+/// One path of a `use` tree and the name it brings into scope: its last segment or its `as`
+/// name, `None` for a glob (`a::*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Use {
+    path: Vec<String>,
+    name: Option<String>,
+}
+
 /// The paths of the `use` tree that starts at `i` (after the `use`), each with `prefix` before
 /// it; a group's `self` names the prefix itself. Moves `i` past the tree.
-fn use_tree(toks: &[Token], i: &mut usize, mut path: Vec<String>, found: &mut Vec<Vec<String>>) {
+fn use_tree(toks: &[Token], i: &mut usize, mut path: Vec<String>, found: &mut Vec<Use>) {
     if path.is_empty() && toks.get(*i) == Some(&Token::PathSep) {
         path.push("::".to_string()); // an external crate
         *i += 1;
@@ -369,15 +378,19 @@ fn use_tree(toks: &[Token], i: &mut usize, mut path: Vec<String>, found: &mut Ve
                         continue;
                     }
                 }
+                let mut name = path.last().cloned();
                 if toks.get(*i) == Some(&Token::Ident("as".to_string())) {
+                    if let Some(Token::Ident(alias)) = toks.get(*i + 1) {
+                        name = Some(alias.clone());
+                    }
                     *i += 2;
                 }
-                found.push(path);
+                found.push(Use { path, name });
                 return;
             }
             Some(Token::Punct('*')) => {
                 *i += 1;
-                found.push(path);
+                found.push(Use { path, name: None });
                 return;
             }
             Some(Token::Punct('{')) => {
@@ -401,12 +414,17 @@ fn use_tree(toks: &[Token], i: &mut usize, mut path: Vec<String>, found: &mut Ve
 }
 
 /// A crate's modules as its sources declare them, each module (its path from the crate root)
-/// with its child modules and the paths its own code writes (`use` trees and paths such as
-/// `super::a::f`, whatever they name), outside its nested modules and `#[cfg(test)]` items.
+/// with its child modules, the paths its own code writes (`use` trees and paths such as
+/// `super::a::f`, whatever they name), the names of the items it defines (`fn`, `struct`,
+/// `enum`, `union`, `trait`, `type`, `const`, `static`) and its own `use` declarations (what
+/// names it gives to items of other modules, re-exports among them), outside its nested
+/// modules and `#[cfg(test)]` items.
 #[derive(Debug, Default)]
 struct Modules {
     children: BTreeMap<Vec<String>, BTreeSet<String>>,
     paths: BTreeMap<Vec<String>, Vec<Vec<String>>>,
+    items: BTreeMap<Vec<String>, BTreeSet<String>>,
+    uses: BTreeMap<Vec<String>, Vec<Use>>,
 }
 
 /// The modules of the crate whose root file is `root`, following its `mod` declarations
@@ -416,6 +434,26 @@ fn read_modules(sources: &BTreeMap<String, String>, root: &str) -> Modules {
     let toks = tokens(&sources[root]);
     read_items(&toks, &mut 0, &[], "", sources, &mut modules);
     modules
+}
+
+/// The name of the item that the keyword at `at` defines (`fn f`, `struct S`, `const C`,
+/// `static mut S`, …), if it is such a keyword.
+fn defined_name(toks: &[Token], at: usize) -> Option<&str> {
+    let ident = |j: usize| match toks.get(j) {
+        Some(Token::Ident(w)) => Some(w.as_str()),
+        _ => None,
+    };
+    let name = match ident(at)? {
+        "fn" | "struct" | "enum" | "union" | "trait" | "type" => ident(at + 1)?,
+        "static" if ident(at + 1) == Some("mut") => ident(at + 2)?,
+        "static" => ident(at + 1)?,
+        // Not `const fn` (its `fn` names it) nor a generic `<const N: usize>`.
+        "const" if at == 0 || !matches!(toks[at - 1], Token::Punct('<' | ',')) => {
+            ident(at + 1).filter(|n| !matches!(*n, "fn" | "unsafe" | "async" | "extern"))?
+        }
+        _ => return None,
+    };
+    (name != "_").then_some(name)
 }
 
 /// Reads the items of `module` from `i` to the end of its body (its closing `}` or the end
@@ -431,6 +469,8 @@ fn read_items(
 ) {
     out.children.entry(module.to_vec()).or_default();
     out.paths.entry(module.to_vec()).or_default();
+    out.items.entry(module.to_vec()).or_default();
+    out.uses.entry(module.to_vec()).or_default();
     let ident = |j: usize| match toks.get(j) {
         Some(Token::Ident(w)) => Some(w.as_str()),
         _ => None,
@@ -463,6 +503,8 @@ fn read_items(
                     read_items(toks, i, module, dir, sources, &mut Modules::default());
                     out.children.remove(module);
                     out.paths.remove(module);
+                    out.items.remove(module);
+                    out.uses.remove(module);
                     if let Some((name, parent)) = module.split_last() {
                         out.children.get_mut(parent).unwrap().remove(name);
                     }
@@ -505,13 +547,23 @@ fn read_items(
             Token::Ident(w) if w == "use" => {
                 let mut found = Vec::new();
                 use_tree(toks, i, Vec::new(), &mut found);
-                out.paths.get_mut(module).unwrap().extend(found);
+                let paths = found.iter().map(|u| u.path.clone());
+                out.paths.get_mut(module).unwrap().extend(paths);
+                if depth == 0 {
+                    // A declaration of the module (not one inside a function's body).
+                    out.uses.get_mut(module).unwrap().extend(found);
+                }
             }
             // `pub(in path)` limits who sees an item; it imports nothing.
             Token::Ident(w) if w == "pub" && toks.get(at + 1) == Some(&Token::Punct('(')) => {
                 *i = closing(toks, at + 1) + 1;
             }
             Token::Ident(first) => {
+                if depth == 0
+                    && let Some(name) = defined_name(toks, at)
+                {
+                    out.items.get_mut(module).unwrap().insert(name.to_string());
+                }
                 let inside = at > 0
                     && matches!(
                         toks[at - 1],
@@ -536,8 +588,26 @@ fn read_items(
 
 /// The module that `path`, written in `module`, names: the deepest module along it, from the
 /// crate root (`crate::`), `module` itself (`self::`, or a path that starts with one of its
-/// children), or an ancestor (`super::`); `None` for other crates and for names in scope.
+/// children), or an ancestor (`super::`), and where it names an item that a module has from
+/// a `use` (a re-export such as `pub use a::b::Item` or `pub use a::*`, followed from module
+/// to module), the module that defines the item; `None` for other crates and for names in
+/// scope.
 fn resolve(modules: &Modules, module: &[String], path: &[String]) -> Option<Vec<String>> {
+    follow(modules, module, path, &mut BTreeSet::new()).map(|(at, _)| at)
+}
+
+/// Where a path leads: a module, and whether the path names that module itself (`true`) or an
+/// item in it (`false`).
+type Place = (Vec<String>, bool);
+
+/// Where `path`, written in `module`, leads (see [`resolve`]); `seen` holds the names already
+/// looked up, so that modules that glob-import each other end the search.
+fn follow(
+    modules: &Modules,
+    module: &[String],
+    path: &[String],
+    seen: &mut BTreeSet<(Vec<String>, String)>,
+) -> Option<Place> {
     let has_child =
         |m: &[String], name: &str| modules.children.get(m).is_some_and(|c| c.contains(name));
     let (mut at, rest) = match path.first()?.as_str() {
@@ -552,12 +622,60 @@ fn resolve(modules: &Modules, module: &[String], path: &[String]) -> Option<Vec<
         _ => return None,
     };
     for segment in rest {
-        if !has_child(&at, segment) {
-            break;
+        match lookup(modules, &at, segment, seen) {
+            Some((next, true)) => at = next,
+            Some(item) => return Some(item),
+            None => return Some((at, false)),
         }
-        at.push(segment.clone());
     }
-    Some(at)
+    Some((at, true))
+}
+
+/// Where `name`, looked up in `module`, leads: to a child module; to `module` itself for an
+/// item it defines; through a `use` of `module` that brings `name` into scope, or a glob `use`
+/// of a module that has `name`, to where that leads. `None` where the sources show no such
+/// name in `module` (or its `use` leads out of the crate).
+fn lookup(
+    modules: &Modules,
+    module: &[String],
+    name: &str,
+    seen: &mut BTreeSet<(Vec<String>, String)>,
+) -> Option<Place> {
+    if modules
+        .children
+        .get(module)
+        .is_some_and(|c| c.contains(name))
+    {
+        let child = module.iter().cloned().chain([name.to_string()]).collect();
+        return Some((child, true));
+    }
+    if modules.items.get(module).is_some_and(|i| i.contains(name)) {
+        return Some((module.to_vec(), false));
+    }
+    if !seen.insert((module.to_vec(), name.to_string())) {
+        return None;
+    }
+    let uses = modules
+        .uses
+        .get(module)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut named = uses
+        .iter()
+        .filter(|u| u.name.as_deref() == Some(name))
+        .peekable();
+    if named.peek().is_some() {
+        return named.find_map(|u| follow(modules, module, &u.path, seen));
+    }
+    for glob in uses.iter().filter(|u| u.name.is_none()) {
+        if let Some((from, true)) = follow(modules, module, &glob.path, seen)
+            && from != module
+            && let Some(place) = lookup(modules, &from, name, seen)
+        {
+            return Some(place);
+        }
+    }
+    None
 }
 
 /// Every module with the other modules its own code names.
@@ -591,8 +709,9 @@ fn display(module: &[String]) -> String {
 /// cycle that runs through nested modules shows at the level where its modules branch apart.
 ///
 /// A module and the modules nested in it may name each other (a parent re-exports its
-/// children's items and they use the parent's), and a path counts for the module it names:
-/// `super::X` names the parent even where `X` is a re-export of a sibling's item.
+/// children's items and they use the parent's), and a path counts for the module that
+/// defines what it names: `super::X`, where the parent has `X` from `pub use b::X`, names the
+/// sibling `b`.
 fn module_cycle(modules: &Modules) -> Option<String> {
     let graph = import_graph(modules);
     // The child of `parent` that `m` is or lies in.
@@ -810,6 +929,108 @@ fn the_checker_finds_a_cycle_through_super_paths() {
     assert_eq!(
         named,
         ["fast_math", "host::conv2d_common", "host::transpose"]
+    );
+}
+
+#[test]
+fn the_checker_follows_re_exports_to_the_module_that_defines_the_item() {
+    // The shape gpfn-eval had: the crate root re-exports `Against` from `run_eval`, `report`
+    // names it as `super::Against`, and `run_eval` imports the report back.
+    let lib = "mod report;\nmod run_eval;\n\
+               pub use report::{EvalReport, report_path};\n\
+               pub use run_eval::Against;\n\
+               pub trait FeatureMetric {}\n";
+    let report = "pub struct EvalReport {\n    pub against: super::Against,\n}\n\
+                  pub fn report_path() {}\n";
+    let run_eval = "use super::report::{EvalReport, report_path};\n\
+                    #[derive(Clone, Copy)]\n\
+                    pub enum Against {\n    Test,\n    Holdout,\n}\n";
+    let modules = read_fixture(&[
+        ("lib.rs", lib),
+        ("report.rs", report),
+        ("run_eval.rs", run_eval),
+    ]);
+    assert_eq!(
+        module_cycle(&modules).as_deref(),
+        Some("crate: report → run_eval → report")
+    );
+    assert_eq!(
+        resolve(
+            &modules,
+            &module_path("report"),
+            &module_path("super::Against::Test")
+        ),
+        Some(module_path("run_eval"))
+    );
+
+    // The same through a glob, an `as` name and a module in between: the root has everything
+    // of `prelude`, which has `run_eval`'s `Against` as `Reference`.
+    let lib_glob = "mod prelude;\nmod report;\nmod run_eval;\npub use prelude::*;\n";
+    let prelude = "pub use crate::run_eval::Against as Reference;\n\
+                   pub use super::report::*;\n";
+    let report_ref = report.replace("super::Against", "super::Reference");
+    let modules = read_fixture(&[
+        ("lib.rs", lib_glob),
+        ("prelude.rs", prelude),
+        ("report.rs", &report_ref),
+        ("run_eval.rs", run_eval),
+    ]);
+    assert_eq!(
+        module_cycle(&modules).as_deref(),
+        Some("crate: report → run_eval → report")
+    );
+    assert_eq!(
+        import_graph(&modules)[&module_path("report")],
+        [module_path("run_eval")].into()
+    );
+
+    // `Against` in a module of its own, which both import: no cycle, whichever path names it.
+    let lib_new = "mod against;\nmod report;\nmod run_eval;\n\
+                   pub use against::Against;\n\
+                   pub use report::{EvalReport, report_path};\n\
+                   pub use run_eval::*;\n\
+                   pub trait FeatureMetric {}\n";
+    let against = "pub enum Against {\n    Test,\n    Holdout,\n}\n";
+    let run_eval_new = "use super::report::{EvalReport, report_path};\n\
+                        use super::Against;\n\
+                        pub struct Evaluator(Box<dyn super::FeatureMetric>);\n";
+    let modules = read_fixture(&[
+        ("lib.rs", lib_new),
+        ("against.rs", against),
+        ("report.rs", report),
+        ("run_eval.rs", run_eval_new),
+    ]);
+    assert_eq!(module_cycle(&modules), None);
+    let graph = import_graph(&modules);
+    assert_eq!(
+        graph[&module_path("report")],
+        [module_path("against")].into()
+    );
+    assert_eq!(
+        graph[&module_path("run_eval")],
+        [Vec::new(), module_path("against"), module_path("report")].into()
+    );
+    // An item the root defines itself is not looked for in its glob imports.
+    assert_eq!(
+        resolve(
+            &modules,
+            &module_path("run_eval"),
+            &module_path("super::FeatureMetric")
+        ),
+        Some(Vec::new())
+    );
+
+    // Modules that glob-import each other end the search.
+    let lib_loop = "mod a;\npub use a::*;\n";
+    let a = "use super::*;\npub fn f() {}\n";
+    let modules = read_fixture(&[("lib.rs", lib_loop), ("a.rs", a)]);
+    assert_eq!(
+        resolve(&modules, &module_path("a"), &module_path("super::g")),
+        Some(Vec::new())
+    );
+    assert_eq!(
+        resolve(&modules, &module_path("a"), &module_path("super::f")),
+        Some(module_path("a"))
     );
 }
 

@@ -14,11 +14,13 @@
 //! | `sinkhorn_metric.rs` | the debiased Sinkhorn divergence of the features (optional) |
 //! | `classes.rs` | predicted-class histogram and classes covered |
 //! | `metrics.rs` | all of the above for one sample set against a prepared reference |
+//! | `against.rs` | which images the samples are compared with: the test split or held-out rows |
 //! | `report.rs` | one evaluation as JSON and as a readable table |
 //! | `run_eval.rs` | evaluating a trained run: samples → features → metrics |
 //! | `sweep.rs` | NFE × sampler sweeps: CSV, markdown, plot |
 //! | `plot.rs` | the FID-against-NFE picture |
 
+mod against;
 mod classes;
 pub mod classifier;
 mod density_coverage;
@@ -36,6 +38,7 @@ mod sinkhorn_metric;
 mod sweep;
 mod train_classifier;
 
+pub use against::Against;
 pub use classes::ClassHistogram;
 pub use density_coverage::{DensityCoverage, density_coverage};
 pub use diversity::diversity;
@@ -46,9 +49,7 @@ pub use nll::{NllOptions, nll};
 pub use plot::{FONT_PATHS, fid_against_nfe};
 pub use precision_recall::{PrecisionRecall, precision_recall};
 pub use report::{EvalReport, format_nfe, report_path};
-pub use run_eval::{
-    Against, EvalOptions, Evaluator, TrainedRun, write_samples_grid, write_samples_npy,
-};
+pub use run_eval::{EvalOptions, Evaluator, TrainedRun, write_samples_grid, write_samples_npy};
 pub use sinkhorn_metric::SinkhornMetric;
 pub use sweep::{
     DEFAULT_NFES, DEFAULT_SAMPLERS, DEFAULT_TOLERANCES, SweepFiles, SweepOptions, csv, markdown,

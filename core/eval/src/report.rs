@@ -2,6 +2,7 @@
 //! a readable table.
 
 use super::Metrics;
+use super::against::Against;
 use gpfn_core::Result;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -72,7 +73,7 @@ pub struct EvalReport {
     pub reference: usize,
     /// Which images the reference is: the test split, or the run's held-out training rows.
     #[serde(default)]
-    pub against: super::Against,
+    pub against: Against,
     /// Seed of the sampling noise.
     pub seed: u64,
     /// Classifier folder, as [`report_path`] writes it.
@@ -97,11 +98,11 @@ impl EvalReport {
     /// rows, so that the two never overwrite each other), with the sampler's tag
     /// ([`gpfn_core::sampler::tag_of`]: `<sampler>-<steps>` as `--nfe` gives the steps, or
     /// `<sampler>-tol<rtol>` for an adaptive one; the report's `nfe` is the evaluations).
-    pub fn default_path(run_folder: &Path, tag: &str, against: super::Against) -> PathBuf {
+    pub fn default_path(run_folder: &Path, tag: &str, against: Against) -> PathBuf {
         let dir = run_folder.join("eval");
         match against {
-            super::Against::Test => dir,
-            super::Against::Holdout => dir.join("holdout"),
+            Against::Test => dir,
+            Against::Holdout => dir.join("holdout"),
         }
         .join(format!("{tag}.json"))
     }
@@ -141,8 +142,8 @@ impl EvalReport {
             self.samples,
             self.reference,
             match self.against {
-                super::Against::Test => "test",
-                super::Against::Holdout => "held-out training",
+                Against::Test => "test",
+                Against::Holdout => "held-out training",
             }
         );
         let rows: [(&str, String); 9] = [

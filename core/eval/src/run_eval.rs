@@ -1,6 +1,7 @@
 //! Evaluating a trained run: draw samples from its checkpoint with a sampler at a given NFE,
 //! embed them with the classifier, compare with the reference (test) images.
 
+use super::against::Against;
 use super::classifier::{Classifier, ClassifierInfo, embed};
 use super::report::{EvalReport, report_path};
 use super::{FeatureMetric, MetricOptions, Reference};
@@ -13,7 +14,6 @@ use gpfn_run::config::Config;
 use gpfn_run::train::build_network;
 use gpfn_run::{RunFolder, checkpoint};
 use gpfn_run::{backend, generate};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -106,17 +106,6 @@ impl TrainedRun {
         }
         Ok((values, evaluations as f64 / count.max(1) as f64))
     }
-}
-
-/// The images that generated samples are compared with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Against {
-    /// The data set's test split (the reported numbers).
-    #[default]
-    Test,
-    /// The run's held-out training rows (`[train] holdout`; for choosing hyper-parameters).
-    Holdout,
 }
 
 /// The classifier and the reference images' features, prepared once per evaluation session.
