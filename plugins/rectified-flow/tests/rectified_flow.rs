@@ -10,7 +10,6 @@ use gpfn_core::sampler::{DeterministicSampler, Sampler};
 use gpfn_core::sampling::{Predictor, SamplingProblem, proximal_chain};
 use gpfn_core::schedule::{Schedule, Uniform};
 use gpfn_rectified_flow::{HeunSampler, RectifiedFlow, TimeSampling, heun_chain};
-use gpfn_run::config::{ConfigSources, load};
 use std::cell::Cell;
 
 fn host(t: Tensor<2>) -> Vec<f32> {
@@ -344,38 +343,6 @@ fn time_sampling_follows_its_law() {
         ..RectifiedFlow::default()
     };
     assert_eq!(distill.objective().sample_time(&mut rng), 0.0);
-}
-
-fn load_sets(sets: &[&str]) -> gpfn_core::Result<gpfn_run::config::Loaded> {
-    load(&ConfigSources {
-        file: None,
-        env: Vec::new(),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-    })
-}
-
-#[test]
-fn config_picks_it_by_name_and_rejects_bad_parameters() {
-    let loaded = load_sets(&[
-        "divergence.name=\"rectified-flow\"",
-        "divergence.time_sampling=\"logit-normal\"",
-        "sampler.name=\"heun\"",
-    ])
-    .unwrap();
-    assert_eq!(loaded.config.divergence.name(), "rectified-flow");
-    // A new sampler name replaces the section: heun's own default, not the deterministic 20.
-    assert_eq!(loaded.config.sampler.steps(), 10);
-    let err = load_sets(&["divergence.name=\"rectified-flow\"", "divergence.scale=0"])
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("scale") && err.contains("positive"), "{err}");
-    let err = load_sets(&[
-        "divergence.name=\"rectified-flow\"",
-        "divergence.time_sampling=\"sometimes\"",
-    ])
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("sometimes"), "{err}");
 }
 
 /// The paired flow is the straight path of the given noise: `κ x + (1 − κ) ε`.
