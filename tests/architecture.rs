@@ -4,6 +4,9 @@
 //! * a divergence plugin reaches no gpfn crate above `gpfn-core` other than `gpfn-ot`,
 //!   `gpfn-kernels` and other divergence plugins, and no plotting, image, config-file or
 //!   command-line crate, directly or through those;
+//! * no crate depends on a crate of a higher level of the `folder-levels` block there (by the
+//!   folder it sits in): not in `[dependencies]`, `[dev-dependencies]` or
+//!   `[build-dependencies]`, nor by naming it in any of its sources, tests, benches or examples;
 //! * inside every crate, at every level of the module tree, the modules nested in one module
 //!   import each other without a cycle: `use` trees and paths through `crate::`, `self::`,
 //!   `super::` or a child module's name, each resolved to the module it names (through
@@ -151,6 +154,284 @@ fn divergence_plugins_stand_on_gpfn_core_alone() {
             todo.extend(gpfn);
         }
     }
+}
+
+/// The `folder-levels` block of docs/architecture.md, bottom level first: each level's name
+/// and its folders (relative to the workspace, with `/`).
+fn documented_levels() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(workspace().join("docs/architecture.md")).unwrap();
+    let block = text
+        .split("```text folder-levels\n")
+        .nth(1)
+        .expect("docs/architecture.md has a ```text folder-levels block")
+        .split("```")
+        .next()
+        .unwrap();
+    block
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (name, folders) = l.split_once(':').expect("`level: folder folder …` lines");
+            let folders = folders.split_whitespace().map(str::to_string).collect();
+            (name.trim().to_string(), folders)
+        })
+        .collect()
+}
+
+/// The level (index into `levels`) of the crate in folder `dir` (relative to the workspace,
+/// with `/`): that of the longest listed folder that is `dir` or holds it.
+fn level_of(levels: &[(String, Vec<String>)], dir: &str) -> Option<usize> {
+    levels
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, folders))| folders.iter().map(move |f| (i, f)))
+        .filter(|(_, f)| dir == f.as_str() || dir.starts_with(&format!("{f}/")))
+        .max_by_key(|(_, f)| f.len())
+        .map(|(i, _)| i)
+}
+
+/// Every gpfn crate the manifest in `dir` names, with the sections that name it:
+/// `[dependencies]`, `[dev-dependencies]`, `[build-dependencies]` and their
+/// `[target.'cfg(…)'.…]` forms.
+fn manifest_arrows(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let m = manifest(dir);
+    let kinds = ["dependencies", "dev-dependencies", "build-dependencies"];
+    let mut tables: Vec<(String, &toml::Table)> = kinds
+        .iter()
+        .filter_map(|k| Some((format!("[{k}]"), m.get(*k)?.as_table()?)))
+        .collect();
+    for (cfg, t) in m
+        .get("target")
+        .and_then(|t| t.as_table())
+        .into_iter()
+        .flatten()
+    {
+        for k in kinds {
+            if let Some(deps) = t.get(k).and_then(|d| d.as_table()) {
+                tables.push((format!("[target.'{cfg}'.{k}]"), deps));
+            }
+        }
+    }
+    let mut arrows: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (section, deps) in tables {
+        for name in deps.keys().filter(|n| n.starts_with("gpfn-")) {
+            arrows
+                .entry(name.clone())
+                .or_default()
+                .insert(section.clone());
+        }
+    }
+    arrows
+}
+
+/// The `.rs` files of the crate in `dir` (its `src/`, `tests/`, `benches/`, `examples/`,
+/// `build.rs` and any other), by path relative to the workspace; folders holding a crate of
+/// their own (`core/kernels/` inside `core/`) and `target/` are left out.
+fn crate_files(dir: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let nested = path != dir && path.join("Cargo.toml").exists();
+            if nested || name == "target" || name.starts_with('.') {
+                continue;
+            }
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path.strip_prefix(workspace()).unwrap().to_string_lossy();
+            found.insert(
+                rel.replace('\\', "/"),
+                std::fs::read_to_string(&path).unwrap(),
+            );
+        }
+    }
+    found
+}
+
+/// The gpfn crates that Rust source `text` names (`gpfn_run::backend`, `use gpfn_w2 as _`), as
+/// package names; comments and literals name none.
+fn named_crates(text: &str, crates: &BTreeSet<String>) -> BTreeSet<String> {
+    tokens(text)
+        .into_iter()
+        .filter_map(|t| match t {
+            Token::Ident(w) => Some(w.replace('_', "-")),
+            _ => None,
+        })
+        .filter(|name| crates.contains(name))
+        .collect()
+}
+
+/// The arrows of a crate that run upwards, one line each: the crate in `dir` (at `level`)
+/// reaching a crate of a higher level, named in `manifest` (crate → sections) or in `files`
+/// (path → source).
+fn upward_arrows(
+    levels: &[(String, Vec<String>)],
+    level: usize,
+    name: &str,
+    folder_of: &BTreeMap<String, String>,
+    manifest: &BTreeMap<String, BTreeSet<String>>,
+    files: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let crates: BTreeSet<String> = folder_of.keys().cloned().collect();
+    let mut arrows: BTreeMap<String, BTreeSet<String>> = manifest.clone();
+    for (path, text) in files {
+        for to in named_crates(text, &crates) {
+            arrows.entry(to).or_default().insert(path.clone());
+        }
+    }
+    let mut up = Vec::new();
+    for (to, wheres) in arrows {
+        if to == name {
+            continue;
+        }
+        let Some(folder) = folder_of.get(&to) else {
+            continue; // a gpfn crate outside the workspace
+        };
+        let to_level = level_of(levels, folder);
+        if to_level.is_none_or(|l| l > level) {
+            let above = to_level.map_or("no level".to_string(), |l| levels[l].0.clone());
+            up.push(format!(
+                "{name} ({}) depends on {to} ({above}, {folder}/) in {}",
+                levels[level].0,
+                wheres.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    up
+}
+
+#[test]
+fn no_arrow_runs_up_the_folder_levels() {
+    let levels = documented_levels();
+    let members = members();
+    let root = workspace();
+    let folder_of: BTreeMap<String, String> = members
+        .iter()
+        .map(|(name, dir)| {
+            let rel = dir.strip_prefix(&root).unwrap().to_string_lossy();
+            (name.clone(), rel.replace('\\', "/"))
+        })
+        .collect();
+    let mut listed = BTreeSet::new();
+    for (_, folders) in &levels {
+        for f in folders {
+            assert!(
+                root.join(f).is_dir(),
+                "docs/architecture.md's folder-levels names {f}/, which does not exist"
+            );
+            assert!(listed.insert(f), "folder-levels lists {f}/ twice");
+        }
+    }
+    let mut up = Vec::new();
+    for (name, dir) in &members {
+        let Some(level) = level_of(&levels, &folder_of[name]) else {
+            up.push(format!(
+                "{name} ({}/) is in no folder of docs/architecture.md's folder-levels",
+                folder_of[name]
+            ));
+            continue;
+        };
+        let files = crate_files(dir);
+        up.extend(upward_arrows(
+            &levels,
+            level,
+            name,
+            &folder_of,
+            &manifest_arrows(dir),
+            &files,
+        ));
+    }
+    assert!(
+        up.is_empty(),
+        "arrows up the folder levels:\n{}",
+        up.join("\n")
+    );
+}
+
+#[test]
+fn the_level_checker_finds_the_old_upward_arrows() {
+    let levels: Vec<(String, Vec<String>)> = [
+        ("foundation", "core core/ot"),
+        ("plugins", "plugins networks"),
+        ("loops", "core/run"),
+        ("workflows", "workflows"),
+    ]
+    .iter()
+    .map(|(n, f)| (n.to_string(), f.split(' ').map(str::to_string).collect()))
+    .collect();
+    assert_eq!(level_of(&levels, "core"), Some(0));
+    assert_eq!(level_of(&levels, "core/ot"), Some(0));
+    assert_eq!(level_of(&levels, "core/run"), Some(2));
+    assert_eq!(level_of(&levels, "plugins/rectified-flow/reflow"), Some(1));
+    assert_eq!(level_of(&levels, "workflows/reflow"), Some(3));
+    assert_eq!(level_of(&levels, "corex"), None);
+    assert_eq!(level_of(&levels, "cli"), None);
+
+    let folder_of: BTreeMap<String, String> = [
+        ("gpfn-core", "core"),
+        ("gpfn-ot", "core/ot"),
+        ("gpfn-run", "core/run"),
+        ("gpfn-sinkhorn", "plugins/sinkhorn"),
+        ("gpfn-reflow", "plugins/rectified-flow/reflow"),
+    ]
+    .iter()
+    .map(|(n, f)| (n.to_string(), f.to_string()))
+    .collect();
+    let sections = |pairs: &[(&str, &str)]| -> BTreeMap<String, BTreeSet<String>> {
+        pairs
+            .iter()
+            .map(|(c, s)| (c.to_string(), [s.to_string()].into()))
+            .collect()
+    };
+    // The Sinkhorn bench as it was: a dev-dependency on the run, named in the bench.
+    let bench = "use gpfn_core::rng::Rng;\nuse gpfn_ot::Sinkhorn;\nuse gpfn_run::backend;\n\
+                 // gpfn_eval in a comment\nconst S: &str = \"gpfn_eval\";\n";
+    let files: BTreeMap<String, String> = [(
+        "plugins/sinkhorn/benches/sinkhorn.rs".to_string(),
+        bench.to_string(),
+    )]
+    .into();
+    let manifest = sections(&[
+        ("gpfn-core", "[dependencies]"),
+        ("gpfn-ot", "[dependencies]"),
+        ("gpfn-run", "[dev-dependencies]"),
+    ]);
+    let up = upward_arrows(&levels, 1, "gpfn-sinkhorn", &folder_of, &manifest, &files);
+    assert_eq!(
+        up,
+        [
+            "gpfn-sinkhorn (plugins) depends on gpfn-run (loops, core/run/) in \
+          [dev-dependencies], plugins/sinkhorn/benches/sinkhorn.rs"
+        ]
+    );
+    // Named in a source alone (a doc test's crate, say) is an arrow too.
+    let manifest = sections(&[
+        ("gpfn-core", "[dependencies]"),
+        ("gpfn-ot", "[dependencies]"),
+    ]);
+    let up = upward_arrows(&levels, 1, "gpfn-sinkhorn", &folder_of, &manifest, &files);
+    assert_eq!(up.len(), 1, "{up:?}");
+    // Reflow under plugins/: its [dependencies] on the run point up.
+    let manifest = sections(&[
+        ("gpfn-core", "[dependencies]"),
+        ("gpfn-run", "[dependencies]"),
+    ]);
+    let level = level_of(&levels, &folder_of["gpfn-reflow"]).unwrap();
+    let up = upward_arrows(
+        &levels,
+        level,
+        "gpfn-reflow",
+        &folder_of,
+        &manifest,
+        &[].into(),
+    );
+    assert_eq!(up.len(), 1, "{up:?}");
+    // The same crate under workflows/ points down only.
+    let mut moved = folder_of.clone();
+    moved.insert("gpfn-reflow".into(), "workflows/reflow".into());
+    let up = upward_arrows(&levels, 3, "gpfn-reflow", &moved, &manifest, &[].into());
+    assert!(up.is_empty(), "{up:?}");
 }
 
 /// A token of Rust source, as much as the module graph needs: comments are dropped, and
