@@ -7,6 +7,9 @@
 //! * no crate depends on a crate of a higher level of the `folder-levels` block there (by the
 //!   folder it sits in): not in `[dependencies]`, `[dev-dependencies]` or
 //!   `[build-dependencies]`, nor by naming it in any of its sources, tests, benches or examples;
+//! * every `docs/….md` path that a source, document, config or script cites exists, every
+//!   relative link of a Markdown file leads somewhere, and nothing cites the design notes kept
+//!   outside the repository (their content is in docs/maths.md and docs/architecture.md);
 //! * inside every crate, at every level of the module tree, the modules nested in one module
 //!   import each other without a cycle: `use` trees and paths through `crate::`, `self::`,
 //!   `super::` or a child module's name, each resolved to the module it names (through
@@ -432,6 +435,127 @@ fn the_level_checker_finds_the_old_upward_arrows() {
     moved.insert("gpfn-reflow".into(), "workflows/reflow".into());
     let up = upward_arrows(&levels, 3, "gpfn-reflow", &moved, &manifest, &[].into());
     assert!(up.is_empty(), "{up:?}");
+}
+
+/// The repository's text files that may cite documents: Rust, Markdown, TOML, shell, Python
+/// and the plugin template's files, by path relative to the workspace (with `/`), outside
+/// `target/`, the run and classifier folders and hidden folders.
+fn text_files() -> BTreeMap<String, String> {
+    let root = workspace();
+    let skip = ["target", "runs", "classifiers"];
+    let kinds = ["rs", "md", "toml", "sh", "py", "tmpl"];
+    let mut found = BTreeMap::new();
+    let mut todo = vec![root.clone()];
+    while let Some(path) = todo.pop() {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() {
+            if path == root || !(name.starts_with('.') || skip.contains(&name.as_ref())) {
+                todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+        } else if path
+            .extension()
+            .is_some_and(|e| kinds.contains(&e.to_string_lossy().as_ref()))
+        {
+            let rel = path.strip_prefix(&root).unwrap().to_string_lossy();
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                found.insert(rel.replace('\\', "/"), text);
+            }
+        }
+    }
+    found
+}
+
+/// The `docs/….md` paths that `text` cites: `docs/` not preceded by a path character, then
+/// path characters up to `.md`.
+fn cited_docs(text: &str) -> Vec<String> {
+    let path_char = |c: char| c.is_alphanumeric() || "_-./".contains(c);
+    let mut cited = Vec::new();
+    for (at, _) in text.match_indices("docs/") {
+        if text[..at].chars().next_back().is_some_and(path_char) {
+            continue;
+        }
+        let rest = &text[at..];
+        let end = rest.find(|c: char| !path_char(c)).unwrap_or(rest.len());
+        let path = rest[..end].trim_end_matches('.');
+        if path.ends_with(".md") {
+            cited.push(path.to_string());
+        } else if let Some(i) = path.find(".md") {
+            cited.push(path[..i + 3].to_string()); // `docs/maths.md.` or `….md/…`
+        }
+    }
+    cited
+}
+
+/// Whether `text` names the design notes kept outside the repository: their file name's stem,
+/// in capitals, as a word (`…/<STEM>.md`, `<STEM> §1`).
+fn cites_outside_notes(text: &str) -> bool {
+    let word = concat!("DES", "IGN");
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
+#[test]
+fn every_cited_doc_exists_and_no_source_cites_notes_outside_the_repository() {
+    let root = workspace();
+    let files = text_files();
+    assert!(
+        files.contains_key("docs/maths.md") && files.contains_key("core/src/lib.rs"),
+        "the walk missed the docs or the sources: {} files",
+        files.len()
+    );
+    let mut wrong = Vec::new();
+    for (path, text) in &files {
+        for doc in cited_docs(text) {
+            if !root.join(&doc).is_file() {
+                wrong.push(format!("{path} cites {doc}, which does not exist"));
+            }
+        }
+        if cites_outside_notes(text) {
+            wrong.push(format!(
+                "{path} cites the design notes outside the repository; cite docs/maths.md or \
+                 docs/architecture.md"
+            ));
+        }
+        // Relative links of the Markdown files: `[text](path)` from the file's folder.
+        if path.ends_with(".md") {
+            let dir = root.join(path).parent().unwrap().to_path_buf();
+            for link in text.split("](").skip(1) {
+                let target = link.split([')', ' ', '#']).next().unwrap_or("");
+                if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                if !dir.join(target).exists() {
+                    wrong.push(format!("{path} links to {target}, which does not exist"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn doc_citations_are_read_as_written() {
+    let text = "see docs/maths.md, \"Sinkhorn\" and (docs/writing-a-plugin.md). Not \
+                ../shared/docs/x.md nor mydocs/y.md; docs/maths.md.\n`docs/ci.md`";
+    assert_eq!(
+        cited_docs(text),
+        [
+            "docs/maths.md",
+            "docs/writing-a-plugin.md",
+            "docs/maths.md",
+            "docs/ci.md"
+        ]
+    );
+    let word = concat!("DES", "IGN");
+    assert!(cites_outside_notes(&format!("(../shared/{word}.md §1)")));
+    assert!(cites_outside_notes(&format!("{word} §1's contracts")));
+    assert!(!cites_outside_notes(&format!(
+        "MY_{word}_CONST {word}S design"
+    )));
 }
 
 /// A token of Rust source, as much as the module graph needs: comments are dropped, and

@@ -1,8 +1,9 @@
 //! The simulated flow distribution, for divergences whose flow has no closed form.
 //!
-//! DESIGN §1: the flow distribution is the law of the network input at time `t` given the data
-//! `x`. Where no closed form exists it is *simulated* by running the stochastic oracle chain
-//! from the prior: for `j = 1..i` on the step grid, `y_j ~ N(x, α_j⁻¹ I)` and
+//! The flow distribution is the law of the network input at time `t` given the data `x`
+//! (docs/maths.md, "The proximal step" and "Simulated flow distributions"). Where no closed
+//! form exists it is *simulated* by running the stochastic oracle chain from the prior: for
+//! `j = 1..i` on the step grid, `y_j ~ N(x, α_j⁻¹ I)` and
 //! `p_j = prox(p_{j−1}, y_j, α_j)` — exactly the divergence's own stochastic sampling step
 //! ([`DivergenceMaths::step`] with [`Noise::Stochastic`]) fed the oracle prediction `x̂ = x`. The
 //! sample is the network input of `p_i`. So the training inputs and the sampler's inputs have

@@ -1,4 +1,5 @@
-//! The conformance kit: the contracts of DESIGN.md §1 that every divergence must satisfy.
+//! The conformance kit: the contracts that every divergence must satisfy (docs/maths.md, "The
+//! conformance kit").
 //!
 //! A plugin crate runs it on itself with one line:
 //!

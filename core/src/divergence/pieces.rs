@@ -59,7 +59,7 @@ pub fn transport(prev: &DiagGaussian, next: &DiagGaussian, z: &Tensor<2>) -> Ten
     next.mean.clone() + (next.std.clone() / prev.std.clone()) * (z.clone() - prev.mean.clone())
 }
 
-/// Particle η-resampling (DESIGN §1):
+/// Particle η-resampling (docs/maths.md, "W2: optimal transport"):
 /// `z_i = κ_i x̂ + (1 − κ_i) n`, with `n` the resampled noise of [`eta_noise`].
 pub fn eta_resample(
     x_hat: &Tensor<2>,

@@ -2,7 +2,8 @@
 //! evaluated.
 //!
 //! For a diagonal-Gaussian belief `q = N(m_q, s_q²)`, an observation `y` and an accuracy
-//! `α > 0`, it solves DESIGN §1's step over the diagonal-Gaussian family:
+//! `α > 0`, it solves the step (1) of docs/maths.md ("The proximal step") over the
+//! diagonal-Gaussian family:
 //!
 //! ```text
 //! p* = argmin_{p = N(m, e^{2u})}  α · ½ Σ_k ((m_k − y_k)² + e^{2u_k})  +  D(p, q)

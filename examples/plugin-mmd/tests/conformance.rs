@@ -1,6 +1,6 @@
-//! `mmd` against the conformance kit (DESIGN §1's contracts): the oracle chain's law matches
-//! the (simulated) flow distribution, the step is proximally optimal, and the sampling step is
-//! the proximal step.
+//! `mmd` against the conformance kit (docs/maths.md, "The conformance kit"): the oracle chain's
+//! law matches the (simulated) flow distribution, the step is proximally optimal, and the
+//! sampling step is the proximal step.
 
 use gpfn_core::conformance::{Options, check};
 use gpfn_plugin_mmd::Mmd;
