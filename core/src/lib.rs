@@ -9,7 +9,8 @@
 //! of a *belief* `p` under a *divergence* `D`. This crate holds what a divergence plugin needs
 //! and nothing more: the abstractions (belief families, divergences, accuracy schedules,
 //! samplers), the plugin registry they register into, the proximal chain that samples, the
-//! generic proximal solver, and the conformance kit every divergence must pass.
+//! generic proximal solver and the chain of every divergence defined by its value alone
+//! ([`value_divergence`]), and the conformance kit every divergence must pass.
 //!
 //! Divergences themselves live in plugin crates (`gpfn-kl`, `gpfn-w2`, …); linking a plugin
 //! crate is all it takes to make it available. What sits on top — optimal transport
@@ -32,6 +33,7 @@ pub mod sampler;
 pub mod sampling;
 pub mod schedule;
 pub mod simulated_flow;
+pub mod value_divergence;
 
 pub use burn;
 pub use error::{GpfnError, Result};
@@ -47,5 +49,7 @@ pub mod prelude {
     pub use crate::registry::PluginKind;
     pub use crate::rng::Rng;
     pub use crate::schedule::Schedule;
+    pub use crate::value_divergence;
+    pub use crate::value_divergence::{ChainSettings, LossWeight, ValueDivergence};
     pub use burn::tensor::{Device, Tensor};
 }
