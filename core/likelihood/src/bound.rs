@@ -121,7 +121,9 @@ pub fn bfn_bounds(
         // [r/R, (r+1)/R), so each item's R draws cover the unit interval evenly (an unbiased
         // estimate whose variance falls like 1/R² for a smooth integrand, against 1/R for
         // independent draws; the weight ρ'(t) grows by 1/σ₁² over the interval).
-        let t: Vec<f64> = (0..items).map(|_| stratum(r, repeats, rng.uniform())).collect();
+        let t: Vec<f64> = (0..items)
+            .map(|_| stratum(r, repeats, rng.uniform()))
+            .collect();
         let se = squared_errors(problem, x, &t, rng)?;
         for (i, (e, &ti)) in se.iter().zip(&t).enumerate() {
             terms.continuous[i] += share * 0.5 * precision_rate(problem.schedule, ti) * e;

@@ -310,14 +310,20 @@ fn stratified_draws_cut_the_bounds_monte_carlo_error() {
     };
     let single = bfn_bounds(&problem, &one(40_000), 10, None, 1, &mut Rng::seed(3)).unwrap();
     let strat = bfn_bounds(&problem, &one(8_000), 10, None, 8, &mut Rng::seed(4)).unwrap();
-    let (e1, e8) = (Estimate::of(&single.continuous), Estimate::of(&strat.continuous));
+    let (e1, e8) = (
+        Estimate::of(&single.continuous),
+        Estimate::of(&strat.continuous),
+    );
     // Per-item spreads: independent draws would give σ₁/√8.
     let (s1, s8) = (
         e1.standard_error * (40_000f64).sqrt(),
         e8.standard_error * (8_000f64).sqrt(),
     );
     // Each spread is estimated to ≈ 1 % (tens of thousands of draws); the gap is 5 %.
-    assert!(s8 < s1 / 8f64.sqrt(), "σ with 8 stratified draws {s8}, with 1 draw {s1}");
+    assert!(
+        s8 < s1 / 8f64.sqrt(),
+        "σ with 8 stratified draws {s8}, with 1 draw {s1}"
+    );
     let se = (e1.standard_error.powi(2) + e8.standard_error.powi(2)).sqrt();
     assert!((e1.mean - e8.mean).abs() < 4.0 * se, "{e1:?} vs {e8:?}");
 }
