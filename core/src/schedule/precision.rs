@@ -1,5 +1,6 @@
 //! The Bayesian (KL) chain's precisions on a schedule, shared by `kl` (BFN) and every
-//! f-divergence of the generic chain (`gpfn-fdiv`), which take KL's accuracies.
+//! divergence defined by its value (`crate::value_divergence`: the f-divergences of
+//! `gpfn-fdiv`, …), which take KL's accuracies.
 //!
 //! From the standard prior, a belief at signal level `κ` has precision `ρ(κ) = 1/(1 − κ)`;
 //! step `i` of an `n`-step chain gains `α_i = ρ(κ(t_i)) − ρ(κ(t_{i−1}))`. The discrete-time

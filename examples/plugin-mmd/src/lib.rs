@@ -20,22 +20,21 @@
 //!   `gpfn_core::simulated_flow` on an `n`-step grid (`steps`), and sampling uses that grid;
 //! * the accuracies are KL's precision gains on the schedule, as for the f-divergences.
 //!
-//! The last three come from `gpfn_fdiv::proximal_chain`, the chain every value-defined
-//! divergence shares. MMD² is bounded (≤ 2 per coordinate), so once the accuracy outweighs its
+//! The three are core's chain for every divergence defined by its value
+//! (`gpfn_core::value_divergence`): [`Mmd`] implements `ValueDivergence` (its name, its
+//! description, the value and the chain's settings) and `gpfn_core::value_divergence!`
+//! registers it. MMD² is bounded (≤ 2 per coordinate), so once the accuracy outweighs its
 //! curvature the step collapses the belief's standard deviation towards 0: the chain then moves
 //! the mean alone, which the solver handles (the collapsed coordinates stall, see
 //! `gpfn_core::proximal_solver`).
 
 use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_fdiv::proximal_chain::{self, ChainSettings, FLossWeight};
+use gpfn_core::value_divergence::{
+    ChainSettings, LossWeight, ValueDivergence, default_max_iterations, default_steps,
+    default_tolerance,
+};
 use serde::{Deserialize, Serialize};
-
-gpfn_core::register_plugin!(
-    Divergence,
-    "mmd",
-    "Gaussian-kernel MMD² (length_scale ℓ) between diagonal Gaussians, generic numerical step"
-);
 
 /// `[divergence] name = "mmd"`: Gaussian-kernel MMD², proximal step by the generic solver.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -50,12 +49,12 @@ pub struct Mmd {
     pub steps: usize,
     /// Training-loss weighting (`accuracy`: KL's discrete-time weight; `data`: uniform).
     #[serde(default)]
-    pub loss_weight: FLossWeight,
+    pub loss_weight: LossWeight,
     /// Proximal solver tolerance (largest Newton step in `m/s` and `ln s`).
-    #[serde(default = "proximal_chain::default_tolerance")]
+    #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Proximal solver iteration cap.
-    #[serde(default = "proximal_chain::default_max_iterations")]
+    #[serde(default = "default_max_iterations")]
     pub max_iterations: usize,
 }
 
@@ -63,38 +62,41 @@ fn default_length_scale() -> f64 {
     1.0
 }
 
-fn default_steps() -> usize {
-    proximal_chain::default_steps()
-}
-
 impl Default for Mmd {
     fn default() -> Self {
         Mmd {
             length_scale: default_length_scale(),
             steps: default_steps(),
-            loss_weight: FLossWeight::default(),
-            tolerance: proximal_chain::default_tolerance(),
-            max_iterations: proximal_chain::default_max_iterations(),
+            loss_weight: LossWeight::default(),
+            tolerance: default_tolerance(),
+            max_iterations: default_max_iterations(),
         }
     }
 }
 
-impl Mmd {
+impl ValueDivergence for Mmd {
+    const NAME: &'static str = "mmd";
+    const DESCRIPTION: &'static str =
+        "Gaussian-kernel MMD² (length_scale ℓ) between diagonal Gaussians, generic numerical step";
+
     /// `MMD²(p, q)` with this length scale: the one thing this plugin defines.
-    pub fn divergence_value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
+    fn value(&self, p: &DiagGaussian, q: &DiagGaussian) -> Tensor<1> {
         mmd_value(p, q, self.length_scale)
     }
 
-    /// The chain's settings.
-    pub fn settings(&self) -> ChainSettings {
+    fn settings(&self) -> ChainSettings {
         ChainSettings {
-            steps: self.steps.max(1),
+            steps: self.steps,
             loss_weight: self.loss_weight,
             tolerance: self.tolerance,
             max_iterations: self.max_iterations,
         }
     }
 }
+
+// Registers `Mmd` as the divergence `Mmd::NAME` (for `gpfn plugins` and for config); core's
+// chain gives it the rest.
+gpfn_core::value_divergence!(Mmd);
 
 /// `E k(X, Y)` per coordinate for independent `X ~ N(m_x, s_x²)`, `Y ~ N(m_y, s_y²)` and the
 /// Gaussian kernel of length scale `ℓ`: `ℓ/√V · exp(−(m_x − m_y)²/(2V))`, `V = ℓ² + s_x² + s_y²`.
@@ -130,6 +132,3 @@ pub fn mmd_value(p: &DiagGaussian, q: &DiagGaussian, length_scale: f64) -> Tenso
     let kpq = expected_kernel(p.mean.clone(), vp, q.mean.clone(), vq, length_scale);
     (kpp + kqq - kpq.mul_scalar(2.0)).sum_dim(1).squeeze_dim(1)
 }
-
-// The `Divergence` impl: `divergence_value` and `settings` above, the shared chain for the rest.
-gpfn_fdiv::impl_value_divergence!(Mmd, "mmd");

@@ -1,15 +1,18 @@
 //! The registered f-divergences: `forward-kl`, `reverse-kl`, `chi2`, `hellinger`,
-//! `jensen-shannon`, `total-variation` and `alpha`. Each is a config type with the shared
-//! chain settings (`steps`, `loss_weight`, `tolerance`, `max_iterations`) and its own
-//! parameters, whose value is one of [`crate::values`].
+//! `jensen-shannon`, `total-variation` and `alpha`. Each is a config type with the chain
+//! settings (`steps`, `loss_weight`, `tolerance`, `max_iterations`) and its own parameters, a
+//! `gpfn_core::value_divergence::ValueDivergence` whose value is one of [`crate::values`] (with
+//! the closed-form derivatives of [`crate::derivatives`] where they exist); core's chain does
+//! the rest.
 
-use crate::proximal_chain::{
-    ChainSettings, FLossWeight, default_max_iterations, default_steps, default_tolerance,
-};
 use crate::{derivatives, values};
 use gpfn_core::belief::DiagGaussian;
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::proximal_solver::CoordinateDerivatives;
+use gpfn_core::value_divergence::{
+    ChainSettings, LossWeight, ValueDivergence, default_max_iterations, default_steps,
+    default_tolerance,
+};
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroUsize;
 
@@ -33,8 +36,6 @@ macro_rules! f_divergence {
         |$this:ident, $p:ident, $q:ident| $value:expr,
         derivatives: $derivatives:expr
     ) => {
-        gpfn_core::register_plugin!(Divergence, $name, $desc);
-
         $(#[$meta])*
         #[derive(Clone, Debug, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -45,7 +46,7 @@ macro_rules! f_divergence {
             pub steps: NonZeroUsize,
             /// Training-loss weighting.
             #[serde(default)]
-            pub loss_weight: FLossWeight,
+            pub loss_weight: LossWeight,
             /// Proximal solver tolerance (largest Newton step in `m/s` and `ln s`).
             #[serde(default = "default_tolerance")]
             pub tolerance: f64,
@@ -59,7 +60,7 @@ macro_rules! f_divergence {
             fn default() -> Self {
                 $ty {
                     steps: nonzero_steps(),
-                    loss_weight: FLossWeight::default(),
+                    loss_weight: LossWeight::default(),
                     tolerance: default_tolerance(),
                     max_iterations: default_max_iterations(),
                     $( $field: $fdefault, )*
@@ -67,9 +68,17 @@ macro_rules! f_divergence {
             }
         }
 
-        impl $ty {
-            /// The shared chain settings.
-            pub fn settings(&self) -> ChainSettings {
+        impl ValueDivergence for $ty {
+            const NAME: &'static str = $name;
+            const DESCRIPTION: &'static str = $desc;
+
+            /// `D(p, q)` per row, summed over coordinates.
+            fn value(&self, $p: &DiagGaussian, $q: &DiagGaussian) -> Tensor<1> {
+                let $this = self;
+                $value
+            }
+
+            fn settings(&self) -> ChainSettings {
                 ChainSettings {
                     steps: self.steps.get(),
                     loss_weight: self.loss_weight,
@@ -78,17 +87,11 @@ macro_rules! f_divergence {
                 }
             }
 
-            /// `D(p, q)` per row, summed over coordinates.
-            pub fn divergence_value(&self, $p: &DiagGaussian, $q: &DiagGaussian) -> Tensor<1> {
-                let $this = self;
-                $value
-            }
-
             /// The closed-form per-coordinate derivatives of the value for the generic
             /// solver (`None`: the solver differentiates the value by autodiff).
             // Divergences without them ignore their arguments.
             #[allow(unused_variables)]
-            pub fn divergence_derivatives(
+            fn coordinate_derivatives(
                 &self,
                 $p: &DiagGaussian,
                 $q: &DiagGaussian,
@@ -98,7 +101,7 @@ macro_rules! f_divergence {
             }
         }
 
-        $crate::impl_value_divergence!($ty, $name, with_derivatives);
+        gpfn_core::value_divergence!($ty);
     };
 }
 

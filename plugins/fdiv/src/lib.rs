@@ -8,18 +8,19 @@
 //! p_i = argmin_p  α_i · E_{x~p}[ ½‖x − y_i‖² ]  +  D(p, p_{i−1})
 //! ```
 //!
-//! (`forward-kl` has one, Bayes' rule, which the solver reproduces), so every step is taken
-//! by `gpfn_core::proximal_solver`, and the flow distribution used for training is simulated
-//! by `gpfn_core::simulated_flow` on an `n`-step grid. Accuracies are KL's precision gains
-//! `α_i = ρ(κ_i) − ρ(κ_{i−1})`, `ρ = 1/(1 − κ)`; the default schedule is `bfn-geometric`.
+//! (`forward-kl` has one, Bayes' rule, which the solver reproduces). Each is a
+//! `gpfn_core::value_divergence::ValueDivergence`: this crate supplies the values
+//! ([`values`]) and, where they exist, their closed-form derivatives ([`derivatives`]);
+//! core's chain for divergences defined by their value does the rest: every step is taken by
+//! `gpfn_core::proximal_solver`, the flow distribution used for training is simulated by
+//! `gpfn_core::simulated_flow` on an `n`-step grid, accuracies are KL's precision gains
+//! `α_i = ρ(κ_i) − ρ(κ_{i−1})`, `ρ = 1/(1 − κ)`, and the default schedule is `bfn-geometric`.
 
 pub mod derivatives;
 mod divergences;
 pub mod gauss_hermite;
-pub mod proximal_chain;
 pub mod values;
 
 pub use divergences::{
     AlphaDivergence, Chi2, ForwardKl, Hellinger, JensenShannon, ReverseKl, TotalVariation,
 };
-pub use proximal_chain::{ChainSettings, FLossWeight};
