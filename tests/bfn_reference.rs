@@ -7,7 +7,6 @@ use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::host::host_f64;
 use gpfn_core::rng::Rng;
 use gpfn_network::Target;
-use gpfn_run::predict::predict_x;
 use gpfn_run::train::{LossReduction, build_network, loss_at};
 use gpfn_tests::config;
 
@@ -79,20 +78,8 @@ fn kl_toml_is_the_reference_bfn_parameterisation() {
     let (x, mu) = batch();
     let times = gpfn_core::divergence::column(&TIMES, &device);
     let eps_hat = host_f64(net.forward(tensor(&mu, &device), times));
-    let divergence = c.divergence.as_ref();
-    let schedule = c.schedule();
-    let got = host_f64(
-        predict_x(
-            &net,
-            c.network.target(),
-            &c.output,
-            divergence,
-            schedule.as_ref(),
-            tensor(&mu, &device),
-            &TIMES,
-        )
-        .unwrap(),
-    );
+    let model = c.model().unwrap();
+    let got = host_f64(model.predict_x(&net, tensor(&mu, &device), &TIMES).unwrap());
     let mut clipped = 0;
     for (r, &t) in TIMES.iter().enumerate() {
         let gamma = 1.0 - SIGMA1.powf(2.0 * t);
@@ -134,10 +121,8 @@ fn kl_toml_is_the_reference_bfn_parameterisation() {
     want /= TIMES.len() as f64;
     let loss = loss_at(
         &net,
-        c.readout(),
+        &model,
         c.train.loss_reduction,
-        divergence,
-        schedule.as_ref(),
         tensor(&x, &device),
         tensor(&mu, &device),
         &TIMES,

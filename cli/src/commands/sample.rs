@@ -14,15 +14,18 @@ pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
     let sampler = super::pick_sampler(config, args.sampler.as_deref(), args.steps)?;
     let count = args.count.unwrap_or(config.sample.count);
     let seed = args.seed.unwrap_or(config.seed);
+    let batch = generate::SampleBatch {
+        count,
+        seed,
+        stream: 0,
+    };
     let drawn = generate::draw_stream(
         config,
         &run.network,
         sampler.as_ref(),
         &run.shape,
-        count,
         &run.device,
-        seed,
-        0,
+        batch,
     )?;
     let tag = format!("sample-{}", sampler::tag_of(sampler.as_ref()));
     let npy = generate::write_outputs(config, &run.folder, &drawn.values, &run.shape, &tag)?;

@@ -13,7 +13,6 @@ use gpfn_likelihood::bound::{BoundProblem, bfn_bounds};
 use gpfn_likelihood::ode::{OdeProblem, ode_log_density};
 use gpfn_likelihood::{Estimate, NllEstimate, NllReport};
 use gpfn_run::checkpoint;
-use gpfn_run::predict::predict_x;
 use gpfn_run::train::build_network;
 use std::time::Instant;
 
@@ -58,24 +57,14 @@ pub fn nll(
     let bins = lo.bins.or((run.shape.len() == 3).then_some(256));
     lo.t_end = Some(lo.t_end_for(bins));
     let lo = &lo;
-    let family = config.belief_family()?;
-    let schedule = config.schedule();
-    let readout = config.readout();
+    let model = config.model()?;
+    let family = &model.family;
+    let schedule = &model.schedule;
     // x̂ of `net` (the run's weights on the plain or the autodiff device), per-row times.
     let predictor_of = |net: &gpfn_network::Network| {
         let net = net.clone();
-        let schedule = config.schedule();
-        move |z: Tensor<2>, t: &[f64]| {
-            predict_x(
-                &net,
-                readout.target,
-                &readout.output,
-                divergence,
-                schedule.as_ref(),
-                z,
-                t,
-            )
-        }
+        let model = &model;
+        move |z: Tensor<2>, t: &[f64]| model.predict_x(&net, z, t)
     };
     let batch = options.batch.max(1);
     let mut rng = Rng::derive(options.seed, "nll", 0);

@@ -90,15 +90,18 @@ impl TrainedRun {
         let mut evaluations = 0usize;
         for (stream, start) in (0..count).step_by(batch).enumerate() {
             let rows = batch.min(count - start);
+            let batch = generate::SampleBatch {
+                count: rows,
+                seed,
+                stream: stream as u64,
+            };
             let drawn = generate::draw_stream(
                 &self.config,
                 &self.network,
                 sampler,
                 &self.shape,
-                rows,
                 &self.device,
-                seed,
-                stream as u64,
+                batch,
             )?;
             values.extend(drawn.values);
             evaluations += drawn.nfe * rows;

@@ -143,8 +143,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
     let shape = table.shape.clone();
     let dim = table.dim();
     let mut loader = DataLoader::new(table, o.batch, config.seed);
-    let family = config.belief_family()?;
-    let schedule = config.schedule();
+    let flow_model = config.model()?;
     let network_name = serde_json::to_value(&config.network)
         .ok()
         .and_then(|v| v["name"].as_str().map(str::to_string))
@@ -175,11 +174,8 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         k += 1;
         let l = training_loss(
             &m,
-            config.readout(),
+            &flow_model,
             config.train.loss_reduction,
-            config.divergence.as_ref(),
-            family.as_ref(),
-            schedule.as_ref(),
             x,
             noise.as_ref(),
             &mut rng,
@@ -211,16 +207,12 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         let mut drawn = 0;
         while drawn < o.samples {
             let n = sample_batch.min(o.samples - drawn);
-            let v = generate::draw_stream(
-                config,
-                &net,
-                sampler.as_ref(),
-                &shape,
-                n,
-                &device,
-                config.seed,
+            let batch = generate::SampleBatch {
+                count: n,
+                seed: config.seed,
                 stream,
-            )?;
+            };
+            let v = generate::draw_stream(config, &net, sampler.as_ref(), &shape, &device, batch)?;
             debug_assert_eq!(v.values.len(), n * dim);
             evaluations.0 += v.nfe * n;
             evaluations.1 += n;

@@ -1,7 +1,6 @@
 //! Drawing samples from a trained network and writing them (`.npy`, and a PNG picture).
 
 use crate::config::Config;
-use crate::predict::predict_x;
 use crate::run_folder::RunFolder;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -16,8 +15,8 @@ use gpfn_network::Network;
 use std::path::PathBuf;
 
 /// Runs `f` on the sampling problem of `config` with the trained `network` (its EMA weights,
-/// usually) for `batch` samples of `shape`: the network's output converted to `x̂` by the
-/// configured target, the config's divergence, belief family and schedule.
+/// usually) for `batch` samples of `shape`: the config's model ([`Config::model`]), its
+/// readout turning the network's output into `x̂`.
 pub fn with_problem<T>(
     config: &Config,
     network: &Network,
@@ -39,40 +38,32 @@ pub fn with_counted_problem<T>(
     device: &Device,
     f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
 ) -> Result<(T, usize)> {
-    let family = config.belief_family()?;
-    let schedule = config.schedule();
+    let model = config.model()?;
+    model.check_readout()?;
     let net = network.valid();
-    let target = config.network.target();
-    let output = config.output;
-    let divergence = config.divergence.as_ref();
-    let sched = schedule.as_ref();
     let calls = std::cell::Cell::new(0usize);
     let predictor = |z: Tensor<2>, t: f64| {
         calls.set(calls.get() + 1);
         let rows = vec![t; z.dims()[0]];
-        predict_x(&net, target, &output, divergence, sched, z, &rows)
+        model
+            .predict_x(&net, z, &rows)
             .expect("checked before sampling")
     };
-    if target != gpfn_network::Target::X && divergence.maths().flow_coefficients(0.5).is_none() {
-        return Err(gpfn_core::GpfnError::Config {
-            key: "network.target".into(),
-            message: format!(
-                "divergence `{}` cannot convert a {target:?} prediction (it has no flow `a x + b ε`)",
-                divergence.name()
-            ),
-        });
-    }
-    let problem = SamplingProblem {
-        divergence: config.divergence.as_ref(),
-        family: family.as_ref(),
-        schedule: schedule.as_ref(),
-        predictor: &predictor,
-        batch,
-        dim: shape.iter().product(),
-        device: device.clone(),
-    };
+    let problem = model.sampling_problem(&predictor, batch, shape.iter().product(), device.clone());
     let out = f(&problem)?;
     Ok((out, calls.get()))
+}
+
+/// Which samples [`draw_stream`] draws: `count` of them, with the noise stream
+/// `(seed, "sample", stream)`.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleBatch {
+    /// Number of samples.
+    pub count: usize,
+    /// The seed of the noise.
+    pub seed: u64,
+    /// The stream of the noise under `seed`.
+    pub stream: u64,
 }
 
 /// Samples drawn, with the network evaluations they cost.
@@ -95,23 +86,30 @@ pub fn draw(
     device: &Device,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    Ok(draw_stream(config, network, sampler, shape, count, device, seed, 0)?.values)
+    let batch = SampleBatch {
+        count,
+        seed,
+        stream: 0,
+    };
+    Ok(draw_stream(config, network, sampler, shape, device, batch)?.values)
 }
 
-/// Draws `count` samples with the noise stream `(seed, "sample", stream)`: stream 0 is
-/// [`draw`]; large sample sets are drawn as batches on streams 0, 1, 2, … so that they fit in
-/// memory and each batch is reproducible on its own.
-#[allow(clippy::too_many_arguments)]
+/// Draws `batch.count` samples with the noise stream `(batch.seed, "sample", batch.stream)`:
+/// stream 0 is [`draw`]; large sample sets are drawn as batches on streams 0, 1, 2, … so that
+/// they fit in memory and each batch is reproducible on its own.
 pub fn draw_stream(
     config: &Config,
     network: &Network,
     sampler: &dyn Sampler,
     shape: &[usize],
-    count: usize,
     device: &Device,
-    seed: u64,
-    stream: u64,
+    batch: SampleBatch,
 ) -> Result<Drawn> {
+    let SampleBatch {
+        count,
+        seed,
+        stream,
+    } = batch;
     let (values, nfe) = with_counted_problem(config, network, shape, count, device, |problem| {
         let mut rng = Rng::derive(seed, "sample", stream);
         host_f32(sampler.sample(problem, &mut rng)?)

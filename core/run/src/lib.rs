@@ -3,10 +3,12 @@
 //! The layered configuration that picks every plugin by name ([`config`]), the device
 //! ([`backend`]), the run folder and its atomic checkpoints ([`run_folder`], [`checkpoint`]),
 //! the training loop ([`train`]), sample generation ([`generate`]), the network's prediction
-//! read as `x̂` ([`predict`]) and the speed benchmark ([`bench`]).
+//! read as `x̂` ([`predict`]) and the speed benchmark ([`bench`]). The model that training and
+//! sampling share, divergence, belief family, schedule and readout, is [`model::FlowModel`].
 //!
 //! Module order is the dependency order: `bench → train → generate → run_folder →
-//! checkpoint`, `config` and `predict` below them all.
+//! checkpoint`, `config`, `predict` and `model` below them all (`config → model`,
+//! `predict → model`).
 
 pub mod backend;
 pub mod bench;
@@ -14,6 +16,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod generate;
 pub mod holdout;
+pub mod model;
 pub mod predict;
 pub mod run_folder;
 pub mod train;

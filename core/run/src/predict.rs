@@ -2,68 +2,57 @@
 //! and however it is read (`[output]`: clipping, BFN's `t_min`): the one place where a network
 //! meets a divergence's flow distribution.
 
+pub use crate::model::Readout;
+
+use crate::model::FlowModel;
 use burn::tensor::Tensor;
-use gpfn_core::divergence::{Divergence, column};
-use gpfn_core::schedule::Schedule;
+use gpfn_core::divergence::column;
 use gpfn_core::{GpfnError, Result};
-use gpfn_network::{Network, OutputConfig, Target};
+use gpfn_network::{Network, Target};
 
-/// The readout of a network: its target and the `[output]` settings.
-#[derive(Clone, Copy, Debug)]
-pub struct Readout {
-    /// What the network predicts.
-    pub target: Target,
-    /// Clipping and `t_min`.
-    pub output: OutputConfig,
-}
-
-/// `x̂` for network inputs `z` at per-row times `t`: the network's output, converted from
-/// `ε̂` or `v̂` where the network predicts noise or velocity (see [`Target::conversion`]);
-/// with `output.t_min`, `x̂ = 0` for rows with `t < t_min` and the conversion exact above;
-/// with `output.clip`, `x̂` clipped to `[−clip, clip]`.
-pub fn predict_x(
-    network: &Network,
-    target: Target,
-    output: &OutputConfig,
-    divergence: &dyn Divergence,
-    schedule: &dyn Schedule,
-    z: Tensor<2>,
-    t: &[f64],
-) -> Result<Tensor<2>> {
-    let device = z.device();
-    let out = network.forward(z.clone(), column(t, &device));
-    let x_hat = if target == Target::X && output.t_min.is_none() {
-        out
-    } else {
-        let mut scale = Vec::with_capacity(t.len());
-        let mut mix = Vec::with_capacity(t.len());
-        for &ti in t {
-            let (cz, cout) = match output.t_min {
-                Some(t_min) if ti < t_min => (0.0, 0.0),
-                _ if target == Target::X => (0.0, 1.0),
-                t_min => {
-                    let (a, b) = divergence
-                        .maths()
-                        .flow_coefficients(schedule.kappa(ti))
-                        .ok_or_else(|| GpfnError::Config {
-                            key: "network.target".into(),
-                            message: format!(
-                                "divergence `{}` has no closed-form flow `a x + b ε`; use target = \"x\"",
-                                divergence.name()
-                            ),
-                        })?;
-                    let floor = if t_min.is_some() { 0.0 } else { 1e-3 };
-                    target.conversion_guarded(a, b, floor)
-                }
-            };
-            scale.push(cz);
-            mix.push(cout);
-        }
-        let col = |v: &[f64]| column(v, &device);
-        z * col(&scale) + out * col(&mix)
-    };
-    Ok(match output.clip {
-        Some(c) => x_hat.clamp(-c, c),
-        None => x_hat,
-    })
+impl FlowModel<'_> {
+    /// `x̂` for network inputs `z` at per-row times `t`: the network's output, converted from
+    /// `ε̂` or `v̂` where the network predicts noise or velocity (see [`Target::conversion`]);
+    /// with `output.t_min`, `x̂ = 0` for rows with `t < t_min` and the conversion exact above;
+    /// with `output.clip`, `x̂` clipped to `[−clip, clip]`.
+    pub fn predict_x(&self, network: &Network, z: Tensor<2>, t: &[f64]) -> Result<Tensor<2>> {
+        let Readout { target, output } = self.readout;
+        let divergence = self.divergence;
+        let device = z.device();
+        let out = network.forward(z.clone(), column(t, &device));
+        let x_hat = if target == Target::X && output.t_min.is_none() {
+            out
+        } else {
+            let mut scale = Vec::with_capacity(t.len());
+            let mut mix = Vec::with_capacity(t.len());
+            for &ti in t {
+                let (cz, cout) = match output.t_min {
+                    Some(t_min) if ti < t_min => (0.0, 0.0),
+                    _ if target == Target::X => (0.0, 1.0),
+                    t_min => {
+                        let (a, b) = divergence
+                            .maths()
+                            .flow_coefficients(self.schedule.kappa(ti))
+                            .ok_or_else(|| GpfnError::Config {
+                                key: "network.target".into(),
+                                message: format!(
+                                    "divergence `{}` has no closed-form flow `a x + b ε`; use target = \"x\"",
+                                    divergence.name()
+                                ),
+                            })?;
+                        let floor = if t_min.is_some() { 0.0 } else { 1e-3 };
+                        target.conversion_guarded(a, b, floor)
+                    }
+                };
+                scale.push(cz);
+                mix.push(cout);
+            }
+            let col = |v: &[f64]| column(v, &device);
+            z * col(&scale) + out * col(&mix)
+        };
+        Ok(match output.clip {
+            Some(c) => x_hat.clamp(-c, c),
+            None => x_hat,
+        })
+    }
 }

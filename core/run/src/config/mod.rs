@@ -180,11 +180,22 @@ impl Config {
     }
 
     /// How the network's output is read as `x̂`: `network.target` and `[output]`.
-    pub fn readout(&self) -> crate::predict::Readout {
-        crate::predict::Readout {
+    pub fn readout(&self) -> crate::model::Readout {
+        crate::model::Readout {
             target: self.network.target(),
             output: self.output,
         }
+    }
+
+    /// The model this config describes: its divergence, belief family, schedule and readout,
+    /// built once for the loss, the prediction and the samplers.
+    pub fn model(&self) -> gpfn_core::Result<crate::model::FlowModel<'_>> {
+        Ok(crate::model::FlowModel {
+            divergence: self.divergence.as_ref(),
+            family: self.belief_family()?,
+            schedule: self.schedule(),
+            readout: self.readout(),
+        })
     }
 
     /// The TOML form of the resolved configuration.

@@ -11,31 +11,26 @@
 //! with paired prior noise (reflow), `z` is the flow of that noise rather than a fresh draw.
 
 use crate::config::LossReduction;
-use crate::predict::Readout;
-use crate::predict::predict_x;
+use crate::model::FlowModel;
 use burn::tensor::Tensor;
-use gpfn_core::belief::BeliefFamily;
-use gpfn_core::divergence::{Divergence, column, paired_flow};
+use gpfn_core::divergence::{column, paired_flow};
 use gpfn_core::rng::Rng;
-use gpfn_core::schedule::Schedule;
 use gpfn_network::Network;
 
 /// The training loss of one batch `x: [batch, dim]`, as a one-element tensor. With
 /// `noise = Some(ε)` (row `i` paired with data row `i`, as reflow's pairs are) the network
-/// input is [`Divergence::paired_flow`]`(x, κ, ε)` instead of a fresh draw of
-/// [`Divergence::flow_at`].
-#[allow(clippy::too_many_arguments)]
+/// input is [`paired_flow`]`(x, κ, ε)` instead of a fresh draw of the model's
+/// [`flow_at`](gpfn_core::divergence::DivergenceMaths::flow_at).
 pub fn training_loss(
     network: &Network,
-    readout: Readout,
+    model: &FlowModel<'_>,
     reduction: LossReduction,
-    divergence: &dyn Divergence,
-    family: &dyn BeliefFamily,
-    schedule: &dyn Schedule,
     x: Tensor<2>,
     noise: Option<&Tensor<2>>,
     rng: &mut Rng,
 ) -> gpfn_core::Result<Tensor<1>> {
+    let divergence = model.divergence;
+    let schedule = model.schedule.as_ref();
     let b = x.dims()[0];
     let t: Vec<f64> = (0..b)
         .map(|_| divergence.objective().sample_time(rng))
@@ -45,23 +40,20 @@ pub fn training_loss(
             let kappa: Vec<f64> = t.iter().map(|&t| schedule.kappa(t)).collect();
             paired_flow(divergence, &x, &kappa, eps)?
         }
-        None => divergence.maths().flow_at(family, schedule, &x, &t, rng)?,
+        None => divergence
+            .maths()
+            .flow_at(model.family.as_ref(), schedule, &x, &t, rng)?,
     };
-    loss_at(
-        network, readout, reduction, divergence, schedule, x, input, &t,
-    )
+    loss_at(network, model, reduction, x, input, &t)
 }
 
 /// The loss for given network inputs `input` at times `t` (one per row of `x`):
 /// `mean_rows λ(t) ‖x − x̂(input, t)‖²`, the squared error reduced over dimensions by
 /// `reduction`.
-#[allow(clippy::too_many_arguments)]
 pub fn loss_at(
     network: &Network,
-    readout: Readout,
+    model: &FlowModel<'_>,
     reduction: LossReduction,
-    divergence: &dyn Divergence,
-    schedule: &dyn Schedule,
     x: Tensor<2>,
     input: Tensor<2>,
     t: &[f64],
@@ -74,17 +66,15 @@ pub fn loss_at(
     };
     let weight: Vec<f64> = t
         .iter()
-        .map(|&t| per_dim * divergence.objective().loss_weight(schedule, t))
+        .map(|&t| {
+            per_dim
+                * model
+                    .divergence
+                    .objective()
+                    .loss_weight(model.schedule.as_ref(), t)
+        })
         .collect();
-    let x_hat = predict_x(
-        network,
-        readout.target,
-        &readout.output,
-        divergence,
-        schedule,
-        input,
-        t,
-    )?;
+    let x_hat = model.predict_x(network, input, t)?;
     let squared_error = (x - x_hat).square().sum_dim(1);
     Ok((squared_error * column(&weight, &device)).mean())
 }

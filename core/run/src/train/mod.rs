@@ -8,7 +8,7 @@ mod loss;
 mod schedule;
 
 pub use crate::config::LossReduction;
-pub use crate::predict::Readout;
+pub use crate::model::{FlowModel, Readout};
 pub use clip::{clip_global_norm, global_norm};
 pub use ema::update_ema;
 pub use loss::{loss_at, training_loss};
@@ -113,8 +113,7 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     }
     let device = backend::device(&config.backend)?;
     let ad = device.clone().autodiff();
-    let family = config.belief_family()?;
-    let schedule = config.schedule();
+    let flow_model = config.model()?;
     let table = crate::holdout::training_rows(config)?;
     if table.is_empty() {
         return Err(GpfnError::Config {
@@ -190,11 +189,8 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         let forward = || {
             training_loss(
                 &model,
-                config.readout(),
+                &flow_model,
                 config.train.loss_reduction,
-                config.divergence.as_ref(),
-                family.as_ref(),
-                schedule.as_ref(),
                 x,
                 noise.as_ref(),
                 &mut rng,

@@ -1,0 +1,75 @@
+//! The model as training and sampling both see it: the divergence whose flow the network
+//! learns, the belief family, the schedule, and the readout that turns the network's raw
+//! output into `x̂`. Built once from a [`Config`](crate::config::Config)
+//! ([`Config::model`](crate::config::Config::model)) and handed by reference to the loss
+//! ([`crate::train::training_loss`]), to [`FlowModel::predict_x`] and, as a
+//! [`SamplingProblem`], to the samplers.
+
+use burn::tensor::Device;
+use gpfn_core::belief::BeliefFamily;
+use gpfn_core::divergence::Divergence;
+use gpfn_core::sampling::{Predictor, SamplingProblem};
+use gpfn_core::schedule::Schedule;
+use gpfn_core::{GpfnError, Result};
+use gpfn_network::{OutputConfig, Target};
+
+/// The readout of a network: its target and the `[output]` settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Readout {
+    /// What the network predicts.
+    pub target: Target,
+    /// Clipping and `t_min`.
+    pub output: OutputConfig,
+}
+
+/// One model: divergence, belief family, schedule and readout, bundled once. The divergence
+/// is borrowed from the config; the family and schedule are the config's, built once.
+#[derive(Debug)]
+pub struct FlowModel<'a> {
+    /// The divergence whose flow the network learns and whose proximal steps sample it.
+    pub divergence: &'a dyn Divergence,
+    /// The belief family.
+    pub family: Box<dyn BeliefFamily>,
+    /// The accuracy/time schedule.
+    pub schedule: Box<dyn Schedule>,
+    /// How the network's output is read as `x̂`.
+    pub readout: Readout,
+}
+
+impl FlowModel<'_> {
+    /// Checks that the readout can be applied: a network predicting `ε` or `v` needs a
+    /// divergence with a closed-form flow `a x + b ε` to convert its output.
+    pub fn check_readout(&self) -> Result<()> {
+        let target = self.readout.target;
+        if target != Target::X && self.divergence.maths().flow_coefficients(0.5).is_none() {
+            return Err(GpfnError::Config {
+                key: "network.target".into(),
+                message: format!(
+                    "divergence `{}` cannot convert a {target:?} prediction (it has no flow `a x + b ε`)",
+                    self.divergence.name()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The sampling problem of this model with the network `predictor` (already read as `x̂`)
+    /// for `batch` samples of `dim` values on `device`.
+    pub fn sampling_problem<'p>(
+        &'p self,
+        predictor: &'p Predictor<'p>,
+        batch: usize,
+        dim: usize,
+        device: Device,
+    ) -> SamplingProblem<'p> {
+        SamplingProblem {
+            divergence: self.divergence,
+            family: self.family.as_ref(),
+            schedule: self.schedule.as_ref(),
+            predictor,
+            batch,
+            dim,
+            device,
+        }
+    }
+}
