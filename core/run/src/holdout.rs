@@ -1,7 +1,7 @@
 //! The held-out part of the training split (`[train] holdout = N`): the last `N` rows of the
 //! training split, never trained on, and the reference set of `gpfn eval --against holdout`.
 //! Hyper-parameters are chosen against these images, so that the test set is looked at
-//! once, for the final numbers (docs/results.md, "A fair comparison").
+//! once, for the final numbers (docs/results.md, "The fair comparison: protocol").
 
 use crate::config::Config;
 use gpfn_core::{GpfnError, Result};
