@@ -4,8 +4,9 @@
 //!
 //! The generated crate reuses the workspace's compiled dependencies: it is built with the
 //! workspace's target folder (the parent of `CARGO_TARGET_TMPDIR`), the workspace's
-//! Cargo.lock, and the same `[profile.*]` settings (checked below), so only gpfn's own crates
-//! and the new one are compiled.
+//! Cargo.lock, and the workspace's `[profile.*]` settings passed with `cargo --config` (its own
+//! manifest keeps a few lines of them, checked to agree below), so only gpfn's own crates and
+//! the new one are compiled.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -63,27 +64,17 @@ fn invalid_names_and_non_empty_folders_are_refused() {
     assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
 }
 
-#[test]
-fn the_template_has_the_workspace_profiles() {
+/// The workspace's `[profile]` table as a crate outside it sees it: gpfn's crates (members
+/// there, dependencies here) named with the dev settings they get in the workspace for every
+/// key that `"*"` overrides — the dev profile's value where it sets one, Cargo's dev default
+/// otherwise — and with their own settings where the workspace names them.
+fn workspace_profiles() -> toml::Table {
     let root: toml::Table = std::fs::read_to_string(workspace().join("Cargo.toml"))
         .unwrap()
         .parse()
         .unwrap();
-    let template: toml::Table = include_str!("../src/commands/plugin_template/Cargo.toml.tmpl")
-        .replace("{{gpfn_core}}", "\"\"")
-        .replace("{{gpfn_fdiv}}", "\"\"")
-        .replace("{{gpfn_cli}}", "\"\"")
-        .parse()
-        .unwrap();
-    let (root, template) = (
-        root["profile"].as_table().unwrap(),
-        template["profile"].as_table().unwrap(),
-    );
-    // The same profiles, plus gpfn's own crates (members there, dependencies here) named with
-    // the dev settings they get in the workspace for every key that `"*"` overrides: the dev
-    // profile's value where it sets one, Cargo's dev default otherwise.
-    let mut expected = root.clone();
-    let dev = root["dev"].as_table().unwrap();
+    let mut profiles = root["profile"].as_table().unwrap().clone();
+    let dev = profiles["dev"].as_table().unwrap().clone();
     let overridden: Vec<(String, toml::Value)> = dev["package"]["*"]
         .as_table()
         .unwrap()
@@ -96,7 +87,7 @@ fn the_template_has_the_workspace_profiles() {
             (key.clone(), value)
         })
         .collect();
-    let packages = expected["dev"]
+    let packages = profiles["dev"]
         .as_table_mut()
         .unwrap()
         .entry("package")
@@ -105,13 +96,46 @@ fn the_template_has_the_workspace_profiles() {
         .unwrap();
     for name in gpfn_crates() {
         let mut t: toml::Table = overridden.iter().cloned().collect();
-        // A gpfn crate the workspace names itself (an opt-level of its own) keeps that too.
         if let Some(own) = packages.get(&name).and_then(|v| v.as_table()) {
             t.extend(own.clone());
         }
         packages.insert(name, toml::Value::Table(t));
     }
-    assert_eq!(&expected, template);
+    profiles
+}
+
+/// Every `(path, value)` leaf of a TOML table.
+fn leaves(table: &toml::Table, path: &str, out: &mut Vec<(String, toml::Value)>) {
+    for (key, value) in table {
+        let path = format!("{path}.{key}");
+        match value.as_table() {
+            Some(t) => leaves(t, &path, out),
+            None => out.push((path, value.clone())),
+        }
+    }
+}
+
+/// The template keeps a few profile lines only (what a plugin's tests need to be fast), each
+/// the workspace's own setting, so that with the workspace's profiles added (`cargo
+/// --config`, below) the scaffold builds with exactly the workspace's settings.
+#[test]
+fn the_templates_few_profile_lines_agree_with_the_workspace() {
+    let template: toml::Table = include_str!("../src/commands/plugin_template/Cargo.toml.tmpl")
+        .replace("{{gpfn_core}}", "\"\"")
+        .replace("{{gpfn_cli}}", "\"\"")
+        .parse()
+        .unwrap();
+    let mut own = Vec::new();
+    leaves(template["profile"].as_table().unwrap(), "profile", &mut own);
+    assert!(!own.is_empty() && own.len() <= 4, "{own:?}");
+    let mut workspace = Vec::new();
+    leaves(&workspace_profiles(), "profile", &mut workspace);
+    for (path, value) in own {
+        assert!(
+            workspace.contains(&(path.clone(), value.clone())),
+            "the template sets {path} = {value}, the workspace does not"
+        );
+    }
 }
 
 #[test]
@@ -149,7 +173,13 @@ fn a_scaffolded_crate_builds_and_passes_its_tests() {
     let start = std::time::Instant::now();
     // The same features as this build (CI compiles the wgpu backend in), so that burn and
     // the other dependencies are reused rather than rebuilt with other features.
-    let mut args = vec!["test", "--offline"];
+    // The workspace's profiles, on top of the scaffold's own few lines.
+    let profiles = tmp.path().join("profiles.toml");
+    let mut config = toml::Table::new();
+    config.insert("profile".into(), toml::Value::Table(workspace_profiles()));
+    std::fs::write(&profiles, toml::to_string(&config).unwrap()).unwrap();
+    let config = profiles.to_str().unwrap();
+    let mut args = vec!["--config", config, "test", "--offline"];
     if cfg!(feature = "wgpu") {
         args.extend(["--features", "gpfn-cli/wgpu"]);
     }

@@ -58,7 +58,6 @@ pub fn render(name: &str, gpfn: &Path) -> Vec<(String, String)> {
             .replace("{{lib}}", &lib)
             .replace("{{type}}", &ty)
             .replace("{{gpfn_core}}", &dep("core"))
-            .replace("{{gpfn_fdiv}}", &dep("plugins/fdiv"))
             .replace("{{gpfn_cli}}", &dep("cli"))
             .replace("{{name}}", name)
     };
@@ -115,16 +114,12 @@ fn gpfn_source(given: Option<&Path>) -> Result<PathBuf> {
         Some(d) => d.to_path_buf(),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
     };
-    let looks_right = [
-        "core/Cargo.toml",
-        "cli/Cargo.toml",
-        "plugins/fdiv/Cargo.toml",
-    ]
-    .iter()
-    .all(|f| dir.join(f).is_file());
+    let looks_right = ["core/Cargo.toml", "cli/Cargo.toml"]
+        .iter()
+        .all(|f| dir.join(f).is_file());
     if !looks_right {
         return Err(GpfnError::Invalid(format!(
-            "`{}` is not a gpfn checkout (no core/, cli/ and plugins/fdiv/ crates); pass \
+            "`{}` is not a gpfn checkout (no core/ and cli/ crates); pass \
              `--gpfn DIR` (or set GPFN_SOURCE) to the folder holding gpfn's root Cargo.toml",
             dir.display()
         )));
@@ -176,6 +171,23 @@ mod tests {
         assert!(text.contains("pub struct MyDiv"));
         assert!(text.contains("use gpfn_plugin_my_div as _;"));
         assert!(text.contains(r#"gpfn-core = { path = "/src/gpfn/core" }"#));
+        // The code names the divergence once, in the `ValueDivergence` impl; core's macro
+        // registers it under that name.
+        let lib = &files.iter().find(|(p, _)| p == "src/lib.rs").unwrap().1;
+        let code: Vec<&str> = lib
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//") && l.contains(r#""my-div""#))
+            .collect();
+        assert_eq!(
+            code,
+            [r#"    const NAME: &'static str = "my-div";"#],
+            "{lib}"
+        );
+        assert!(lib.contains("gpfn_core::value_divergence!(MyDiv);"));
+        assert!(
+            !text.contains("fdiv"),
+            "the crate does not depend on gpfn-fdiv"
+        );
         assert!(files.iter().any(|(p, _)| p == "configs/my-div-toy.toml"));
         assert!(!text.contains("todo!"));
     }
