@@ -26,7 +26,7 @@ fn weights(config: &Config, dir: &std::path::Path) -> (Vec<f32>, Vec<f32>) {
     let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
     let fresh = || build_network(config, &shape, &device).unwrap();
     let ema = checkpoint::load_ema(&ckpt, fresh()).unwrap();
-    let model = checkpoint::restore(&ckpt, fresh(), fresh(), gpfn_run::train::optimizer(config))
+    let model = checkpoint::restore(&ckpt, fresh(), fresh(), gpfn_run::train::optimizer())
         .unwrap()
         .model;
     (model.flat_parameters(), ema.flat_parameters())
@@ -137,7 +137,7 @@ fn a_damaged_checkpoint_is_a_named_error() {
     );
     let device = gpfn_core::burn::tensor::Device::flex().autodiff();
     let build = || gpfn_run::train::build_network(&config, &[2], &device).unwrap();
-    let fresh = || (build(), build(), gpfn_run::train::optimizer(&config));
+    let fresh = || (build(), build(), gpfn_run::train::optimizer());
     let (model, ema, opt) = fresh();
     let state = checkpoint::TrainState {
         step: 3,

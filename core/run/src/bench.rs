@@ -163,7 +163,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
 
     // Training steps.
     let mut model = Some(build_network(config, &shape, &ad)?);
-    let mut optim = optimizer(config);
+    let mut optim = optimizer();
     let mut k = 0u64;
     let train_step = timed(o.warmup.max(1), reps, || {
         let m = model
@@ -181,7 +181,7 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
             &mut rng,
         )?;
         let grads = GradientsParams::from_grads(l.backward(), &m);
-        let (grads, _) = clip_gradients(config, grads, &m, false);
+        let (grads, _) = clip_gradients(config.train.grad_clip, grads, &m, false);
         let m = optim.step(config.train.lr, m, grads);
         // Adam's update is queued lazily on GPU backends: wait for it (flex runs eagerly, and
         // a synchronising forward pass would add to its time what PyTorch's bench does not).

@@ -1,6 +1,10 @@
 //! The training loop: Adam with gradient clipping, warm-up + cosine learning rate, EMA
 //! weights, atomic checkpoints, exact `--resume`, Ctrl-C that saves, a progress bar, metrics
 //! as JSON lines.
+//!
+//! [`train`] runs named steps: `set_up` (settings, device, model, data), `resume` (a
+//! checkpoint, `init_from` or fresh weights), then per step `train_step`, `log_step`,
+//! `save_checkpoint` and the periodic samples.
 
 mod clip;
 mod ema;
@@ -16,7 +20,7 @@ pub use schedule::learning_rate;
 
 use crate::backend;
 use crate::checkpoint::{self, TrainState};
-use crate::config::Config;
+use crate::config::{Config, TrainConfig};
 use crate::run_folder::RunFolder;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -26,6 +30,7 @@ use gpfn_core::{GpfnError, Result};
 use gpfn_data::DataLoader;
 use gpfn_network::Network;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -58,23 +63,23 @@ pub struct TrainSummary {
     pub parameters: usize,
 }
 
-/// Builds the optimiser the config describes: Adam. Gradient clipping is not the optimiser's
-/// (burn's clips each parameter tensor on its own): [`clip_gradients`] applies the config's
-/// global-norm clipping before each step.
-pub fn optimizer(_config: &Config) -> ModuleOptimizer {
+/// Builds the optimiser of a run: Adam with burn's defaults (the config has no optimiser
+/// settings; the learning rate is passed to each step). Gradient clipping is not the
+/// optimiser's (burn's clips each parameter tensor on its own): [`clip_gradients`] applies
+/// the global-norm clipping before each step.
+pub fn optimizer() -> ModuleOptimizer {
     AdamConfig::new().init()
 }
 
-/// `train.grad_clip` applied to `grads` of `model` ([`clip_global_norm`]; nothing at 0), and
-/// the global norm before clipping when it was computed (always when clipping, else when
-/// `want_norm`).
+/// Global-norm clipping at `clip` (`train.grad_clip`) applied to `grads` of `model`
+/// ([`clip_global_norm`]; nothing at 0), and the global norm before clipping when it was
+/// computed (always when clipping, else when `want_norm`).
 pub fn clip_gradients<M: Module>(
-    config: &Config,
+    clip: f64,
     grads: GradientsParams,
     model: &M,
     want_norm: bool,
 ) -> (GradientsParams, Option<Tensor<1>>) {
-    let clip = config.train.grad_clip;
     if clip <= 0.0 && !want_norm {
         return (grads, None);
     }
@@ -101,9 +106,30 @@ pub fn build_network(config: &Config, shape: &[usize], device: &Device) -> Resul
     })
 }
 
-/// Trains `config` in `folder`.
-pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Result<TrainSummary> {
-    let started = Instant::now();
+/// What a run trains and where it stands: the weights, their EMA, the optimiser's moments,
+/// the step and the last logged loss.
+struct Training {
+    model: Network,
+    ema: Network,
+    optim: ModuleOptimizer,
+    state: TrainState,
+}
+
+/// What set-up builds from the config: the devices, the model, the training rows' loader
+/// and the shape of one item.
+struct SetUp<'a> {
+    /// The plain device (sampling).
+    device: Device,
+    /// The autodiff device (training).
+    ad: Device,
+    model: FlowModel<'a>,
+    loader: DataLoader,
+    shape: Vec<usize>,
+}
+
+/// Set-up: checks the training settings, opens the device, builds the model and reads the
+/// training rows.
+fn set_up(config: &Config) -> Result<SetUp<'_>> {
     let t = &config.train;
     if t.batch_size == 0 || t.steps == 0 {
         return Err(GpfnError::Config {
@@ -113,7 +139,7 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     }
     let device = backend::device(&config.backend)?;
     let ad = device.clone().autodiff();
-    let flow_model = config.model()?;
+    let model = config.model()?;
     let table = crate::holdout::training_rows(config)?;
     if table.is_empty() {
         return Err(GpfnError::Config {
@@ -122,12 +148,28 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         });
     }
     let shape = table.shape.clone();
-    let mut loader = DataLoader::new(table, t.batch_size, config.seed);
+    let loader = DataLoader::new(table, t.batch_size, config.seed);
+    Ok(SetUp {
+        device,
+        ad,
+        model,
+        loader,
+        shape,
+    })
+}
 
-    let mut model = build_network(config, &shape, &ad)?;
-    let ckpt_root = folder.checkpoints();
-    let resume_from = if options.resume {
-        let latest = checkpoint::latest(&ckpt_root)?;
+/// Resume: the newest checkpoint under `ckpt_root` restored into the freshly built `model`
+/// when `resume` asks for it and there is one; else `model` itself, or the EMA weights of
+/// `init_from` (which only seed a fresh run), at step 0.
+fn resume(
+    folder: &RunFolder,
+    ckpt_root: &Path,
+    resume: bool,
+    init_from: Option<&Path>,
+    mut model: Network,
+) -> Result<Training> {
+    let resume_from = if resume {
+        let latest = checkpoint::latest(ckpt_root)?;
         if latest.is_none() {
             tracing::warn!(folder = %folder.path().display(), "--resume: no checkpoint yet, starting from step 0");
         }
@@ -136,140 +178,234 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         None
     };
     // A resumed run restores its own weights; `init_from` only seeds a fresh one.
-    if let (None, Some(init)) = (&resume_from, &t.init_from) {
+    if let (None, Some(init)) = (&resume_from, init_from) {
         model = checkpoint::load_ema(init, model)?;
         tracing::info!(checkpoint = %init.display(), "initial weights");
     }
-    let mut ema = model.valid();
-    let mut optim = optimizer(config);
-    let mut start = 0;
-    let mut loss: Option<f64> = None;
-    if let Some(dir) = resume_from {
-        let r = checkpoint::restore(&dir, model, ema, optim)?;
-        (model, ema, optim) = (r.model, r.ema, r.optimizer);
-        start = r.state.step;
-        loss = r.state.loss;
-        tracing::info!(step = start, checkpoint = %dir.display(), "resumed");
-    }
-    let parameters = model.num_params();
-    tracing::info!(parameters, steps = t.steps, batch = t.batch_size, backend = %config.backend, "training");
+    let ema = model.valid();
+    let optim = optimizer();
+    let Some(dir) = resume_from else {
+        let state = TrainState {
+            step: 0,
+            loss: None,
+        };
+        return Ok(Training {
+            model,
+            ema,
+            optim,
+            state,
+        });
+    };
+    let r = checkpoint::restore(&dir, model, ema, optim)?;
+    tracing::info!(step = r.state.step, checkpoint = %dir.display(), "resumed");
+    Ok(Training {
+        model: r.model,
+        ema: r.ema,
+        optim: r.optimizer,
+        state: r.state,
+    })
+}
 
-    let bar = if options.progress {
-        let bar = ProgressBar::new(t.steps);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps · {msg} · eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar.set_position(start);
-        bar
+/// What a training step needs besides the weights and the batch.
+struct StepSettings<'a> {
+    /// The model whose loss is minimised.
+    model: &'a FlowModel<'a>,
+    /// The `[train]` settings.
+    train: &'a TrainConfig,
+    /// The run seed.
+    seed: u64,
+    /// Whether the network draws dropout masks (from the backend's generator).
+    dropout: bool,
+    /// The autodiff device, whose generator dropout draws from.
+    device: &'a Device,
+}
+
+/// What a step reports when it is logged.
+struct Logged {
+    lr: f64,
+    /// The global gradient norm before clipping.
+    grad_norm: Option<f64>,
+}
+
+/// The step: one optimiser step on the batch `(x, noise)` at `w.state.step` with learning
+/// rate `lr`, the EMA updated and the step counted. With `log_now`, the loss is read (an
+/// error when it is not finite) into `w.state.loss` and the gradient norm returned.
+fn train_step(
+    s: &StepSettings<'_>,
+    mut w: Training,
+    (x, noise): (Tensor<2>, Option<Tensor<2>>),
+    lr: f64,
+    log_now: bool,
+) -> Result<(Training, Option<f64>)> {
+    let t = s.train;
+    let step = w.state.step;
+    let mut rng = Rng::derive(s.seed, "train", step);
+    let forward = || {
+        training_loss(
+            &w.model,
+            s.model,
+            t.loss_reduction,
+            x,
+            noise.as_ref(),
+            &mut rng,
+        )
+    };
+    // Dropout draws its masks from the backend's generator: seed it per step (so resume
+    // is exact) and hold it for the forward pass.
+    let l = if s.dropout {
+        let seed = s.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        backend::with_seed(s.device, seed, forward)?
     } else {
-        ProgressBar::hidden()
+        forward()?
+    };
+    if log_now {
+        let value = l.clone().into_scalar::<f32>() as f64;
+        if !value.is_finite() {
+            return Err(GpfnError::Invalid(format!(
+                "the training loss became {value} at step {}; lower train.lr or check the data",
+                step + 1
+            )));
+        }
+        w.state.loss = Some(value);
+    }
+    let grads = GradientsParams::from_grads(l.backward(), &w.model);
+    let (grads, grad_norm) = clip_gradients(t.grad_clip, grads, &w.model, log_now);
+    let grad_norm = if log_now {
+        grad_norm.map(|n| n.into_scalar::<f32>() as f64)
+    } else {
+        None
+    };
+    w.model = w.optim.step(lr, w.model, grads);
+    w.ema = if t.ema_decay > 0.0 {
+        update_ema(w.ema, &w.model.valid(), t.ema_decay)
+    } else {
+        w.model.valid()
+    };
+    w.state.step += 1;
+    Ok((w, grad_norm))
+}
+
+/// Logging: the progress bar's message and a line of `metrics.jsonl` after a logged step.
+fn log_step(
+    folder: &RunFolder,
+    bar: &ProgressBar,
+    state: &TrainState,
+    logged: Logged,
+    started: Instant,
+) -> Result<()> {
+    let (step, loss) = (state.step, state.loss);
+    bar.set_message(format!("loss {:.4}", loss.unwrap_or(f64::NAN)));
+    folder.log_metrics(&serde_json::json!({
+        "step": step,
+        "loss": loss,
+        "grad_norm": logged.grad_norm,
+        "lr": logged.lr,
+        "elapsed_s": started.elapsed().as_secs_f64(),
+    }))?;
+    tracing::debug!(step, loss, lr = logged.lr, "step");
+    Ok(())
+}
+
+/// Checkpoint: the weights, EMA, optimiser and state saved atomically under `ckpt_root`,
+/// keeping the newest `keep`.
+fn save_checkpoint(ckpt_root: &Path, w: &Training, keep: usize) -> Result<()> {
+    checkpoint::save(ckpt_root, &w.model, &w.ema, &w.optim, &w.state, keep)?;
+    Ok(())
+}
+
+/// The progress bar of `steps` steps, at `start` (hidden without `progress`).
+fn progress_bar(progress: bool, steps: u64, start: u64) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps · {msg} · eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(start);
+    bar
+}
+
+/// Whether `options` asks to stop before the step after `done` steps of this invocation.
+fn stop_requested(options: &TrainOptions, done: u64) -> bool {
+    options
+        .interrupt
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::SeqCst))
+        || options.stop_after.is_some_and(|n| done >= n)
+}
+
+/// Whether a periodic action every `every` steps (0: never) falls after `step` of `steps`
+/// (the last step has its own).
+fn due(every: u64, step: u64, steps: u64) -> bool {
+    every > 0 && step.is_multiple_of(every) && step < steps
+}
+
+/// Trains `config` in `folder`.
+pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Result<TrainSummary> {
+    let started = Instant::now();
+    let t = &config.train;
+    let SetUp {
+        device,
+        ad,
+        model: flow_model,
+        mut loader,
+        shape,
+    } = set_up(config)?;
+    let ckpt_root = folder.checkpoints();
+    let fresh = build_network(config, &shape, &ad)?;
+    let mut w = resume(
+        folder,
+        &ckpt_root,
+        options.resume,
+        t.init_from.as_deref(),
+        fresh,
+    )?;
+    let start = w.state.step;
+    let parameters = w.model.num_params();
+    tracing::info!(parameters, steps = t.steps, batch = t.batch_size, backend = %config.backend, "training");
+    let bar = progress_bar(options.progress, t.steps, start);
+    let settings = StepSettings {
+        model: &flow_model,
+        train: t,
+        seed: config.seed,
+        dropout: config.network.uses_dropout(),
+        device: &ad,
     };
 
-    let mut step = start;
     let mut interrupted = false;
     let mut last_checkpoint = start;
-    // The global gradient norm before clipping, at the last logged step.
-    let mut grad_norm_logged: Option<f64> = None;
-    while step < t.steps {
-        if options
-            .interrupt
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst))
-            || options.stop_after.is_some_and(|n| step - start >= n)
-        {
+    while w.state.step < t.steps {
+        let step = w.state.step;
+        if stop_requested(options, step - start) {
             interrupted = true;
             break;
         }
         let lr = learning_rate(t.lr, t.warmup_steps, t.steps, t.final_lr_ratio, step);
-        let (x, noise) = loader.paired_batch(step, &ad);
-        let mut rng = Rng::derive(config.seed, "train", step);
-        let forward = || {
-            training_loss(
-                &model,
-                &flow_model,
-                config.train.loss_reduction,
-                x,
-                noise.as_ref(),
-                &mut rng,
-            )
-        };
-        // Dropout draws its masks from the backend's generator: seed it per step (so resume
-        // is exact) and hold it for the forward pass.
-        let l = if config.network.uses_dropout() {
-            let seed = config.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            backend::with_seed(&ad, seed, forward)?
-        } else {
-            forward()?
-        };
+        let batch = loader.paired_batch(step, &ad);
         let log_now = (step + 1) % t.log_every.max(1) == 0 || step + 1 == t.steps;
-        if log_now {
-            let value = l.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(GpfnError::Invalid(format!(
-                    "the training loss became {value} at step {}; lower train.lr or check the data",
-                    step + 1
-                )));
-            }
-            loss = Some(value);
-        }
-        let grads = GradientsParams::from_grads(l.backward(), &model);
-        let (grads, grad_norm) = clip_gradients(config, grads, &model, log_now);
-        if log_now {
-            grad_norm_logged = grad_norm.map(|n| n.into_scalar::<f32>() as f64);
-        }
-        model = optim.step(lr, model, grads);
-        ema = if t.ema_decay > 0.0 {
-            update_ema(ema, &model.valid(), t.ema_decay)
-        } else {
-            model.valid()
-        };
-        step += 1;
+        let (next, grad_norm) = train_step(&settings, w, batch, lr, log_now)?;
+        w = next;
+        let step = w.state.step;
         bar.set_position(step);
         if log_now {
-            bar.set_message(format!("loss {:.4}", loss.unwrap_or(f64::NAN)));
-            folder.log_metrics(&serde_json::json!({
-                "step": step,
-                "loss": loss,
-                "grad_norm": grad_norm_logged,
-                "lr": lr,
-                "elapsed_s": started.elapsed().as_secs_f64(),
-            }))?;
-            tracing::debug!(step, loss, lr, "step");
+            log_step(folder, &bar, &w.state, Logged { lr, grad_norm }, started)?;
         }
-        if t.checkpoint_every > 0 && step % t.checkpoint_every == 0 && step < t.steps {
-            checkpoint::save(
-                &ckpt_root,
-                &model,
-                &ema,
-                &optim,
-                &TrainState { step, loss },
-                t.keep_checkpoints,
-            )?;
+        if due(t.checkpoint_every, step, t.steps) {
+            save_checkpoint(&ckpt_root, &w, t.keep_checkpoints)?;
             last_checkpoint = step;
         }
-        if t.sample_every > 0 && step % t.sample_every == 0 && step < t.steps {
-            crate::generate::write_samples(
-                config,
-                folder,
-                &ema,
-                &shape,
-                &device,
-                &format!("step-{step:08}"),
-            )?;
+        if due(t.sample_every, step, t.steps) {
+            let tag = format!("step-{step:08}");
+            crate::generate::write_samples(config, folder, &w.ema, &shape, &device, &tag)?;
         }
     }
+    let step = w.state.step;
     if step != last_checkpoint || checkpoint::latest(&ckpt_root)?.is_none() {
-        checkpoint::save(
-            &ckpt_root,
-            &model,
-            &ema,
-            &optim,
-            &TrainState { step, loss },
-            t.keep_checkpoints,
-        )?;
+        save_checkpoint(&ckpt_root, &w, t.keep_checkpoints)?;
     }
     bar.finish_and_clear();
     if interrupted {
@@ -278,11 +414,11 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
             "stopped early; checkpoint saved, continue with --resume"
         );
     } else {
-        crate::generate::write_samples(config, folder, &ema, &shape, &device, "final")?;
+        crate::generate::write_samples(config, folder, &w.ema, &shape, &device, "final")?;
     }
     Ok(TrainSummary {
         step,
-        loss,
+        loss: w.state.loss,
         interrupted,
         seconds: started.elapsed().as_secs_f64(),
         parameters,
