@@ -119,11 +119,17 @@ fn config_prints_values_with_their_layer() {
         lr.contains("0.5") && lr.contains("# --set train.lr"),
         "{lr}"
     );
+    // w2-toy.toml sets its own budget over toy-base.toml's; the batch comes from the base.
     let steps = out
         .lines()
-        .find(|l| l.starts_with("steps = 3000"))
+        .find(|l| l.starts_with("steps = 10000"))
         .expect("train.steps line");
-    assert!(steps.contains("toy-base.toml"), "{steps}");
+    assert!(steps.contains("w2-toy.toml"), "{steps}");
+    let batch = out
+        .lines()
+        .find(|l| l.starts_with("batch_size = 256"))
+        .expect("train.batch_size line");
+    assert!(batch.contains("toy-base.toml"), "{batch}");
     assert!(out.contains("ema_decay = 0.995"), "{out}");
 }
 
