@@ -220,6 +220,21 @@ fn kl_oracle(
     }
 }
 
+/// Runs `f` on BFN's bound problem for 2-D Gaussian data with the KL chain on
+/// `bfn-geometric(σ₁)` and the exact posterior-mean predictor.
+fn with_kl_oracle_problem<R>(sigma1: f64, f: impl FnOnce(&BoundProblem<'_>) -> R) -> R {
+    let schedule = BfnGeometric { sigma1 };
+    let predictor = kl_oracle(&schedule, 2);
+    let div = KlDivergence::default();
+    let family = family_by_name("diag-gaussian").unwrap();
+    f(&BoundProblem {
+        divergence: &div,
+        family: family.as_ref(),
+        schedule: &schedule,
+        predictor: &predictor,
+    })
+}
+
 /// BFN's bounds with the exact predictor, against the paper's equations summed by hand:
 /// `E_x[Lⁿ] = ½ Σ_i α_i Var(x | μ_{i−1})` with `α_i = σ₁^{−2i/n}(1 − σ₁^{2/n})`,
 /// `ρ_{i−1} = σ₁^{−2(i−1)/n}`, `Var(x | μ) = 1/(1/S² + ρ − 1)`; `E_x[L^∞] = ½ ln(1 + S²(ρ₁ − 1))`;
@@ -231,21 +246,13 @@ fn bfn_bounds_reproduce_the_papers_equations_on_gaussian_data() {
     let d = 2;
     let sigma1: f64 = 0.02;
     let n = 10;
-    let schedule = BfnGeometric { sigma1 };
-    let predictor = kl_oracle(&schedule, d);
-    let div = KlDivergence::default();
-    let family = family_by_name("diag-gaussian").unwrap();
-    let problem = BoundProblem {
-        divergence: &div,
-        family: family.as_ref(),
-        schedule: &schedule,
-        predictor: &predictor,
-    };
     let items = 20_000;
     let x = gaussian_data(items, d, 11);
     let device = Device::flex();
     let xt = Tensor::<2>::from_data(TensorData::new(x, [items, d]), &device);
-    let terms = bfn_bounds(&problem, &xt, n, None, 1, &mut Rng::seed(2)).unwrap();
+    let terms = with_kl_oracle_problem(sigma1, |problem| {
+        bfn_bounds(problem, &xt, n, None, 1, &mut Rng::seed(2)).unwrap()
+    });
 
     let rho1 = sigma1.powi(-2);
     let post = |s: f64, rho: f64| 1.0 / (1.0 / (s * s) + rho - 1.0);
@@ -293,23 +300,17 @@ fn bfn_bounds_reproduce_the_papers_equations_on_gaussian_data() {
 #[test]
 fn stratified_draws_cut_the_bounds_monte_carlo_error() {
     let d = 2;
-    let schedule = BfnGeometric { sigma1: 0.02 };
-    let predictor = kl_oracle(&schedule, d);
-    let div = KlDivergence::default();
-    let family = family_by_name("diag-gaussian").unwrap();
-    let problem = BoundProblem {
-        divergence: &div,
-        family: family.as_ref(),
-        schedule: &schedule,
-        predictor: &predictor,
-    };
     let device = Device::flex();
     let one = |items: usize| {
         let v: Vec<f32> = (0..items).flat_map(|_| [0.7f32, -0.4]).collect();
         Tensor::<2>::from_data(TensorData::new(v, [items, d]), &device)
     };
-    let single = bfn_bounds(&problem, &one(40_000), 10, None, 1, &mut Rng::seed(3)).unwrap();
-    let strat = bfn_bounds(&problem, &one(8_000), 10, None, 8, &mut Rng::seed(4)).unwrap();
+    let (single, strat) = with_kl_oracle_problem(0.02, |problem| {
+        (
+            bfn_bounds(problem, &one(40_000), 10, None, 1, &mut Rng::seed(3)).unwrap(),
+            bfn_bounds(problem, &one(8_000), 10, None, 8, &mut Rng::seed(4)).unwrap(),
+        )
+    });
     let (e1, e8) = (
         Estimate::of(&single.continuous),
         Estimate::of(&strat.continuous),
