@@ -3,7 +3,10 @@
 
 use crate::flex::{self, Place};
 use crate::host::uninit::overwritten;
-use crate::host::{GroupNormShape, group_norm_silu_backward_into, group_norm_silu_forward_into};
+use crate::host::{
+    GroupNormAffine, GroupNormAffineGrads, GroupNormShape, GroupNormStats,
+    group_norm_silu_backward_into, group_norm_silu_forward_into,
+};
 use burn::backend::Flex;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -101,8 +104,10 @@ fn forward(
             stats = group_norm_silu_forward_into(
                 s,
                 flex::values(x),
-                flex::values(g),
-                flex::values(b),
+                GroupNormAffine {
+                    gamma: flex::values(g),
+                    beta: flex::values(b),
+                },
                 epsilon,
                 y,
             )
@@ -142,14 +147,20 @@ impl Backward<Flex, 3> for GroupNormSiluBackward {
                 group_norm_silu_backward_into(
                     &s,
                     flex::values(&st.x),
-                    flex::values(&st.gamma),
-                    flex::values(&st.beta),
-                    &st.mean,
-                    &st.rstd,
+                    GroupNormAffine {
+                        gamma: flex::values(&st.gamma),
+                        beta: flex::values(&st.beta),
+                    },
+                    GroupNormStats {
+                        mean: &st.mean,
+                        rstd: &st.rstd,
+                    },
                     flex::values(&dy),
                     dx,
-                    &mut dgamma,
-                    &mut dbeta,
+                    GroupNormAffineGrads {
+                        dgamma: &mut dgamma,
+                        dbeta: &mut dbeta,
+                    },
                 )
             })
         };

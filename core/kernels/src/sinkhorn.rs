@@ -3,7 +3,7 @@
 //! the solver's potentials are not differentiated, but a caller may still ask).
 
 use crate::flex::{self, Place};
-use crate::host::{lse_columns, lse_rows};
+use crate::host::{CostShape, lse_columns, lse_rows};
 use burn::tensor::Tensor;
 
 /// Which index a Sinkhorn update reduces over.
@@ -33,15 +33,16 @@ pub fn sinkhorn_update(
         let wt = flex::contiguous(flex::into_flex(log_w.clone()));
         let (cs, vs, ws) = (flex::values(&ct), flex::values(&vt), flex::values(&wt));
         let eps = epsilon as f32;
+        let shape = CostShape { batch: b, n, m };
         let out = match reduce {
             Reduce::Columns => {
                 let mut out = vec![0.0f32; b * n];
-                lse_rows(b, n, m, cs, vs, ws, eps, &mut out);
+                lse_rows(&shape, cs, vs, ws, eps, &mut out);
                 flex::tensor(out, &[b, n])
             }
             Reduce::Rows => {
                 let mut out = vec![0.0f32; b * m];
-                lse_columns(b, n, m, cs, vs, ws, eps, &mut out);
+                lse_columns(&shape, cs, vs, ws, eps, &mut out);
                 flex::tensor(out, &[b, m])
             }
         };

@@ -6,9 +6,10 @@
 //! image per block and with several) and group counts of the normalisation.
 
 use gpfn_kernels::host::{
-    Conv2dShape, GroupNormShape, conv2d_backward, conv2d_backward_into, conv2d_forward,
-    conv2d_forward_into, conv2d_winograd, group_norm_silu_backward, group_norm_silu_backward_into,
-    group_norm_silu_forward, group_norm_silu_forward_into,
+    Conv2dShape, GroupNormAffine, GroupNormAffineGrads, GroupNormShape, GroupNormStats,
+    conv2d_backward, conv2d_backward_into, conv2d_forward, conv2d_forward_into, conv2d_winograd,
+    group_norm_silu_backward, group_norm_silu_backward_into, group_norm_silu_forward,
+    group_norm_silu_forward_into,
 };
 use std::mem::MaybeUninit;
 
@@ -143,30 +144,47 @@ fn group_norm_silu_writes_every_output_value() {
         let n = s.batch * s.channels * s.pixels;
         let (x, dy) = (values(n, 5), values(n, 6));
         let (gamma, beta) = (values(s.channels, 7), values(s.channels, 8));
+        let affine = GroupNormAffine {
+            gamma: &gamma,
+            beta: &beta,
+        };
         let mut y = vec![0.0; n];
-        let (mean, rstd) = group_norm_silu_forward(s, &x, &gamma, &beta, 1e-5, &mut y);
+        let (mean, rstd) = group_norm_silu_forward(s, &x, affine, 1e-5, &mut y);
         let mut y_nan = nans(n);
-        let stats = group_norm_silu_forward_into(s, &x, &gamma, &beta, 1e-5, &mut y_nan);
+        let stats = group_norm_silu_forward_into(s, &x, affine, 1e-5, &mut y_nan);
         assert_bits(&format!("case {k} y"), &read(&y_nan), &y);
         assert_eq!(stats, (mean.clone(), rstd.clone()), "case {k}: statistics");
 
         let (mut dx, mut dg, mut db) = (vec![0.0; n], vec![0.0; s.channels], vec![0.0; s.channels]);
+        let saved_stats = GroupNormStats {
+            mean: &mean,
+            rstd: &rstd,
+        };
         group_norm_silu_backward(
-            s, &x, &gamma, &beta, &mean, &rstd, &dy, &mut dx, &mut dg, &mut db,
+            s,
+            &x,
+            affine,
+            saved_stats,
+            &dy,
+            &mut dx,
+            GroupNormAffineGrads {
+                dgamma: &mut dg,
+                dbeta: &mut db,
+            },
         );
         let mut dx_nan = nans(n);
         let (mut dg2, mut db2) = (vec![f32::NAN; s.channels], vec![f32::NAN; s.channels]);
         group_norm_silu_backward_into(
             s,
             &x,
-            &gamma,
-            &beta,
-            &mean,
-            &rstd,
+            affine,
+            saved_stats,
             &dy,
             &mut dx_nan,
-            &mut dg2,
-            &mut db2,
+            GroupNormAffineGrads {
+                dgamma: &mut dg2,
+                dbeta: &mut db2,
+            },
         );
         assert_bits(&format!("case {k} dx"), &read(&dx_nan), &dx);
         assert_bits(&format!("case {k} dγ"), &dg2, &dg);

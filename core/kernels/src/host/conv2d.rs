@@ -29,8 +29,8 @@
 
 pub use super::conv2d_common::Conv2dShape;
 use super::conv2d_common::{
-    Im2colBuffer, Layout, Plan, Scratch, SharedMut, block_geometry, channels_last, kept_buffer,
-    sgemm, with_scratch,
+    GemmDims, Im2colBuffer, Layout, Plan, Scratch, SharedMut, Strided, block_geometry,
+    channels_last, kept_buffer, sgemm, with_scratch,
 };
 use super::transpose::{transpose, transpose_into};
 use rayon::prelude::*;
@@ -331,19 +331,11 @@ pub fn conv2d_forward_into(
                     // SAFETY: the matrices lie within col/x, w and out as sized above.
                     unsafe {
                         sgemm(
-                            q,
-                            o,
-                            k,
-                            out.as_mut_ptr(),
-                            1,
-                            o,
+                            GemmDims { m: q, n: o, k },
+                            Strided::row_major(out.as_mut_ptr(), o),
                             bias.is_some(),
-                            lhs,
-                            q,
-                            1,
-                            w.as_ptr(),
-                            k,
-                            1,
+                            Strided::col_major(lhs, q),
+                            Strided::col_major(w.as_ptr(), k),
                             par,
                         )
                     };
@@ -372,19 +364,11 @@ pub fn conv2d_forward_into(
                 // SAFETY: the matrices lie within col/x, w and dst as sized above.
                 unsafe {
                     sgemm(
-                        q,
-                        o,
-                        k,
-                        dst,
-                        q,
-                        1,
+                        GemmDims { m: q, n: o, k },
+                        Strided::col_major(dst, q),
                         bias.is_some(),
-                        lhs,
-                        q,
-                        1,
-                        w.as_ptr(),
-                        k,
-                        1,
+                        Strided::col_major(lhs, q),
+                        Strided::col_major(w.as_ptr(), k),
                         par,
                     )
                 };
@@ -509,19 +493,11 @@ pub fn conv2d_backward_into(
                         // SAFETY: sizes as above.
                         unsafe {
                             sgemm(
-                                k,
-                                o,
-                                q,
-                                dw_acc.as_mut_ptr(),
-                                1,
-                                o,
+                                GemmDims { m: k, n: o, k: q },
+                                Strided::row_major(dw_acc.as_mut_ptr(), o),
                                 true,
-                                lhs.as_ptr(),
-                                1,
-                                q,
-                                g.as_ptr(),
-                                q,
-                                1,
+                                Strided::row_major(lhs.as_ptr(), q),
+                                Strided::col_major(g.as_ptr(), q),
                                 par,
                             )
                         };
@@ -539,19 +515,11 @@ pub fn conv2d_backward_into(
                         // SAFETY: sizes as above.
                         unsafe {
                             sgemm(
-                                q,
-                                k,
-                                o,
-                                dst,
-                                q,
-                                1,
+                                GemmDims { m: q, n: k, k: o },
+                                Strided::col_major(dst, q),
                                 false,
-                                g.as_ptr(),
-                                q,
-                                1,
-                                w.as_ptr(),
-                                1,
-                                k,
+                                Strided::col_major(g.as_ptr(), q),
+                                Strided::row_major(w.as_ptr(), k),
                                 par,
                             )
                         };

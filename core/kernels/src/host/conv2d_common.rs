@@ -253,42 +253,80 @@ impl SharedMut {
     }
 }
 
-/// `dst (m×n) = α dst + β lhs (m×k) · rhs (k×n)` with column strides `*_cs` and row strides
-/// `*_rs`, in f32.
-#[allow(clippy::too_many_arguments)]
+/// The sizes of one GEMM `dst (m×n) = lhs (m×k) · rhs (k×n)`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct GemmDims {
+    /// Rows of `dst` and `lhs`.
+    pub(super) m: usize,
+    /// Columns of `dst` and `rhs`.
+    pub(super) n: usize,
+    /// The inner dimension: columns of `lhs`, rows of `rhs`.
+    pub(super) k: usize,
+}
+
+/// A strided f32 matrix behind `ptr` (`*const f32` or `*mut f32`): element `(i, j)` lies at
+/// `ptr + i · row_stride + j · col_stride`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Strided<P> {
+    pub(super) ptr: P,
+    /// Distance between adjacent columns.
+    pub(super) col_stride: usize,
+    /// Distance between adjacent rows.
+    pub(super) row_stride: usize,
+}
+
+impl<P> Strided<P> {
+    /// Column-major with leading dimension `ld`: `(i, j)` at `i + j · ld`.
+    #[inline]
+    pub(super) fn col_major(ptr: P, ld: usize) -> Self {
+        Self {
+            ptr,
+            col_stride: ld,
+            row_stride: 1,
+        }
+    }
+
+    /// Row-major with leading dimension `ld`: `(i, j)` at `i · ld + j`.
+    #[inline]
+    pub(super) fn row_major(ptr: P, ld: usize) -> Self {
+        Self {
+            ptr,
+            col_stride: 1,
+            row_stride: ld,
+        }
+    }
+}
+
+/// `dst (m×n) = α dst + β lhs (m×k) · rhs (k×n)` in f32, with `α = 1` if `accumulate` (else
+/// `dst` is not read) and `β = 1`.
+///
+/// # Safety
+/// The three matrices lie within their buffers for `dims`, and `dst` overlaps neither input.
 #[inline]
 pub(super) unsafe fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_cs: usize,
-    dst_rs: usize,
+    dims: GemmDims,
+    dst: Strided<*mut f32>,
     accumulate: bool,
-    lhs: *const f32,
-    lhs_cs: usize,
-    lhs_rs: usize,
-    rhs: *const f32,
-    rhs_cs: usize,
-    rhs_rs: usize,
+    lhs: Strided<*const f32>,
+    rhs: Strided<*const f32>,
     parallelism: Parallelism,
 ) {
     // SAFETY: the caller passes pointers and strides that describe valid matrices.
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            dst_cs as isize,
-            dst_rs as isize,
+            dims.m,
+            dims.n,
+            dims.k,
+            dst.ptr,
+            dst.col_stride as isize,
+            dst.row_stride as isize,
             accumulate,
-            lhs,
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs,
-            rhs_cs as isize,
-            rhs_rs as isize,
+            lhs.ptr,
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.ptr,
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
             1.0,
             1.0,
             false,

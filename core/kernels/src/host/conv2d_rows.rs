@@ -30,8 +30,8 @@
 //! GEMMs with `G` the output gradient laid out on the same positions (zeros in the gaps).
 
 use super::conv2d_common::{
-    Conv2dShape, Im2colBuffer, Layout, Plan, SharedMut, channels_last, kept_buffer, sgemm,
-    with_scratch,
+    Conv2dShape, GemmDims, Im2colBuffer, Layout, Plan, SharedMut, Strided, channels_last,
+    kept_buffer, sgemm, with_scratch,
 };
 use super::transpose::transpose_into;
 use rayon::prelude::*;
@@ -180,25 +180,21 @@ pub(super) fn forward(
                 let out = &mut scratch.out;
                 // One GEMM per kernel row u: lhs[i, (c, v)] = R[(c, v), i + u W] for the
                 // positions i from the first pixel on (R's column `first + i + (u − p_h) W`).
-                let gemms = |dst: *mut f32, dst_cs: usize, dst_rs: usize, biased: bool| {
+                let gemms = |dst: Strided<*mut f32>, biased: bool| {
                     for u in 0..kh {
                         // SAFETY: the views lie within R (u W + span ≤ (2 p_h) W + span = ld),
                         // wr and dst.
                         unsafe {
                             sgemm(
-                                at.span,
-                                o,
-                                kr,
+                                GemmDims {
+                                    m: at.span,
+                                    n: o,
+                                    k: kr,
+                                },
                                 dst,
-                                dst_cs,
-                                dst_rs,
                                 biased || u > 0,
-                                r.add(u * row_w),
-                                at.ld,
-                                1,
-                                wr.as_ptr().add(u * o * kr),
-                                kr,
-                                1,
+                                Strided::col_major(r.add(u * row_w), at.ld),
+                                Strided::col_major(wr.as_ptr().add(u * o * kr), kr),
                                 par,
                             )
                         };
@@ -210,7 +206,7 @@ pub(super) fn forward(
                     if let Some(b) = bias {
                         out.chunks_mut(o).for_each(|row| row.copy_from_slice(b));
                     }
-                    gemms(out.as_mut_ptr(), 1, o, bias.is_some());
+                    gemms(Strided::row_major(out.as_mut_ptr(), o), bias.is_some());
                     for (j, n) in images.enumerate() {
                         // SAFETY: image n's output belongs to this block only.
                         let target = unsafe { y_ptr.range(n * o * p, o * p) };
@@ -235,7 +231,7 @@ pub(super) fn forward(
                             .fill(MaybeUninit::new(bv));
                     }
                 }
-                gemms(dst, at.span, 1, bias.is_some());
+                gemms(Strided::col_major(dst, at.span), bias.is_some());
                 if !direct {
                     for (j, n) in images.enumerate() {
                         for oc in 0..o {
@@ -353,19 +349,15 @@ pub(super) fn backward(
                         // SAFETY: the views lie within R, g and acc as sized above.
                         unsafe {
                             sgemm(
-                                kr,
-                                o,
-                                at.span,
-                                acc.as_mut_ptr().add(u * kr * o),
-                                1,
-                                o,
+                                GemmDims {
+                                    m: kr,
+                                    n: o,
+                                    k: at.span,
+                                },
+                                Strided::row_major(acc.as_mut_ptr().add(u * kr * o), o),
                                 true,
-                                r.add(u * row_w),
-                                1,
-                                at.ld,
-                                g.as_ptr(),
-                                at.span,
-                                1,
+                                Strided::row_major(r.add(u * row_w), at.ld),
+                                Strided::col_major(g.as_ptr(), at.span),
                                 par,
                             )
                         };

@@ -32,7 +32,7 @@
 //! axes swapped: [`super::conv2d_rows`]), so it takes this path as well; the weight gradient
 //! stays with the row-shift GEMMs.
 
-use super::conv2d_common::{Conv2dShape, Plan, SharedMut, sgemm, with_scratch};
+use super::conv2d_common::{Conv2dShape, GemmDims, Plan, SharedMut, Strided, sgemm, with_scratch};
 use super::transpose::{transpose, transpose_into};
 use crate::fast_math::{Kernel, dispatch};
 use rayon::prelude::*;
@@ -324,19 +324,15 @@ pub(super) fn forward(
                     // SAFETY: the three matrices lie within v, u and m as sized above.
                     unsafe {
                         sgemm(
-                            t,
-                            o,
-                            c_in,
-                            m.as_mut_ptr().add(xi * t * o),
-                            1,
-                            o,
+                            GemmDims {
+                                m: t,
+                                n: o,
+                                k: c_in,
+                            },
+                            Strided::row_major(m.as_mut_ptr().add(xi * t * o), o),
                             false,
-                            v.as_ptr().add(xi * t * c_in),
-                            1,
-                            c_in,
-                            u.as_ptr().add(xi * o * c_in),
-                            c_in,
-                            1,
+                            Strided::row_major(v.as_ptr().add(xi * t * c_in), c_in),
+                            Strided::col_major(u.as_ptr().add(xi * o * c_in), c_in),
                             par,
                         )
                     };

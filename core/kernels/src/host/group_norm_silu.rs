@@ -56,6 +56,34 @@ impl GroupNormShape {
     }
 }
 
+/// The per-channel affine parameters `γ` (scale) and `β` (shift), `[C]` each.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupNormAffine<'a> {
+    /// `γ`.
+    pub gamma: &'a [f32],
+    /// `β`.
+    pub beta: &'a [f32],
+}
+
+/// The statistics `(μ, r)` per `(image, group)`, `[B·G]` each, as
+/// [`group_norm_silu_forward`] returns them.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupNormStats<'a> {
+    /// `μ`.
+    pub mean: &'a [f32],
+    /// `r = 1/√(σ² + ε)`.
+    pub rstd: &'a [f32],
+}
+
+/// The gradients `δγ` and `δβ`, `[C]` each, that the backward overwrites.
+#[derive(Debug)]
+pub struct GroupNormAffineGrads<'a> {
+    /// `δγ`.
+    pub dgamma: &'a mut [f32],
+    /// `δβ`.
+    pub dbeta: &'a mut [f32],
+}
+
 /// One group's forward: statistics, then `y = SiLU(scale_c x + shift_c)`.
 struct GroupForward<'a> {
     x: &'a [f32],
@@ -103,14 +131,13 @@ impl Kernel for GroupForward<'_> {
 pub fn group_norm_silu_forward(
     shape: &GroupNormShape,
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
+    affine: GroupNormAffine<'_>,
     epsilon: f64,
     y: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>) {
     // SAFETY: `group_norm_silu_forward_into` writes only initialised values through the view.
     let y = unsafe { super::uninit::as_uninit(y) };
-    group_norm_silu_forward_into(shape, x, gamma, beta, epsilon, y)
+    group_norm_silu_forward_into(shape, x, affine, epsilon, y)
 }
 
 /// [`group_norm_silu_forward`] into an output that need not be initialised: every value of
@@ -121,12 +148,12 @@ pub fn group_norm_silu_forward(
 pub fn group_norm_silu_forward_into(
     shape: &GroupNormShape,
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
+    affine: GroupNormAffine<'_>,
     epsilon: f64,
     y: &mut [MaybeUninit<f32>],
 ) -> (Vec<f32>, Vec<f32>) {
     let s = *shape;
+    let GroupNormAffine { gamma, beta } = affine;
     let len = s.group_len();
     let cpg = s.channels / s.groups;
     assert_eq!(
@@ -235,26 +262,22 @@ impl Kernel for GroupBackward<'_> {
 }
 
 /// The gradients of [`group_norm_silu_forward`] for `dy`, given its statistics: overwrites
-/// `dx` (`[B, C, S]`), `dgamma` and `dbeta` (`[C]`).
+/// `dx` (`[B, C, S]`), `grads.dgamma` and `grads.dbeta` (`[C]`).
 ///
 /// # Panics
 /// If a slice's length does not match `shape`.
-#[allow(clippy::too_many_arguments)]
 pub fn group_norm_silu_backward(
     shape: &GroupNormShape,
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    mean: &[f32],
-    rstd: &[f32],
+    affine: GroupNormAffine<'_>,
+    stats: GroupNormStats<'_>,
     dy: &[f32],
     dx: &mut [f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
+    grads: GroupNormAffineGrads<'_>,
 ) {
     // SAFETY: `group_norm_silu_backward_into` writes only initialised values through the view.
     let dx = unsafe { super::uninit::as_uninit(dx) };
-    group_norm_silu_backward_into(shape, x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+    group_norm_silu_backward_into(shape, x, affine, stats, dy, dx, grads);
 }
 
 /// [`group_norm_silu_backward`] with an input gradient that need not be initialised: every
@@ -262,20 +285,18 @@ pub fn group_norm_silu_backward(
 ///
 /// # Panics
 /// If a slice's length does not match `shape`.
-#[allow(clippy::too_many_arguments)]
 pub fn group_norm_silu_backward_into(
     shape: &GroupNormShape,
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    mean: &[f32],
-    rstd: &[f32],
+    affine: GroupNormAffine<'_>,
+    stats: GroupNormStats<'_>,
     dy: &[f32],
     dx: &mut [MaybeUninit<f32>],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
+    grads: GroupNormAffineGrads<'_>,
 ) {
     let s = *shape;
+    let (GroupNormAffine { gamma, beta }, GroupNormStats { mean, rstd }) = (affine, stats);
+    let GroupNormAffineGrads { dgamma, dbeta } = grads;
     let len = s.group_len();
     let cpg = s.channels / s.groups;
     assert_eq!(

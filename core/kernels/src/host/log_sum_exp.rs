@@ -15,6 +15,18 @@
 use crate::fast_math::{Kernel, dispatch, exp};
 use rayon::prelude::*;
 
+/// The shape of the costs `C: [batch, n, m]`: `batch` problems of `n` rows (`i`) by `m`
+/// columns (`j`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CostShape {
+    /// Problems.
+    pub batch: usize,
+    /// Rows: the `i` index.
+    pub n: usize,
+    /// Columns: the `j` index.
+    pub m: usize,
+}
+
 /// One row's `−ε (M + log Σ_j exp(z_j − M))`, `z_j = (v_j − c_j)/ε + w_j`.
 struct RowLse<'a> {
     c: &'a [f32],
@@ -121,18 +133,9 @@ impl Kernel for ColumnLse<'_> {
 /// `v, w: [B, m]`, `out: [B, n]`.
 ///
 /// # Panics
-/// If a slice's length does not match `[batch, n, m]`.
-#[allow(clippy::too_many_arguments)]
-pub fn lse_rows(
-    batch: usize,
-    n: usize,
-    m: usize,
-    c: &[f32],
-    v: &[f32],
-    w: &[f32],
-    epsilon: f32,
-    out: &mut [f32],
-) {
+/// If a slice's length does not match `shape`.
+pub fn lse_rows(shape: &CostShape, c: &[f32], v: &[f32], w: &[f32], epsilon: f32, out: &mut [f32]) {
+    let CostShape { batch, n, m } = *shape;
     assert_eq!(c.len(), batch * n * m, "cost matrix length");
     assert_eq!(
         (v.len(), w.len()),
@@ -156,18 +159,16 @@ pub fn lse_rows(
 /// `v, w: [B, n]`, `out: [B, m]`.
 ///
 /// # Panics
-/// If a slice's length does not match `[batch, n, m]`.
-#[allow(clippy::too_many_arguments)]
+/// If a slice's length does not match `shape`.
 pub fn lse_columns(
-    batch: usize,
-    n: usize,
-    m: usize,
+    shape: &CostShape,
     c: &[f32],
     v: &[f32],
     w: &[f32],
     epsilon: f32,
     out: &mut [f32],
 ) {
+    let CostShape { batch, n, m } = *shape;
     assert_eq!(c.len(), batch * n * m, "cost matrix length");
     assert_eq!(
         (v.len(), w.len()),

@@ -12,10 +12,11 @@ pub use conv2d::{
     Conv2dShape, conv2d_backward, conv2d_backward_into, conv2d_forward, conv2d_forward_into,
 };
 pub use group_norm_silu::{
-    GroupNormShape, group_norm_silu_backward, group_norm_silu_backward_into,
-    group_norm_silu_forward, group_norm_silu_forward_into,
+    GroupNormAffine, GroupNormAffineGrads, GroupNormShape, GroupNormStats,
+    group_norm_silu_backward, group_norm_silu_backward_into, group_norm_silu_forward,
+    group_norm_silu_forward_into,
 };
 pub mod log_sum_exp;
 pub mod transpose;
 pub mod uninit;
-pub use log_sum_exp::{lse_columns, lse_rows};
+pub use log_sum_exp::{CostShape, lse_columns, lse_rows};
