@@ -15,6 +15,9 @@
 //!   `super::` or a child module's name, each resolved to the module it names (through
 //!   re-exports, `pub use a::Item` and `pub use a::*`, to the module that defines the item), in
 //!   inline `mod x { … }` and `mod x;` files alike, outside `#[cfg(test)]` items.
+//! * no `.rs` file of a workspace crate silences clippy's `too_many_arguments` lint: a
+//!   function with that many inputs names them in structs (a shape, a strided matrix, the
+//!   statistics a backward reuses).
 //!
 //! Read from the manifests and sources, so it needs no build of its own.
 
@@ -556,6 +559,63 @@ fn doc_citations_are_read_as_written() {
     assert!(!cites_outside_notes(&format!(
         "MY_{word}_CONST {word}S design"
     )));
+}
+
+/// Where `files` (path, text) hold an attribute that silences clippy's `too_many_arguments`
+/// lint (`#[allow(…)]`, `#![allow(…)]`, `#[expect(…)]`, inside `cfg_attr` or a list of lints
+/// too), as `path:line`; a function with that many inputs takes them in named structs instead
+/// (a shape, a strided matrix, the statistics a backward reuses).
+fn too_many_arguments_allows(files: &BTreeMap<String, String>) -> Vec<String> {
+    // Spelt in two halves, so that this file does not hold what it looks for.
+    let lint = concat!("too_many", "_arguments");
+    files
+        .iter()
+        .flat_map(|(path, text)| {
+            text.lines().enumerate().filter_map(move |(i, line)| {
+                let line = line.trim_start();
+                let attribute = line.starts_with("#[") || line.starts_with("#![");
+                (attribute && line.contains(lint)).then(|| format!("{path}:{}", i + 1))
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn no_crate_silences_too_many_arguments() {
+    let mut files = BTreeMap::new();
+    for dir in members().values() {
+        files.extend(crate_files(dir));
+    }
+    let found = too_many_arguments_allows(&files);
+    assert!(
+        found.is_empty(),
+        "clippy's too_many_arguments silenced (bundle the arguments into named structs \
+         instead):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_too_many_arguments_checker_finds_each_form() {
+    let lint = concat!("clippy::too_many", "_arguments");
+    let text = format!(
+        "/// Mentions {lint} in a comment.\n\
+         #[allow({lint})]\n\
+         fn a() {{}}\n    #[expect(clippy::all, {lint})]\n\
+         #![allow({lint})]\n\
+         #[cfg_attr(test, allow({lint}))]\n\
+         let s = \"#[allow({lint})]\";\n"
+    );
+    let files = BTreeMap::from([("core/x/src/lib.rs".to_string(), text)]);
+    assert_eq!(
+        too_many_arguments_allows(&files),
+        [
+            "core/x/src/lib.rs:2",
+            "core/x/src/lib.rs:4",
+            "core/x/src/lib.rs:5",
+            "core/x/src/lib.rs:6"
+        ]
+    );
 }
 
 /// A token of Rust source, as much as the module graph needs: comments are dropped, and
