@@ -5,11 +5,13 @@
 //! optimisers and records need a concrete module type; adding a network means adding a
 //! variant here.
 
+mod io;
 mod mlp;
 mod output;
 mod time_embedding;
 mod unet;
 
+pub use io::NetworkIo;
 pub use mlp::{Mlp, MlpConfig};
 pub use output::OutputConfig;
 pub use time_embedding::{fourier_features, sinusoidal_embedding};
@@ -32,11 +34,21 @@ pub enum Network {
 }
 
 impl Network {
-    /// `x̂ = F(z, t)` for network inputs `z: [batch, dim]` and times `t: [batch, 1]`.
+    /// `F(z, t)` for network inputs `z: [batch, in_channels · D]` and times `t: [batch, 1]`:
+    /// `[batch, out_channels · D]`, both class-major as [`NetworkIo`] describes (with the
+    /// identity [`NetworkIo::same`], `[batch, D] → [batch, D]`).
     pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
         match self {
             Network::Mlp(m) => m.forward(z, t),
             Network::UNet(u) => u.forward(z, t),
+        }
+    }
+
+    /// What the network was built to read and write.
+    pub fn io(&self) -> &NetworkIo {
+        match self {
+            Network::Mlp(m) => &m.io,
+            Network::UNet(u) => &u.io,
         }
     }
 }
@@ -115,8 +127,11 @@ impl Target {
 /// A network configuration (`[network] name = "…"`).
 #[typetag::serde(tag = "name")]
 pub trait NetworkConfig: Debug + Send + Sync + dyn_clone::DynClone {
-    /// Builds the network for data of shape `data_shape` (e.g. `[2]` or `[1, 28, 28]`).
-    fn build(&self, data_shape: &[usize], device: &Device) -> Result<Network>;
+    /// Builds the network for `io`: data items of shape `io.data_shape` (e.g. `[2]`,
+    /// `[1, 28, 28]` or `[3, 32, 32]`) read through `io.in_channels` and written through
+    /// `io.out_channels` values per data value ([`NetworkIo::same`] for one in, one out).
+    /// A shape the network cannot take is an error, never a panic.
+    fn build(&self, io: &NetworkIo, device: &Device) -> Result<Network>;
 
     /// What the network predicts.
     fn target(&self) -> Target {

@@ -1,7 +1,8 @@
 //! `mlp`: a multilayer perceptron `x̂ = F([z, φ(t)])` with SiLU activations and Fourier time
-//! features `φ(t)` concatenated to the input of every hidden layer.
+//! features `φ(t)` concatenated to the input of every hidden layer. It reads
+//! `in_channels · D` values and writes `out_channels · D` ([`NetworkIo`]).
 
-use super::{Network, NetworkConfig, fourier_features};
+use super::{Network, NetworkConfig, NetworkIo, fourier_features};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
@@ -45,11 +46,14 @@ pub struct Mlp {
     output: Linear,
     #[module(skip)]
     time_features: usize,
+    #[module(skip)]
+    pub(crate) io: NetworkIo,
 }
 
 #[typetag::serde(name = "mlp")]
 impl NetworkConfig for MlpConfig {
-    fn build(&self, data_shape: &[usize], device: &Device) -> Result<Network> {
+    fn build(&self, io: &NetworkIo, device: &Device) -> Result<Network> {
+        io.validate()?;
         if self.hidden.is_empty() || self.hidden.contains(&0) {
             return Err(GpfnError::Config {
                 key: "network.hidden".into(),
@@ -62,18 +66,18 @@ impl NetworkConfig for MlpConfig {
                 message: format!("must be a positive even number, got {}", self.time_features),
             });
         }
-        let dim: usize = data_shape.iter().product();
         let mut layers = Vec::new();
-        let mut width = dim;
+        let mut width = io.input_dim();
         for &h in &self.hidden {
             layers.push(LinearConfig::new(width + self.time_features, h).init(device));
             width = h;
         }
-        let output = LinearConfig::new(width, dim).init(device);
+        let output = LinearConfig::new(width, io.output_dim()).init(device);
         Ok(Network::Mlp(Mlp {
             layers,
             output,
             time_features: self.time_features,
+            io: io.clone(),
         }))
     }
 
@@ -83,7 +87,7 @@ impl NetworkConfig for MlpConfig {
 }
 
 impl Mlp {
-    /// `x̂ = F(z, t)`.
+    /// `F(z, t)` for `z: [batch, in_channels · D]`, `t: [batch, 1]`: `[batch, out_channels · D]`.
     pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
         let device = z.device();
         let phi = fourier_features(t, self.time_features, 16.0, &device);

@@ -1,12 +1,16 @@
 //! `unet`: a convolutional U-Net `x̂ = F(z, t)` for images (DDPM-style, sized for 28×28).
 //!
+//! For data items `[C, H, W]` it reads `in_channels · C` channels and writes
+//! `out_channels · C` ([`NetworkIo`], class-major); only `conv_in` and `conv_out` depend on
+//! them, the group normalisations act on the hidden widths only.
+//!
 //! `conv_in` → per level: residual blocks (time-conditioned), then a stride-2 convolution →
 //! middle: residual block, self-attention, residual block → per level, mirrored: residual
 //! blocks on the concatenation with the skip connection, then nearest ×2 upsampling and a
 //! convolution → GroupNorm, SiLU, `conv_out`. Time enters as Fourier features through a
 //! two-layer MLP, added to every residual block.
 
-use super::{Network, NetworkConfig, fourier_features, sinusoidal_embedding};
+use super::{Network, NetworkConfig, NetworkIo, fourier_features, sinusoidal_embedding};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
@@ -266,8 +270,14 @@ pub struct UNet {
     upsample: Vec<Conv2d>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
+    /// The input image shape `[in_channels · C, H, W]`.
     #[module(skip)]
     shape: [usize; 3],
+    /// `out_channels · C · H · W`, one output row's width.
+    #[module(skip)]
+    output_dim: usize,
+    #[module(skip)]
+    pub(crate) io: NetworkIo,
     #[module(skip)]
     time_features: usize,
     #[module(skip)]
@@ -276,11 +286,12 @@ pub struct UNet {
 
 #[typetag::serde(name = "unet")]
 impl NetworkConfig for UNetConfig {
-    fn build(&self, data_shape: &[usize], device: &Device) -> Result<Network> {
+    fn build(&self, io: &NetworkIo, device: &Device) -> Result<Network> {
         let err = |key: &str, message: String| GpfnError::Config {
             key: format!("network.{key}"),
             message,
         };
+        let data_shape = io.data_shape.as_slice();
         let shape = match data_shape {
             [c, h, w] => [*c, *h, *w],
             _ => {
@@ -292,6 +303,8 @@ impl NetworkConfig for UNetConfig {
                 ));
             }
         };
+        io.validate()?;
+        let (c_in, c_out) = (io.in_channels * shape[0], io.out_channels * shape[0]);
         let levels = self.channels.len();
         if levels == 0 || self.channels.contains(&0) {
             return Err(err(
@@ -384,7 +397,7 @@ impl NetworkConfig for UNetConfig {
         let unet = UNet {
             time1: LinearConfig::new(time_features, temb).init(device),
             time2: LinearConfig::new(temb, temb).init(device),
-            conv_in: conv3(shape[0], ch[0], 1, device),
+            conv_in: conv3(c_in, ch[0], 1, device),
             down_blocks,
             downsample,
             mid1: ResBlock::new(top, top, &bs, device),
@@ -393,8 +406,10 @@ impl NetworkConfig for UNetConfig {
             up_blocks,
             upsample,
             norm_out: GroupNormConfig::new(g, ch[0]).init(device),
-            conv_out: conv3(ch[0], shape[0], 1, device),
-            shape,
+            conv_out: conv3(ch[0], c_out, 1, device),
+            shape: [c_in, shape[1], shape[2]],
+            output_dim: io.output_dim(),
+            io: io.clone(),
             time_features,
             time_encoding: self.time_encoding,
         };
@@ -424,10 +439,11 @@ fn upsample2(x: Tensor<4>) -> Tensor<4> {
 }
 
 impl UNet {
-    /// `x̂ = F(z, t)` for flat `z: [batch, c·h·w]`, `t: [batch, 1]`.
+    /// `F(z, t)` for flat, class-major `z: [batch, in_channels · C·H·W]` (read as the image
+    /// `[in_channels · C, H, W]`) and `t: [batch, 1]`: `[batch, out_channels · C·H·W]`.
     pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
         let device = z.device();
-        let [b, d] = z.dims();
+        let [b, _] = z.dims();
         let [c, h, w] = self.shape;
         let temb = match self.time_encoding {
             TimeEncoding::Fourier => fourier_features(t, self.time_features, 100.0, &device),
@@ -467,7 +483,7 @@ impl UNet {
             }
         }
         let out = conv2d_module(&self.conv_out, group_norm_silu_module(&self.norm_out, x));
-        out.reshape([b, d])
+        out.reshape([b, self.output_dim])
     }
 }
 

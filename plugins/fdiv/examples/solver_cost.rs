@@ -23,7 +23,7 @@ use gpfn_core::schedule::{BfnGeometric, time_grid};
 use gpfn_fdiv::{
     AlphaDivergence, Chi2, ForwardKl, Hellinger, JensenShannon, ReverseKl, TotalVariation,
 };
-use gpfn_network::{NetworkConfig, UNetConfig};
+use gpfn_network::{NetworkConfig, NetworkIo, UNetConfig};
 use std::time::Instant;
 
 fn main() {
@@ -53,7 +53,9 @@ fn main() {
             channels: channels.clone(),
             ..UNetConfig::default()
         };
-        let net = config.build(&[1, 28, 28], &device).expect("U-Net builds");
+        let net = config
+            .build(&NetworkIo::same(&[1, 28, 28]), &device)
+            .expect("U-Net builds");
         let mut rng = Rng::seed(1);
         let z = rng.normal_tensor(b, 784, &device);
         let t = Tensor::<2>::full([b, 1], 0.5, &device);
