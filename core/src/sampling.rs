@@ -51,7 +51,7 @@ pub fn proximal_chain(
 ) -> Result<ChainEnd> {
     let start = problem
         .family
-        .prior(problem.batch, problem.dim, &problem.device, rng);
+        .prior(problem.batch, problem.dim, &problem.device, rng)?;
     proximal_chain_from(problem, start, n, noise, rng, stop_after)
 }
 
@@ -70,7 +70,7 @@ pub fn proximal_chain_from(
     let mut state = start;
     let mut prediction = None;
     for step in grid.iter().take(stop_after.unwrap_or(n)) {
-        let input = problem.family.network_input(&state);
+        let input = problem.family.network_input(&state)?;
         let x_hat = (problem.predictor)(input, step.t_prev);
         state = problem
             .divergence
@@ -78,7 +78,10 @@ pub fn proximal_chain_from(
             .step(problem.family, state, &x_hat, step, noise, rng)?;
         prediction = Some(x_hat);
     }
-    let prediction = prediction.unwrap_or_else(|| problem.family.network_input(&state));
+    let prediction = match prediction {
+        Some(p) => p,
+        None => problem.family.network_input(&state)?,
+    };
     Ok(ChainEnd { prediction, state })
 }
 
@@ -123,7 +126,7 @@ pub fn check_straight_path(
             key: "sampler.name".into(),
             message: format!(
                 "{what} integrates the particle ODE; belief family `{}` has no particle",
-                family.family_name()
+                family.name()
             ),
         });
     }

@@ -49,7 +49,7 @@ pub fn simulated_flow(
         Tensor::<1, Int>::from_data(TensorData::new(v, [ix.len()]), &device)
     };
     let x_sorted = x.clone().select(0, index(&order));
-    let mut state = family.prior(b, d, &device, rng);
+    let mut state = family.prior(b, d, &device, rng)?;
     // Network inputs of the rows that have finished, last-finished first once reversed.
     let mut finished: Vec<Tensor<2>> = Vec::new();
     let mut active = b;
@@ -59,7 +59,7 @@ pub fn simulated_flow(
             break;
         }
         if still < active {
-            let input = family.network_input(&state);
+            let input = family.network_input(&state)?;
             finished.push(input.slice(still..active));
             state = rows(state, still);
             active = still;
@@ -74,7 +74,7 @@ pub fn simulated_flow(
             rng,
         )?;
     }
-    let mut parts = vec![family.network_input(&state).slice(0..active)];
+    let mut parts = vec![family.network_input(&state)?.slice(0..active)];
     parts.extend(finished.into_iter().rev());
     let sorted = Tensor::cat(parts, 0);
     let mut inverse = vec![0usize; b];

@@ -71,7 +71,7 @@ fn ode_problem_parts() -> (
 ) {
     (
         Box::new(W2Divergence::default()),
-        family_by_name("particle").unwrap(),
+        family_by_name("particle", "belief.name").unwrap(),
     )
 }
 
@@ -92,7 +92,7 @@ fn the_ode_likelihood_of_gaussian_data_is_the_closed_form() {
     let d = 3;
     let schedule = Uniform {};
     let predictor = straight_path_oracle(&schedule, d);
-    let family = family_by_name("particle").unwrap();
+    let family = family_by_name("particle", "belief.name").unwrap();
     for div in particle_divergences() {
         let problem = OdeProblem {
             divergence: div.as_ref(),
@@ -226,7 +226,7 @@ fn with_kl_oracle_problem<R>(sigma1: f64, f: impl FnOnce(&BoundProblem<'_>) -> R
     let schedule = BfnGeometric { sigma1 };
     let predictor = kl_oracle(&schedule, 2);
     let div = KlDivergence::default();
-    let family = family_by_name("diag-gaussian").unwrap();
+    let family = family_by_name("diag-gaussian", "belief.name").unwrap();
     f(&BoundProblem {
         divergence: &div,
         family: family.as_ref(),
@@ -334,7 +334,7 @@ fn each_estimator_refuses_the_other_kind_of_divergence() {
     let schedule = Uniform {};
     let predictor = straight_path_oracle(&schedule, 3);
     let w2 = W2Divergence::default();
-    let particle = family_by_name("particle").unwrap();
+    let particle = family_by_name("particle", "belief.name").unwrap();
     let bound = BoundProblem {
         divergence: &w2,
         family: particle.as_ref(),
@@ -349,7 +349,7 @@ fn each_estimator_refuses_the_other_kind_of_divergence() {
     );
 
     let kl = KlDivergence::default();
-    let gaussian = family_by_name("diag-gaussian").unwrap();
+    let gaussian = family_by_name("diag-gaussian", "belief.name").unwrap();
     let ode = OdeProblem {
         divergence: &kl,
         family: gaussian.as_ref(),

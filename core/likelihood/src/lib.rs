@@ -12,6 +12,8 @@
 //!   the exact `ln p` by the instantaneous change of variables along the probability-flow
 //!   ODE, integrated with Dormand–Prince 5(4), the trace exact or by Hutchinson's estimator
 //!   ([`ode`]);
+//! * **categorical data (KL on the simplex = discrete BFN)**: the bounds of Graves et al.
+//!   (2023, §6) in nats per item, `L^∞` and `Lⁿ` each plus `L^r` ([`categorical`]);
 //! * 8-bit data are treated as **uniformly dequantised** for densities ([`bins`]), so both
 //!   give upper bounds on `−log₂ P(pixels)` per dimension.
 //!
@@ -20,12 +22,16 @@
 
 pub mod bins;
 pub mod bound;
+pub mod categorical;
 pub mod estimate;
 pub mod ode;
 pub mod options;
 
 pub use estimate::{Estimate, NllEstimate, NllReport};
 
+/// Discrete BFN's bounds against closed forms.
+#[cfg(test)]
+mod categorical_tests;
 /// The estimators against closed forms (a module of the unit tests rather than a test binary
 /// of its own: one link of burn fewer in CI).
 #[cfg(test)]

@@ -18,22 +18,24 @@ pub struct DiagGaussianFamily {}
 
 #[typetag::serde(name = "diag-gaussian")]
 impl BeliefFamily for DiagGaussianFamily {
-    fn family_name(&self) -> &'static str {
-        "diag-gaussian"
-    }
-
     fn has_particle(&self) -> bool {
         false
     }
 
-    fn prior(&self, batch: usize, dim: usize, device: &Device, _rng: &mut Rng) -> BeliefState {
-        BeliefState {
+    fn prior(
+        &self,
+        batch: usize,
+        dim: usize,
+        device: &Device,
+        _rng: &mut Rng,
+    ) -> crate::Result<BeliefState> {
+        Ok(BeliefState {
             gaussian: DiagGaussian::standard(batch, dim, device),
             particle: None,
-        }
+        })
     }
 
-    fn network_input(&self, state: &BeliefState) -> Tensor<2> {
-        state.gaussian.mean.clone()
+    fn network_input(&self, state: &BeliefState) -> crate::Result<Tensor<2>> {
+        Ok(state.gaussian.mean.clone())
     }
 }

@@ -7,17 +7,21 @@
 //! What the proximal step needs of a belief is the [`Belief`] trait: the expected loss
 //! `E_p[½‖x − y‖²]` and coordinates to perturb it in. The proximal maths
 //! ([`crate::divergence::Proximal`]), the proximal objective and the optimality contract of
-//! the conformance kit are generic over it, so another family — a categorical belief per
-//! coordinate, updated by Bayes' rule as in discrete BFN — brings its own type and step
-//! without touching the Gaussian ones (core/tests/categorical_belief.rs shows one).
+//! the conformance kit are generic over it, so another family — the categorical belief per
+//! coordinate of [`categorical`], updated by Bayes' rule as in discrete BFN — brings its own
+//! type and step without touching the Gaussian ones.
 
+pub mod categorical;
 mod diag_gaussian;
 mod particle;
 
+pub use categorical::{Categorical, CategoricalFamily};
 pub use diag_gaussian::DiagGaussianFamily;
 pub use particle::ParticleFamily;
 
+use crate::registry::PluginKind;
 use crate::rng::Rng;
+use crate::{GpfnError, Result};
 use burn::tensor::{Device, Tensor};
 use std::fmt::Debug;
 
@@ -119,29 +123,60 @@ pub struct BeliefState {
     pub particle: Option<Tensor<2>>,
 }
 
-/// A belief family (`[belief] name = "…"`): its prior and what the network sees.
+/// A belief family (`[belief] name = "…"`): its prior and what the network sees. A family is
+/// a plugin like any other: `register_plugin!(Belief, "name", "…")` beside
+/// `#[typetag::serde(name = "name")] impl BeliefFamily for …`, in any crate; its name is the
+/// registered one ([`name`](dyn BeliefFamily::name)).
+///
+/// The Gaussian chain's families (`diag-gaussian`, `particle`) give a prior and a network
+/// input; a family whose beliefs are not Gaussian refuses both (with an error naming it) and
+/// says what it is instead ([`categorical`](Self::categorical)).
 #[typetag::serde(tag = "name")]
 pub trait BeliefFamily: Debug + Send + Sync + dyn_clone::DynClone {
-    /// The registered name.
-    fn family_name(&self) -> &'static str;
-
     /// Whether the family carries a particle per row.
     fn has_particle(&self) -> bool;
 
     /// The prior belief `p_0 = N(0, I)` (with `z_0 ~ p_0` for particle families).
-    fn prior(&self, batch: usize, dim: usize, device: &Device, rng: &mut Rng) -> BeliefState;
+    fn prior(
+        &self,
+        batch: usize,
+        dim: usize,
+        device: &Device,
+        rng: &mut Rng,
+    ) -> Result<BeliefState>;
 
     /// The network input of a belief: its mean, or its particle.
-    fn network_input(&self, state: &BeliefState) -> Tensor<2>;
+    fn network_input(&self, state: &BeliefState) -> Result<Tensor<2>>;
+
+    /// The categorical family's settings, where the beliefs are categorical (on the simplex)
+    /// rather than Gaussian.
+    fn categorical(&self) -> Option<&CategoricalFamily> {
+        None
+    }
 }
 
-/// The family called `name`, with default settings.
-pub fn family_by_name(name: &str) -> Option<Box<dyn BeliefFamily>> {
-    match name {
-        "diag-gaussian" => Some(Box::new(DiagGaussianFamily {})),
-        "particle" => Some(Box::new(ParticleFamily {})),
-        _ => None,
+impl dyn BeliefFamily + '_ {
+    /// The registered name (`[belief] name`).
+    pub fn name(&self) -> &'static str {
+        self.typetag_name()
     }
+}
+
+/// The family registered as `name`, with default settings; an unknown name is an error that
+/// lists the registered families (`key` names the option that asked for it).
+pub fn family_by_name(name: &str, key: &str) -> Result<Box<dyn BeliefFamily>> {
+    if crate::registry::find(PluginKind::Belief, name).is_none() {
+        return Err(GpfnError::UnknownPlugin {
+            key: key.into(),
+            kind: PluginKind::Belief.as_str().into(),
+            name: name.into(),
+            registered: crate::registry::names(PluginKind::Belief).join(", "),
+        });
+    }
+    serde_json::from_value(serde_json::json!({ "name": name })).map_err(|e| GpfnError::Config {
+        key: key.into(),
+        message: format!("belief family `{name}` with default settings: {e}"),
+    })
 }
 
 dyn_clone::clone_trait_object!(BeliefFamily);

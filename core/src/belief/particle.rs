@@ -19,25 +19,27 @@ pub struct ParticleFamily {}
 
 #[typetag::serde(name = "particle")]
 impl BeliefFamily for ParticleFamily {
-    fn family_name(&self) -> &'static str {
-        "particle"
-    }
-
     fn has_particle(&self) -> bool {
         true
     }
 
-    fn prior(&self, batch: usize, dim: usize, device: &Device, rng: &mut Rng) -> BeliefState {
-        BeliefState {
+    fn prior(
+        &self,
+        batch: usize,
+        dim: usize,
+        device: &Device,
+        rng: &mut Rng,
+    ) -> crate::Result<BeliefState> {
+        Ok(BeliefState {
             gaussian: DiagGaussian::standard(batch, dim, device),
             particle: Some(rng.normal_tensor(batch, dim, device)),
-        }
+        })
     }
 
-    fn network_input(&self, state: &BeliefState) -> Tensor<2> {
-        state
+    fn network_input(&self, state: &BeliefState) -> crate::Result<Tensor<2>> {
+        Ok(state
             .particle
             .clone()
-            .unwrap_or_else(|| state.gaussian.mean.clone())
+            .unwrap_or_else(|| state.gaussian.mean.clone()))
     }
 }

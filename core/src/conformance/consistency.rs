@@ -18,11 +18,25 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
     let schedule = div.default_schedule();
     let grid = time_grid(schedule.as_ref(), o.steps);
     for &family_name in div.belief_families() {
-        let Some(family) = family_by_name(family_name) else {
-            continue;
+        let family = match family_by_name(family_name, "belief_families") {
+            Ok(f) => f,
+            Err(e) => {
+                report.push(format!("special/{family_name}"), false, e.to_string());
+                continue;
+            }
         };
+        if family.categorical().is_some() {
+            // Checked on the simplex by `conformance::categorical`.
+            continue;
+        }
         let mut rng = Rng::derive(o.seed, "consistency", 0);
-        let mut state = family.prior(b, d, &o.device, &mut rng);
+        let mut state = match family.prior(b, d, &o.device, &mut rng) {
+            Ok(s) => s,
+            Err(e) => {
+                report.push(format!("special/{family_name}/prior"), false, e.to_string());
+                continue;
+            }
+        };
         let mut worst_step: f64 = 0.0;
         let mut worst_weight: f64 = 0.0;
         let mut bad_accuracy: Option<(usize, f64)> = None;

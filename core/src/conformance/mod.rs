@@ -23,7 +23,11 @@
 //!    sampler's observation, and the step's accuracy reproduces the schedule's contraction
 //!    weight. Closed-form special cases of a particular divergence (KL = Bayes/BFN,
 //!    W2 on a uniform grid = Euler) are tested in that plugin's crate.
+//! 4. *On the simplex* ([`categorical`]), for a divergence that lists a categorical family:
+//!    proximal optimality on categorical beliefs, and the stochastic chain with the oracle
+//!    output `p̂ = e_x` reaching the flow distribution's law.
 
+mod categorical;
 mod consistency;
 mod optimality;
 mod oracle;
@@ -117,6 +121,7 @@ pub fn check(div: &dyn Divergence, options: &Options) -> Report {
     oracle::run(div, options, &mut report);
     optimality::run(div, options, &mut report);
     consistency::run(div, options, &mut report);
+    categorical::run(div, options, &mut report);
     report
 }
 

@@ -53,14 +53,17 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
     let oracle_x = x.clone();
     let oracle = move |_z: Tensor<2>, _t: f64| oracle_x.clone();
     for &family_name in div.maths().belief_families() {
-        let Some(family) = family_by_name(family_name) else {
-            report.push(
-                format!("oracle/{family_name}"),
-                false,
-                "belief family is not registered",
-            );
-            continue;
+        let family = match family_by_name(family_name, "belief_families") {
+            Ok(f) => f,
+            Err(e) => {
+                report.push(format!("oracle/{family_name}"), false, e.to_string());
+                continue;
+            }
         };
+        if family.categorical().is_some() {
+            // Checked on the simplex by `conformance::categorical`.
+            continue;
+        }
         let problem = SamplingProblem {
             divergence: div,
             family: family.as_ref(),
@@ -90,11 +93,14 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
                         continue;
                     }
                 };
-                let reached = family
-                    .network_input(&end.state)
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32");
+                let reached = match family.network_input(&end.state) {
+                    Ok(input) => input,
+                    Err(e) => {
+                        report.push(name, false, e.to_string());
+                        continue;
+                    }
+                };
+                let reached = reached.into_data().try_to_vec::<f32>().expect("f32");
                 let t = vec![grid[i - 1].t; n_rows];
                 let flow =
                     match div

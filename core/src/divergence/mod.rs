@@ -19,9 +19,13 @@
 //! reusable pieces of the chain (sender sample and step, Gaussian OT map, η-resampling,
 //! straight path, the proximal objective) are in [`pieces`], re-exported here.
 
+mod categorical;
 mod pieces;
 
 pub use crate::schedule::ProxStep;
+pub use categorical::{
+    CategoricalEnd, CategoricalMaths, CategoricalProblem, categorical_chain, categorical_maths,
+};
 pub use pieces::{
     ancestral_eta, check_family, column, eta_noise, eta_resample, paired_flow, particle_flow,
     prox_objective, sender_sample, sender_step, straight_path, transport,
@@ -44,6 +48,13 @@ pub trait Divergence: Debug + Send + Sync + dyn_clone::DynClone {
 
     /// Loss weight and training-time distribution.
     fn objective(&self) -> &dyn Objective;
+
+    /// The maths on categorical beliefs, for a divergence that also acts on the simplex
+    /// (`[belief] name = "categorical"`); list `"categorical"` in
+    /// [`DivergenceMaths::belief_families`] too.
+    fn categorical(&self) -> Option<&dyn CategoricalMaths> {
+        None
+    }
 }
 
 impl dyn Divergence + '_ {

@@ -3,7 +3,7 @@
 //! flows, the proximal objective and the belief-family check.
 
 use super::{Divergence, DivergenceMaths, Noise, Proximal};
-use crate::belief::{Belief, BeliefState, DiagGaussian};
+use crate::belief::{Belief, BeliefFamily, BeliefState, DiagGaussian};
 use crate::rng::Rng;
 use crate::schedule::ProxStep;
 use crate::{GpfnError, Result};
@@ -136,10 +136,23 @@ pub fn prox_objective<B: Belief>(
     p.expected_half_sq_dist(y).mul_scalar(alpha) + div.value(p, q)
 }
 
-/// Checks that `name` is a belief family `div` supports, with an error that lists them.
-pub fn check_family(div: &dyn Divergence, family: &str) -> crate::Result<()> {
+/// Checks that `family` is a belief family `div` supports, with an error that names both and
+/// lists the supported ones; a categorical family also needs the divergence's maths on the
+/// simplex ([`Divergence::categorical`]).
+pub fn check_family(div: &dyn Divergence, family: &dyn BeliefFamily) -> crate::Result<()> {
     let families = div.maths().belief_families();
-    if families.contains(&family) {
+    let name = family.name();
+    if family.categorical().is_some() && div.categorical().is_none() {
+        return Err(GpfnError::Config {
+            key: "belief.name".into(),
+            message: format!(
+                "divergence `{}` has no proximal step on categorical beliefs, so it cannot use belief family `{name}`; it supports: {}",
+                div.name(),
+                families.join(", ")
+            ),
+        });
+    }
+    if families.contains(&name) {
         Ok(())
     } else {
         Err(GpfnError::Config {
@@ -147,7 +160,7 @@ pub fn check_family(div: &dyn Divergence, family: &str) -> crate::Result<()> {
             message: format!(
                 "divergence `{}` does not support belief family `{}`; it supports: {}",
                 div.name(),
-                family,
+                name,
                 families.join(", ")
             ),
         })

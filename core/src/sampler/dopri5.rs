@@ -165,7 +165,7 @@ impl Sampler for Dopri5Sampler {
         start: BeliefState,
         _rng: &mut Rng,
     ) -> Result<Tensor<2>> {
-        let z0 = problem.family.network_input(&start);
+        let z0 = problem.family.network_input(&start)?;
         Ok(self.integrate(problem, z0)?.prediction)
     }
 }

@@ -51,7 +51,7 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     fn sample(&self, problem: &SamplingProblem<'_>, rng: &mut Rng) -> Result<Tensor<2>> {
         let start = problem
             .family
-            .prior(problem.batch, problem.dim, &problem.device, rng);
+            .prior(problem.batch, problem.dim, &problem.device, rng)?;
         self.sample_from(problem, start, rng)
     }
 

@@ -86,7 +86,7 @@ impl SdeSampler {
         let n = self.steps;
         check_steps(problem, n)?;
         check_straight_path(problem.divergence, problem.family, "sde")?;
-        let mut z = problem.family.network_input(&start);
+        let mut z = problem.family.network_input(&start)?;
         let mut prediction = None;
         for step in time_grid(problem.schedule, n)
             .iter()

@@ -4,7 +4,8 @@ use gpfn_core::Result;
 use gpfn_core::belief::{BeliefFamily, BeliefState, DiagGaussian};
 use gpfn_core::burn::tensor::Tensor;
 use gpfn_core::divergence::{
-    Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, column, sender_step,
+    CategoricalMaths, Divergence, DivergenceMaths, Noise, Objective, ProxStep, Proximal, column,
+    sender_step,
 };
 use gpfn_core::rng::Rng;
 use gpfn_core::schedule::precision::{discrete_loss_weight, discrete_time, precision_gain};
@@ -98,7 +99,7 @@ impl Proximal<DiagGaussian> for KlMaths {
 
 impl DivergenceMaths for KlMaths {
     fn belief_families(&self) -> &'static [&'static str] {
-        &["diag-gaussian"]
+        &["diag-gaussian", "categorical"]
     }
 
     /// Bayes' rule with BFN's sender: BFN's variational bounds.
@@ -158,6 +159,11 @@ impl Divergence for KlDivergence {
 
     fn objective(&self) -> &dyn Objective {
         self
+    }
+
+    /// Bayes' rule on the simplex: discrete BFN (`crate::categorical`).
+    fn categorical(&self) -> Option<&dyn CategoricalMaths> {
+        Some(&KlMaths)
     }
 }
 

@@ -12,7 +12,12 @@
 //! BFN update for continuous data (Graves et al. 2023): flow distribution
 //! `μ ~ N(γ x, γ(1−γ) I)`, `γ(t) = 1 − σ₁^{2t}`, continuous-time loss
 //! `−ln σ₁ · σ₁^{−2t} ‖x − x̂‖²`, discrete-time loss `n/2 · α_i ‖x − x̂‖²`.
+//!
+//! On categorical beliefs (`[belief] name = "categorical"`) the same step is Bayes' rule
+//! `θ' ∝ θ e^{y}` with the sender `y ~ N(α(K e_x − 1), α K I)`: BFN for discrete data, whose
+//! flow is `θ = softmax(y)`, `y ~ N(β(t)(K e_x − 1), β(t) K I)`.
 
+mod categorical;
 mod divergence;
 
 pub use divergence::{KlDivergence, KlLoss, KlMaths, kl_diag_gaussian};

@@ -1,6 +1,8 @@
 //! KL is BFN: reference quantities of Graves et al. (2023) for continuous data, the Bayesian
 //! update, the conformance kit, and the collapse of the deterministic sampler.
 
+mod discrete;
+
 use approx::assert_relative_eq;
 use gpfn_core::belief::{DiagGaussian, DiagGaussianFamily};
 use gpfn_core::burn::tensor::{Device, Tensor};
@@ -149,7 +151,8 @@ fn the_stochastic_sampler_does_not_collapse_but_the_deterministic_one_does() {
     let net = |z: &Tensor<2>| z.clone().tanh();
     let spread = |noise: Noise| {
         let mut rng = Rng::seed(5);
-        let mut state = gpfn_core::belief::BeliefFamily::prior(&family, 64, 2, &device, &mut rng);
+        let mut state =
+            gpfn_core::belief::BeliefFamily::prior(&family, 64, 2, &device, &mut rng).unwrap();
         for step in &grid {
             let x_hat = net(&state.gaussian.mean);
             state = kl

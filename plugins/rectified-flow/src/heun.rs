@@ -73,7 +73,7 @@ pub struct HeunEnd {
 pub fn heun_chain(problem: &SamplingProblem<'_>, start: BeliefState, n: usize) -> Result<HeunEnd> {
     check_steps(problem, n)?;
     check_straight_path(problem.divergence, problem.family, "heun")?;
-    let mut z = problem.family.network_input(&start);
+    let mut z = problem.family.network_input(&start)?;
     let mut prediction = None;
     let mut nfe = 0;
     let grid = time_grid(problem.schedule, n);

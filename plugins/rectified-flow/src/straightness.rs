@@ -53,12 +53,12 @@ pub fn straightness(
             message: "straightness is defined for particle paths".into(),
         });
     }
-    let z0 = problem.family.network_input(&start);
+    let z0 = problem.family.network_input(&start)?;
     let mut state = start;
     let mut velocities: Vec<(f64, Tensor<2>)> = Vec::with_capacity(n);
     let mut rng = Rng::seed(0); // the deterministic step draws nothing
     for step in &time_grid(problem.schedule, n) {
-        let z = problem.family.network_input(&state);
+        let z = problem.family.network_input(&state)?;
         let x_hat = (problem.predictor)(z.clone(), step.t_prev);
         let u = (x_hat.clone() - z).div_scalar(1.0 - step.kappa_prev);
         velocities.push((step.kappa - step.kappa_prev, u));
@@ -71,7 +71,7 @@ pub fn straightness(
             &mut rng,
         )?;
     }
-    let chord = problem.family.network_input(&state) - z0;
+    let chord = problem.family.network_input(&state)? - z0;
     let rows = chord.dims()[0] as f64;
     let mean_sq = |t: Tensor<2>| t.square().sum().into_scalar::<f32>() as f64 / rows;
     let s: f64 = velocities

@@ -66,6 +66,7 @@ fn jko_sampler_is_explicit_euler_step_for_step() {
     let z0 = host(
         family
             .prior(batch, dim, &device, &mut Rng::seed(5))
+            .unwrap()
             .particle
             .unwrap(),
     );

@@ -57,7 +57,7 @@ fn rectified_flow_jko_is_euler_step_for_step() {
         (z.clone().mul_scalar(1.3).sin() + z.clone().mul_scalar(0.4)).add_scalar(t as f32 - 0.2)
     };
     let mut rng = Rng::seed(11);
-    let mut state = family.prior(32, 3, &device, &mut rng);
+    let mut state = family.prior(32, 3, &device, &mut rng).unwrap();
     let mut euler = state.particle.clone().unwrap();
     for step in &grid {
         let z = state.particle.clone().unwrap();

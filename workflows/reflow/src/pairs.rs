@@ -152,7 +152,7 @@ pub fn generate_pairs(
             key: "belief.name".into(),
             message: format!(
                 "reflow pairs each sample with its prior noise; belief family `{}` has no particle",
-                family.family_name()
+                family.name()
             ),
         });
     }
@@ -197,8 +197,8 @@ pub fn generate_pairs(
         let mut full = vec![rows];
         full.extend_from_slice(shape);
         let mut prior_rng = Rng::derive(request.seed, "reflow/prior", k as u64);
-        let start = family.prior(rows, dim, device, &mut prior_rng);
-        let noise = host_f32(family.network_input(&start))?;
+        let start = family.prior(rows, dim, device, &mut prior_rng)?;
+        let noise = host_f32(family.network_input(&start)?)?;
         let samples = with_problem(config, network, shape, rows, device, |problem| {
             let mut rng = Rng::derive(request.seed, "reflow/sampler", k as u64);
             host_f32(sampler.sample_from(problem, start, &mut rng)?)
@@ -294,6 +294,8 @@ impl ReflowPairs {
             values,
             labels: None,
             noise: Some(noise),
+            classes: None,
+            binarise: false,
         })
     }
 }

@@ -153,13 +153,13 @@ impl Config {
             Some(b) => b.clone(),
             None => {
                 let name = self.divergence.maths().belief_families()[0];
-                family_by_name(name).ok_or_else(|| gpfn_core::GpfnError::Config {
-                    key: "belief.name".into(),
-                    message: format!("unknown default belief family `{name}`"),
-                })?
+                family_by_name(name, "belief.name")?
             }
         };
-        check_family(self.divergence.as_ref(), family.family_name())?;
+        check_family(self.divergence.as_ref(), family.as_ref())?;
+        if let Some(c) = family.categorical() {
+            c.validate()?;
+        }
         Ok(family)
     }
 

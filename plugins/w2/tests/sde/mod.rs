@@ -54,7 +54,7 @@ fn the_oracle_chain_has_the_euler_maruyama_law() {
         let sampler = SdeSampler { steps: n, eta };
         for i in [1, n / 2, n - 1] {
             let mut rng = Rng::seed(i as u64);
-            let start = family.prior(2 * R, 1, &device, &mut rng);
+            let start = family.prior(2 * R, 1, &device, &mut rng).unwrap();
             let end = sampler.chain(&problem, start, Some(i), &mut rng).unwrap();
             let z: Vec<f32> = end.particle.into_data().try_to_vec::<f32>().unwrap();
             let kappa = i as f64 / n as f64;

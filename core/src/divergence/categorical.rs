@@ -1,0 +1,148 @@
+//! Divergences on categorical beliefs, and the chain that samples them.
+//!
+//! A divergence that also acts on the simplex ([`Divergence::categorical`]) supplies its
+//! proximal step on [`Categorical`] beliefs and its flow distribution (the law of `θ` at time
+//! `t` given the data); the sampling step — draw an observation from the network's output
+//! distribution, send it at accuracy `α_i`, take the proximal step — is shared
+//! ([`CategoricalMaths::step`]). With `D = KL` this is discrete BFN (Graves et al. 2023, §6):
+//! the proximal step is Bayes' rule `θ' ∝ θ e^{y}` and the flow is
+//! `θ = softmax(y)`, `y ~ N(β(t)(K e_x − 1), β(t) K I)`.
+
+use super::{Divergence, Noise, Proximal};
+use crate::Result;
+use crate::belief::categorical::{Categorical, CategoricalFamily, draw_classes, mode};
+use crate::rng::Rng;
+use crate::sampling::Predictor;
+use crate::{GpfnError, host};
+use burn::tensor::{Device, Tensor};
+
+/// The maths of a divergence on categorical beliefs.
+pub trait CategoricalMaths: Proximal<Categorical> {
+    /// A sample of the flow distribution `p_F(θ | x; t)`: the beliefs at times `t` (one per
+    /// row) of a chain that observed the data `e_x` (one-hot, as a [`Categorical`]) through
+    /// the sender, from the uniform prior.
+    fn flow(
+        &self,
+        family: &CategoricalFamily,
+        e_x: &Categorical,
+        t: &[f64],
+        rng: &mut Rng,
+    ) -> Result<Categorical>;
+
+    /// One sampling step from `prev` given the network's output distribution `probs`
+    /// (`[batch, K·D]`) at accuracy `alpha`: the proximal step with observation
+    ///
+    /// * stochastic (BFN's sampler; also `ancestral`): `ỹ = K e_k − 1 + √(K/α) ξ` with the
+    ///   class `k ~ p̂` drawn per variable — the sender sample `y = α ỹ` of a drawn class;
+    /// * deterministic: `ỹ = K p̂ − 1`, the sender's mean under `p̂` with no noise.
+    fn step(
+        &self,
+        prev: Categorical,
+        probs: &Tensor<2>,
+        alpha: f64,
+        noise: Noise,
+        rng: &mut Rng,
+    ) -> Result<Categorical> {
+        let k = prev.classes as f64;
+        let observation = match noise {
+            Noise::Deterministic => probs.clone().mul_scalar(k).sub_scalar(1.0),
+            Noise::Stochastic { .. } | Noise::Ancestral { .. } => {
+                let [b, w] = probs.dims();
+                let e = draw_classes(probs, prev.classes, rng);
+                e.mul_scalar(k).sub_scalar(1.0)
+                    + rng
+                        .normal_tensor(b, w, &probs.device())
+                        .mul_scalar((k / alpha).sqrt())
+            }
+        };
+        self.prox(&prev, &observation, alpha)
+    }
+}
+
+/// What the categorical chain needs.
+pub struct CategoricalProblem<'a> {
+    /// The divergence whose proximal steps are taken.
+    pub divergence: &'a dyn Divergence,
+    /// The family: `K`'s accuracy schedule and the network's input and output.
+    pub family: &'a CategoricalFamily,
+    /// `K`.
+    pub classes: usize,
+    /// The network: raw output (logits) for the input [`CategoricalFamily::network_input`] at
+    /// time `t`.
+    pub predictor: &'a Predictor<'a>,
+    /// Number of samples.
+    pub batch: usize,
+    /// Number of variables `D`.
+    pub dim: usize,
+    /// Device.
+    pub device: Device,
+}
+
+/// The categorical maths of `divergence`, or an error naming it.
+pub fn categorical_maths(divergence: &dyn Divergence) -> Result<&dyn CategoricalMaths> {
+    divergence.categorical().ok_or_else(|| GpfnError::Config {
+        key: "belief.name".into(),
+        message: format!(
+            "divergence `{}` has no proximal step on categorical beliefs",
+            divergence.name()
+        ),
+    })
+}
+
+impl CategoricalProblem<'_> {
+    /// `p̂ = p_O(· | θ, t)`: the network's output distribution for beliefs `theta`.
+    pub fn output(&self, theta: &Categorical, t: f64) -> Tensor<2> {
+        let out = (self.predictor)(self.family.network_input(theta), t);
+        self.family.output_probs(out, self.classes)
+    }
+}
+
+/// What the categorical chain ends with.
+pub struct CategoricalEnd {
+    /// The sample: the mode of the output distribution at `t = 1`, class indices `[batch, D]`.
+    pub sample: Tensor<2>,
+    /// The output distribution at `t = 1`.
+    pub probs: Tensor<2>,
+    /// Network evaluations made (`n + 1`: one per step, one at `t = 1`).
+    pub evaluations: usize,
+}
+
+/// The reference's sampler (`model.py: BFN.sample`) for `n` steps, with the observation
+/// chosen by `noise` ([`CategoricalMaths::step`]): from the uniform prior, for
+/// `i = 1..n`, `p̂ = p_O(· | θ, t_{i−1})`, `θ ← step(θ, p̂, α_i)`; the sample is the mode of
+/// `p_O(· | θ_n, 1)`.
+pub fn categorical_chain(
+    problem: &CategoricalProblem<'_>,
+    n: usize,
+    noise: Noise,
+    rng: &mut Rng,
+) -> Result<CategoricalEnd> {
+    if n == 0 {
+        return Err(GpfnError::Config {
+            key: "sampler.steps".into(),
+            message: "the categorical chain needs at least one step".into(),
+        });
+    }
+    let maths = categorical_maths(problem.divergence)?;
+    let mut theta =
+        Categorical::uniform(problem.batch, problem.dim, problem.classes, &problem.device);
+    for i in 1..=n {
+        let probs = problem.output(&theta, (i - 1) as f64 / n as f64);
+        theta = maths.step(theta, &probs, problem.family.alpha(i, n), noise, rng)?;
+    }
+    let probs = problem.output(&theta, 1.0);
+    let finite = host::host_f64(probs.clone().sum())
+        .iter()
+        .all(|v| v.is_finite());
+    if !finite {
+        return Err(GpfnError::Invalid(format!(
+            "divergence `{}`: the categorical chain produced non-finite beliefs",
+            problem.divergence.name()
+        )));
+    }
+    Ok(CategoricalEnd {
+        sample: mode(&probs, problem.classes),
+        probs,
+        evaluations: n + 1,
+    })
+}
