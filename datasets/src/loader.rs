@@ -1,7 +1,14 @@
 //! The shuffling loader: batch `k` of a run is a pure function of `(seed, k)`, so a resumed
 //! run sees exactly the batches an uninterrupted one would.
+//!
+//! Rows are shuffled per epoch with `Rng::derive(seed, "shuffle", epoch)`. Where the table asks
+//! for it ([`DataTable::binarise`]), batch `k` is then binarised with its own stream
+//! `Rng::derive(seed, "binarise", k)`: the `batch · d` values are replaced in row-major order by
+//! `x = [u < p]`, `u ~ U[0, 1)`. The draw is per *read* (per batch), not per row and epoch, so
+//! a row read twice gets independent pixels, and batch `k` stays a pure function of
+//! `(seed, k)` (and of the batch size).
 
-use super::DataTable;
+use super::{DataTable, bernoulli};
 use burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::rng::Rng;
 
@@ -47,17 +54,37 @@ impl DataLoader {
         out
     }
 
+    /// The values of batch number `k`, row-major `[batch, d]`, binarised where the table asks.
+    pub fn batch_values(&mut self, k: u64) -> Vec<f32> {
+        let idx = self.indices(k);
+        self.values_of(&idx, k)
+    }
+
     /// Batch number `k` as a `[batch, d]` tensor.
     pub fn batch(&mut self, k: u64, device: &Device) -> Tensor<2> {
         let idx = self.indices(k);
-        gather(&idx, |i| self.table.row(i), device)
+        let v = self.values_of(&idx, k);
+        Tensor::from_data(TensorData::new(v, [idx.len(), self.table.dim()]), device)
+    }
+
+    /// The rows `idx` of batch `k`, stacked and (for a binarised table) drawn.
+    fn values_of(&self, idx: &[usize], k: u64) -> Vec<f32> {
+        let mut v = Vec::with_capacity(idx.len() * self.table.dim());
+        for &i in idx {
+            v.extend_from_slice(self.table.row(i));
+        }
+        if self.table.binarise {
+            bernoulli(&mut v, &mut Rng::derive(self.seed, "binarise", k));
+        }
+        v
     }
 
     /// Batch number `k` and, where the table has a noise column, the paired noise of the
     /// same rows (reflow's coupling).
     pub fn paired_batch(&mut self, k: u64, device: &Device) -> (Tensor<2>, Option<Tensor<2>>) {
         let idx = self.indices(k);
-        let x = gather(&idx, |i| self.table.row(i), device);
+        let v = self.values_of(&idx, k);
+        let x = Tensor::from_data(TensorData::new(v, [idx.len(), self.table.dim()]), device);
         let noise = self.table.noise.as_ref().map(|_| {
             gather(
                 &idx,
@@ -90,6 +117,8 @@ mod tests {
             values: (0..10).map(|i| i as f32).collect(),
             labels: None,
             noise: None,
+            classes: None,
+            binarise: false,
         };
         let mut loader = DataLoader::new(table, 5, 3);
         let mut seen: Vec<usize> = loader.indices(0);
@@ -109,6 +138,8 @@ mod tests {
             values: (0..20).map(|i| i as f32).collect(),
             labels: None,
             noise: Some((0..20).map(|i| -(i as f32)).collect()),
+            classes: None,
+            binarise: false,
         };
         let mut loader = DataLoader::new(table, 4, 5);
         for k in 0..4 {

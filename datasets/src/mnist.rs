@@ -8,6 +8,9 @@
 //! default), the files are downloaded into the cache first, as `gpfn data fetch NAME` would.
 //! Each split is `<prefix>-images-idx3-ubyte` and `<prefix>-labels-idx1-ubyte`, `.gz` or raw,
 //! with prefix `train` or `t10k`.
+//!
+//! `bin-mnist` ([`BinMnist`]) reads the same files as `mnist` and binarises them dynamically:
+//! see its documentation.
 
 use super::fetch;
 use super::idx::read_idx;
@@ -27,6 +30,12 @@ gpfn_core::register_plugin!(
     Dataset,
     "fashion-mnist",
     "Fashion-MNIST, 28×28 in [−1, 1], from IDX files (data.dir, GPFN_DATA_DIR, the download cache or /usr/share/datasets/fashion-mnist)"
+);
+
+gpfn_core::register_plugin!(
+    Dataset,
+    "bin-mnist",
+    "dynamically binarised MNIST: 28×28 pixels in {0, 1} (K = 2), each training read drawn afresh as Bernoulli(grey/255); the same IDX files as mnist"
 );
 
 /// One IDX image data set, told apart by `K`: its registered name and where copies usually
@@ -238,8 +247,29 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
     })
 }
 
-/// Loads one split of an IDX image data set from `dir`.
+/// Loads one split of an IDX image data set from `dir`, grey levels `g ∈ {0, …, 255}` scaled to
+/// `g / 127.5 − 1 ∈ [−1, 1]`.
 pub fn load_idx_images(dir: &Path, split: Split, limit: Option<usize>) -> Result<DataTable> {
+    let raw = read_split(dir, split, limit)?;
+    Ok(DataTable {
+        shape: vec![1, raw.rows, raw.cols],
+        values: raw.pixels.iter().map(|&p| p as f32 / 127.5 - 1.0).collect(),
+        labels: Some(raw.labels),
+        noise: None,
+        classes: None,
+        binarise: false,
+    })
+}
+
+/// The first `limit` images of one split, as bytes.
+struct RawSplit {
+    pixels: Vec<u8>,
+    labels: Vec<u8>,
+    rows: usize,
+    cols: usize,
+}
+
+fn read_split(dir: &Path, split: Split, limit: Option<usize>) -> Result<RawSplit> {
     if limit == Some(0) {
         return Err(GpfnError::Config {
             key: "data.limit".into(),
@@ -267,15 +297,11 @@ pub fn load_idx_images(dir: &Path, split: Split, limit: Option<usize>) -> Result
     }
     let (rows, cols) = (images.dims[1], images.dims[2]);
     let n = limit.map_or(images.dims[0], |l| l.min(images.dims[0]));
-    let values = images.data[..n * rows * cols]
-        .iter()
-        .map(|&p| p as f32 / 127.5 - 1.0)
-        .collect();
-    Ok(DataTable {
-        shape: vec![1, rows, cols],
-        values,
-        labels: Some(labels.data[..n].to_vec()),
-        noise: None,
+    Ok(RawSplit {
+        pixels: images.data[..n * rows * cols].to_vec(),
+        labels: labels.data[..n].to_vec(),
+        rows,
+        cols,
     })
 }
 
@@ -290,6 +316,112 @@ impl Dataset for Mnist {
 impl Dataset for FashionMnist {
     fn load(&self, split: Split, _seed: u64) -> Result<DataTable> {
         self.load_split(split)
+    }
+}
+
+/// How `bin-mnist` binarises its test split (`data.test`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestBinarisation {
+    /// Once, from `data.test_seed` (the default): the test table holds `x ∈ {0, 1}` drawn with
+    /// [`DataTable::draw`]`(test_seed, 0)`, the same images for every run and every model.
+    #[default]
+    Once,
+    /// Per evaluation repeat, as the reference's loader does: the test table keeps the
+    /// probabilities with [`DataTable::binarise`] on, and the evaluator draws repeat `r` with
+    /// [`DataTable::draw`]`(seed, r)` (a [`crate::DataLoader`] draws per batch by itself).
+    Redraw,
+}
+
+/// `bin-mnist`: dynamically binarised MNIST (Graves et al. 2023, §6.4; nnaisense
+/// `bayesian-flow-networks`), read from the same IDX files as [`Mnist`] (same `dir`, `limit`,
+/// `download`).
+///
+/// Each pixel of grey level `g ∈ {0, …, 255}` is stored as the probability `p = g / 255`
+/// (rounded to `f32`) in a table with [`DataTable::classes`] `= Some(2)` and
+/// [`DataTable::binarise`] on: every read draws `x ~ Bernoulli(p)`, `x = [u < p]` with
+/// `u ~ U[0, 1)`. The training loader draws batch `k` from `Rng::derive(seed, "binarise", k)`,
+/// so a resumed run sees bit-exactly the pixels an uninterrupted one would, and a row met in
+/// two epochs is binarised independently each time.
+///
+/// The test split is binarised **once** by default ([`TestBinarisation::Once`], with
+/// `test_seed`, default 0): each test item is then one image with one independent
+/// binarisation, so the mean NLL over the 10 000 items is an unbiased estimate of the same
+/// expectation over images and binarisations that the reference's re-drawing loader
+/// estimates, the usual standard error across items already includes the binarisation noise,
+/// and every run is scored on identical data. `data.test = "redraw"` keeps the test split
+/// dynamic like the reference's; an evaluator then averages each image's score over its
+/// repeats before taking the standard error across images (repeats of one image are not
+/// independent items).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinMnist {
+    /// Folder of the IDX files (as `mnist`'s `data.dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Use only the first `limit` images of each split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Download MNIST into the cache when no folder has it.
+    #[serde(default = "yes")]
+    pub download: bool,
+    /// How the test split is binarised: `"once"` (default) or `"redraw"`.
+    #[serde(default)]
+    pub test: TestBinarisation,
+    /// Seed of the one-off test binarisation (`test = "once"`); independent of the run seed
+    /// so that every run sees the same test images.
+    #[serde(default)]
+    pub test_seed: u64,
+}
+
+impl Default for BinMnist {
+    fn default() -> Self {
+        BinMnist {
+            dir: None,
+            limit: None,
+            download: true,
+            test: TestBinarisation::Once,
+            test_seed: 0,
+        }
+    }
+}
+
+impl BinMnist {
+    /// Loads one split from `dir` (no folder search): probabilities `g / 255` with `binarise`
+    /// on, except a test split binarised once (see the type's documentation).
+    pub fn load_from(&self, dir: &Path, split: Split) -> Result<DataTable> {
+        let raw = read_split(dir, split, self.limit)?;
+        let table = DataTable {
+            shape: vec![1, raw.rows, raw.cols],
+            values: raw.pixels.iter().map(|&g| g as f32 / 255.0).collect(),
+            labels: Some(raw.labels),
+            noise: None,
+            classes: Some(2),
+            binarise: true,
+        };
+        let table = match (split, self.test) {
+            (Split::Test, TestBinarisation::Once) => table.draw(self.test_seed, 0),
+            _ => table,
+        };
+        table.check_classes("bin-mnist")?;
+        Ok(table)
+    }
+}
+
+#[typetag::serde(name = "bin-mnist")]
+impl Dataset for BinMnist {
+    fn load(&self, split: Split, _seed: u64) -> Result<DataTable> {
+        let dir = resolve(
+            &self.dir,
+            Digits::NAME,
+            &Digits::usual_places(),
+            self.download,
+        )?;
+        self.load_from(&dir, split)
+    }
+
+    fn classes(&self) -> Option<usize> {
+        Some(2)
     }
 }
 

@@ -1,10 +1,12 @@
-//! Two-dimensional toy data sets, generated from the run seed.
+//! Two-dimensional toy data sets, generated from the run seed, and one categorical toy whose
+//! law (and so entropy) is known exactly: `eight-gaussians-grid`.
 
 use super::{DataTable, Dataset, Split};
-use gpfn_core::Result;
 use gpfn_core::rng::Rng;
-use serde::{Deserialize, Serialize};
-use std::f64::consts::PI;
+use gpfn_core::{GpfnError, Result};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 gpfn_core::register_plugin!(
     Dataset,
@@ -18,6 +20,11 @@ gpfn_core::register_plugin!(
     "2-D: a 4×4 checkerboard on [−2, 2]²"
 );
 gpfn_core::register_plugin!(Dataset, "spirals", "2-D: two interleaved spirals");
+gpfn_core::register_plugin!(
+    Dataset,
+    "eight-gaussians-grid",
+    "2 categorical variables: eight-gaussians quantised to a K×K grid (data.classes = K, default 16); exact entropy known"
+);
 
 fn default_samples() -> usize {
     20_000
@@ -46,6 +53,8 @@ fn generate(
         values,
         labels: None,
         noise: None,
+        classes: None,
+        binarise: false,
     }
 }
 
@@ -116,7 +125,10 @@ toy!(
 impl EightGaussians {
     fn point(&self, rng: &mut Rng) -> [f64; 2] {
         let c = eight_gaussian_centers()[rng.below(8)];
-        [c[0] + 0.1 * rng.normal(), c[1] + 0.1 * rng.normal()]
+        [
+            c[0] + EIGHT_GAUSSIANS_STD * rng.normal(),
+            c[1] + EIGHT_GAUSSIANS_STD * rng.normal(),
+        ]
     }
 }
 
@@ -158,6 +170,195 @@ impl Spirals {
             sign * r * theta.cos() + 0.05 * rng.normal(),
             sign * r * theta.sin() + 0.05 * rng.normal(),
         ]
+    }
+}
+
+/// Standard deviation of each of the eight Gaussians.
+const EIGHT_GAUSSIANS_STD: f64 = 0.1;
+
+fn default_grid_classes() -> usize {
+    16
+}
+
+fn default_half_width() -> f64 {
+    2.5
+}
+
+/// Largest `K` of [`EightGaussiansGrid`]: its probability table holds `K²` numbers.
+pub const MAX_GRID_CLASSES: usize = 1024;
+
+/// A class count in `2..=MAX_GRID_CLASSES`.
+fn grid_classes<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let k = usize::deserialize(d)?;
+    if !(2..=MAX_GRID_CLASSES).contains(&k) {
+        return Err(D::Error::custom(format!(
+            "must be in 2..={MAX_GRID_CLASSES} (a categorical variable needs K ≥ 2 classes), got {k}"
+        )));
+    }
+    Ok(k)
+}
+
+/// `eight-gaussians-grid`: the eight-Gaussians toy ([`EightGaussians`]: centres
+/// `c_m = 2 (cos mπ/4, sin mπ/4)`, std `σ = 0.1`, weights `1/8`) quantised to a `K × K` grid,
+/// so each item is `D = 2` categorical variables with `K` classes each.
+///
+/// Coordinate `x` falls into class `i = clamp(⌊(x + h) K / 2h⌋, 0, K − 1)`: `K` cells of width
+/// `w = 2h/K` over `[−h, h]`, the two outer cells stretched to `±∞` so that no mass is lost.
+/// With cell edges `e_0 = −∞, e_i = −h + i w (0 < i < K), e_K = +∞`, the Gaussian factorises
+/// per coordinate and the law of an item `(i, j)` is exactly
+///
+/// `p(i, j) = (1/8) Σ_m [Φ((e_{i+1} − c_{m,x})/σ) − Φ((e_i − c_{m,x})/σ)]
+///                      · [Φ((e_{j+1} − c_{m,y})/σ) − Φ((e_j − c_{m,y})/σ)]`,
+///
+/// with `Φ(z) = ½ erfc(−z/√2)` ([`EightGaussiansGrid::probability_table`]), and its entropy
+/// `H = −Σ p ln p` nats per item ([`EightGaussiansGrid::exact_entropy`]) is what a likelihood
+/// bound in nats per item should approach from above. Samples are drawn as the continuous toy
+/// and quantised, so they follow `p` exactly. Values are the class indices `(i, j)` as `f32`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EightGaussiansGrid {
+    /// Number of points per split.
+    #[serde(
+        default = "default_samples",
+        deserialize_with = "gpfn_core::check::at_least_one"
+    )]
+    pub samples: usize,
+    /// Classes per coordinate, `K` (`2..=1024`).
+    #[serde(default = "default_grid_classes", deserialize_with = "grid_classes")]
+    pub classes: usize,
+    /// Half width `h` of the gridded box `[−h, h]²` (the outer cells also take the tails).
+    #[serde(
+        default = "default_half_width",
+        deserialize_with = "gpfn_core::check::positive"
+    )]
+    pub half_width: f64,
+}
+
+impl Default for EightGaussiansGrid {
+    fn default() -> Self {
+        EightGaussiansGrid {
+            samples: default_samples(),
+            classes: default_grid_classes(),
+            half_width: default_half_width(),
+        }
+    }
+}
+
+/// `Φ(b) − Φ(a)` for the standard normal, `a ≤ b` (either may be infinite), computed from the
+/// tail on the side where both lie so that small masses keep their relative accuracy.
+fn normal_mass(a: f64, b: f64) -> f64 {
+    let upper = |z: f64| 0.5 * libm::erfc(z * FRAC_1_SQRT_2); // 1 − Φ(z)
+    if a >= 0.0 {
+        upper(a) - upper(b)
+    } else if b <= 0.0 {
+        upper(-b) - upper(-a)
+    } else {
+        1.0 - upper(-a) - upper(b)
+    }
+}
+
+impl EightGaussiansGrid {
+    fn check(&self) -> Result<()> {
+        if !(2..=MAX_GRID_CLASSES).contains(&self.classes) {
+            return Err(GpfnError::Config {
+                key: "data.classes".into(),
+                message: format!(
+                    "eight-gaussians-grid: K = {} classes; must be in 2..={MAX_GRID_CLASSES} \
+                     (a categorical variable needs K ≥ 2)",
+                    self.classes
+                ),
+            });
+        }
+        if !(self.half_width.is_finite() && self.half_width > 0.0) {
+            return Err(GpfnError::Config {
+                key: "data.half_width".into(),
+                message: format!("must be a finite number > 0, got {}", self.half_width),
+            });
+        }
+        Ok(())
+    }
+
+    /// The class `(i, j)` of a point: `clamp(⌊(x + h) K / 2h⌋, 0, K − 1)` per coordinate.
+    pub fn cell(&self, point: [f64; 2]) -> [usize; 2] {
+        let k = self.classes;
+        point.map(|x| {
+            let c = ((x + self.half_width) * k as f64 / (2.0 * self.half_width)).floor();
+            c.clamp(0.0, (k - 1) as f64) as usize
+        })
+    }
+
+    /// Masses of the `K` cells of one coordinate under `N(mu, σ²)`.
+    fn cell_masses(&self, mu: f64) -> Vec<f64> {
+        let k = self.classes;
+        let w = 2.0 * self.half_width / k as f64;
+        let edge = |i: usize| match i {
+            0 => f64::NEG_INFINITY,
+            i if i == k => f64::INFINITY,
+            i => -self.half_width + i as f64 * w,
+        };
+        (0..k)
+            .map(|i| {
+                normal_mass(
+                    (edge(i) - mu) / EIGHT_GAUSSIANS_STD,
+                    (edge(i + 1) - mu) / EIGHT_GAUSSIANS_STD,
+                )
+            })
+            .collect()
+    }
+
+    /// The exact law `p(i, j)` of one item, row-major (`p[i · K + j]`, `i` the class of the
+    /// first coordinate), as in the type's documentation. It sums to 1 up to rounding.
+    pub fn probability_table(&self) -> Result<Vec<f64>> {
+        self.check()?;
+        let k = self.classes;
+        let mut p = vec![0.0; k * k];
+        let centres = eight_gaussian_centers();
+        for c in &centres {
+            let (mx, my) = (self.cell_masses(c[0]), self.cell_masses(c[1]));
+            for i in 0..k {
+                for j in 0..k {
+                    p[i * k + j] += mx[i] * my[j] / centres.len() as f64;
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// The exact entropy `H = −Σ_{i,j} p(i, j) ln p(i, j)` of one item (two variables) in nats
+    /// (`0 ln 0 = 0`); at most `ln K²`, the uniform law's (reached at `K = 2`, where the four
+    /// quadrants each hold mass ¼).
+    pub fn exact_entropy(&self) -> Result<f64> {
+        Ok(self
+            .probability_table()?
+            .iter()
+            .filter(|&&p| p > 0.0)
+            .map(|&p| -p * p.ln())
+            .sum())
+    }
+}
+
+#[typetag::serde(name = "eight-gaussians-grid")]
+impl Dataset for EightGaussiansGrid {
+    fn load(&self, split: Split, seed: u64) -> Result<DataTable> {
+        self.check()?;
+        let continuous = EightGaussians {
+            samples: self.samples,
+        };
+        let mut table = generate(self.samples, split, seed, "eight-gaussians-grid", |rng| {
+            let [i, j] = self.cell(continuous.point(rng));
+            [i as f64, j as f64]
+        });
+        table.classes = Some(self.classes);
+        table.check_classes("eight-gaussians-grid")?;
+        Ok(table)
+    }
+
+    fn classes(&self) -> Option<usize> {
+        Some(self.classes)
+    }
+
+    fn exact_entropy(&self) -> Option<f64> {
+        EightGaussiansGrid::exact_entropy(self).ok()
     }
 }
 

@@ -21,6 +21,8 @@ fn take(table: &DataTable, n: usize) -> DataTable {
         values: table.values[..n * table.dim()].to_vec(),
         labels: table.labels.as_ref().map(|l| l[..n].to_vec()),
         noise: None,
+        classes: None,
+        binarise: false,
     }
 }
 

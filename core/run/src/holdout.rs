@@ -18,6 +18,8 @@ fn rows(table: &DataTable, range: std::ops::Range<usize>) -> DataTable {
             .noise
             .as_ref()
             .map(|n| n[range.start * d..range.end * d].to_vec()),
+        classes: table.classes,
+        binarise: table.binarise,
     }
 }
 
@@ -69,6 +71,8 @@ mod tests {
             values: (0..2 * n).map(|v| v as f32).collect(),
             labels: Some((0..n as u8).collect()),
             noise: Some((0..2 * n).map(|v| -(v as f32)).collect()),
+            classes: None,
+            binarise: false,
         }
     }
 
