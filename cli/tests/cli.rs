@@ -48,6 +48,7 @@ fn plugins_lists_every_builtin_with_its_crate() {
     for (kind, name, krate) in [
         ("belief", "diag-gaussian", "gpfn-core"),
         ("belief", "particle", "gpfn-core"),
+        ("belief", "categorical", "gpfn-core"),
         ("divergence", "kl", "gpfn-kl"),
         ("divergence", "w2", "gpfn-w2"),
         ("divergence", "rectified-flow", "gpfn-rectified-flow"),
@@ -95,6 +96,35 @@ fn config_errors_are_reported_not_panicked() {
     let o = gpfn(&["config", "--set", "train.steps=-3"], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("train.steps"), "{}", stderr(&o));
+
+    // A divergence paired with a belief family it does not support stops `config` and
+    // `train` when the config is loaded, naming both (no run folder is made).
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["config", "train"] {
+        let o = gpfn(
+            &[
+                "--config",
+                "configs/w2.toml",
+                "--set",
+                "belief.name=categorical",
+                "--set",
+                &format!("run.dir=\"{}\"", dir.path().display()),
+                command,
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(1), "{command}");
+        let e = stderr(&o);
+        assert!(
+            e.contains("belief.name")
+                && e.contains("`w2`")
+                && e.contains("`categorical`")
+                && e.contains("it supports: particle"),
+            "{command}: {e}"
+        );
+        assert!(!e.contains("panicked"), "{e}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]

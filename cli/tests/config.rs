@@ -151,9 +151,74 @@ fn an_unsupported_belief_family_is_rejected() {
         &["divergence.name=kl", "belief.name=particle"],
     ));
     assert!(
-        e.contains("belief.name") && e.contains("diag-gaussian"),
+        e.contains("belief.name")
+            && e.contains("`kl`")
+            && e.contains("`particle`")
+            && e.contains("it supports: diag-gaussian, categorical"),
         "{e}"
     );
+}
+
+/// The belief family is checked when the config is loaded (issue 34's "Bad input"): an
+/// unknown name lists the registered families, a divergence paired with a family it does not
+/// support names both and what it supports, and `K < 2` names `belief.classes`.
+#[test]
+fn belief_family_bad_input_is_refused_at_load_time() {
+    let w2 = Some(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/w2.toml"
+    )));
+    // W2 has no proximal step on the simplex.
+    let e = err(sources(w2.clone(), &[], &["belief.name=categorical"]));
+    assert!(
+        e.contains("belief.name")
+            && e.contains("`w2`")
+            && e.contains("`categorical`")
+            && e.contains("it supports: particle"),
+        "{e}"
+    );
+    // Nor on the mean-only Gaussian family.
+    let e = err(sources(w2, &[], &["belief.name=diag-gaussian"]));
+    assert!(
+        e.contains("`w2`") && e.contains("`diag-gaussian`") && e.contains("particle"),
+        "{e}"
+    );
+    // A name nobody registered: the registered families, by their plural.
+    let e = err(sources(None, &[], &["belief.name=nope"]));
+    assert!(
+        e.contains("belief.name")
+            && e.contains("unknown belief family `nope`")
+            && e.contains("registered belief families: categorical, diag-gaussian, particle"),
+        "{e}"
+    );
+    // K < 2, on a divergence that supports the family.
+    let e = err(sources(
+        None,
+        &[],
+        &[
+            "divergence.name=kl",
+            "belief.name=categorical",
+            "belief.classes=1",
+        ],
+    ));
+    assert!(
+        e.contains("belief.classes") && e.contains("at least 2 classes"),
+        "{e}"
+    );
+    // The same pairing with K = 2 loads, and its family is the categorical one.
+    let loaded = load(&sources(
+        None,
+        &[],
+        &[
+            "divergence.name=kl",
+            "belief.name=categorical",
+            "belief.classes=2",
+        ],
+    ))
+    .unwrap();
+    let family = loaded.config.belief_family().unwrap();
+    assert_eq!(family.name(), "categorical");
+    assert_eq!(family.categorical().unwrap().classes, Some(2));
 }
 
 #[test]

@@ -14,7 +14,7 @@ pub enum GpfnError {
     ConfigFile { path: PathBuf, message: String },
 
     /// A plugin name that no linked crate registered.
-    #[error("config key `{key}`: unknown {kind} `{name}`; registered {kind}s: {registered}")]
+    #[error("config key `{key}`: unknown {kind} `{name}`; registered {}: {registered}", plural(.kind))]
     UnknownPlugin {
         key: String,
         kind: String,
@@ -63,3 +63,11 @@ impl GpfnError {
 
 /// Result with [`GpfnError`].
 pub type Result<T, E = GpfnError> = std::result::Result<T, E>;
+
+/// The plural of a plugin kind's human name (`belief family` → `belief families`).
+fn plural(kind: &str) -> String {
+    crate::registry::PluginKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .map_or_else(|| format!("{kind}s"), |k| k.plural().to_string())
+}

@@ -58,6 +58,18 @@ impl PluginKind {
         }
     }
 
+    /// Human name of the kind, plural (`belief families`, `divergences`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            PluginKind::Belief => "belief families",
+            PluginKind::Divergence => "divergences",
+            PluginKind::Sampler => "samplers",
+            PluginKind::Schedule => "schedules",
+            PluginKind::Network => "networks",
+            PluginKind::Dataset => "data sets",
+        }
+    }
+
     /// The kind whose config section is `section`.
     pub fn from_section(section: &str) -> Option<PluginKind> {
         PluginKind::ALL.into_iter().find(|k| k.section() == section)

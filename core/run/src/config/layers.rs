@@ -446,8 +446,8 @@ fn check_plugin_names(merged: &Dict, prov: &BTreeMap<String, String>) -> Result<
                     return Err(GpfnError::Config {
                         key,
                         message: format!(
-                            "missing; registered {}s: {}",
-                            kind.as_str(),
+                            "missing; registered {}: {}",
+                            kind.plural(),
                             registry::names(kind).join(", ")
                         ),
                     });
