@@ -100,6 +100,10 @@ pub struct NllReport {
     pub options: crate::LikelihoodOptions,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// The exact entropy of one item in nats, where the data set's law is known (the discrete
+    /// toys): the value a tight bound reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_entropy: Option<f64>,
 }
 
 impl NllReport {

@@ -1,14 +1,16 @@
 //! Drawing samples from a trained network and writing them (`.npy`, and a PNG picture).
 
 use crate::config::Config;
+use crate::model::{CategoricalModel, FlowModel};
 use crate::run_folder::RunFolder;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use gpfn_core::Result;
+use gpfn_core::divergence::{CategoricalProblem, categorical_chain, column};
 use gpfn_core::host::host_f32;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::Sampler;
 use gpfn_core::sampling::SamplingProblem;
+use gpfn_core::{GpfnError, Result};
 use gpfn_data::Split;
 use gpfn_io as io;
 use gpfn_network::Network;
@@ -110,11 +112,57 @@ pub fn draw_stream(
         seed,
         stream,
     } = batch;
+    let model = config.model()?;
+    if let Some(categorical) = &model.categorical {
+        return draw_categorical(&model, categorical, network, sampler, shape, device, batch);
+    }
     let (values, nfe) = with_counted_problem(config, network, shape, count, device, |problem| {
         let mut rng = Rng::derive(seed, "sample", stream);
         host_f32(sampler.sample(problem, &mut rng)?)
     })?;
     Ok(Drawn { values, nfe })
+}
+
+/// [`draw_stream`] for a model of categorical data: the categorical chain
+/// ([`categorical_chain`]) with the sampler's steps and observations (`stochastic` is BFN's
+/// sampler); the values are class indices, the NFE `steps + 1`.
+fn draw_categorical(
+    model: &FlowModel<'_>,
+    categorical: &CategoricalModel,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    device: &Device,
+    batch: SampleBatch,
+) -> Result<Drawn> {
+    model.check_readout()?;
+    let noise = sampler.chain_noise()?.ok_or_else(|| GpfnError::Config {
+        key: "sampler.name".into(),
+        message: format!(
+            "sampler `{}` integrates particles; categorical beliefs are sampled step by step: use `stochastic` (BFN's sampler), `ancestral` or `deterministic`",
+            sampler.typetag_name()
+        ),
+    })?;
+    let net = network.valid();
+    let predictor = |z: Tensor<2>, t: f64| {
+        let rows = vec![t; z.dims()[0]];
+        net.forward(z, column(&rows, device))
+    };
+    let problem = CategoricalProblem {
+        divergence: model.divergence,
+        family: &categorical.family,
+        classes: categorical.classes,
+        predictor: &predictor,
+        batch: batch.count,
+        dim: shape.iter().product(),
+        device: device.clone(),
+    };
+    let mut rng = Rng::derive(batch.seed, "sample", batch.stream);
+    let end = categorical_chain(&problem, sampler.steps(), noise, &mut rng)?;
+    Ok(Drawn {
+        values: host_f32(end.sample)?,
+        nfe: end.evaluations,
+    })
 }
 
 /// Draws `sample.count` samples with the config's sampler and writes
@@ -155,15 +203,62 @@ pub fn write_outputs(
     let npy = dir.join(format!("{tag}.npy"));
     io::write_npy(&npy, values, &full)?;
     let png = dir.join(format!("{tag}.png"));
-    if shape == [2] {
-        let reference = config.data.load(Split::Test, config.seed).ok();
-        let r: Option<Vec<f32>> = reference.map(|t| t.values.into_iter().take(2 * 4000).collect());
-        io::scatter_png(&png, values, r.as_deref(), 3.0)?;
-    } else {
-        let per = shape.iter().product::<usize>();
-        let n = count.min(100);
-        io::image_grid_png(&png, &values[..n * per], shape, 10)?;
+    let classes = config.data.classes();
+    match (classes, shape == [2]) {
+        (Some(k), true) => {
+            // Pairs of classes: the K × K histogram of the samples beside the test data's.
+            let reference = config.data.load(Split::Test, config.seed)?;
+            let scale = (256 / k).max(1);
+            let grids = [
+                grid_histogram(values, k, scale),
+                grid_histogram(&reference.values, k, scale),
+            ]
+            .concat();
+            io::image_grid_png(&png, &grids, &[k * scale, k * scale], 2)?;
+        }
+        (_, true) => {
+            let reference = config.data.load(Split::Test, config.seed).ok();
+            let r: Option<Vec<f32>> =
+                reference.map(|t| t.values.into_iter().take(2 * 4000).collect());
+            io::scatter_png(&png, values, r.as_deref(), 3.0)?;
+        }
+        (_, false) => {
+            let per = shape.iter().product::<usize>();
+            let n = count.min(100);
+            let shown = &values[..n * per];
+            // Class indices `0..K−1` are drawn as grey levels in `[−1, 1]` (the `.npy` keeps
+            // the indices).
+            let grey: Vec<f32> = match classes {
+                Some(k) => shown
+                    .iter()
+                    .map(|&c| 2.0 * c / (k - 1) as f32 - 1.0)
+                    .collect(),
+                None => shown.to_vec(),
+            };
+            io::image_grid_png(&png, &grey, shape, 10)?;
+        }
     }
     tracing::info!(npy = %npy.display(), png = %png.display(), "samples written");
     Ok(npy)
+}
+
+/// The `K × K` histogram of pairs of class indices `values` (`[count, 2]`) as a grey image in
+/// `[−1, 1]` (white: the most frequent cell), each cell drawn as `scale × scale` pixels, first
+/// class down, second across.
+fn grid_histogram(values: &[f32], k: usize, scale: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; k * k];
+    for pair in values.chunks_exact(2) {
+        let (i, j) = (pair[0] as usize, pair[1] as usize);
+        if i < k && j < k {
+            counts[i * k + j] += 1;
+        }
+    }
+    let most = counts.iter().copied().max().unwrap_or(0).max(1) as f32;
+    let side = k * scale;
+    (0..side * side)
+        .map(|p| {
+            let (y, x) = (p / side / scale, p % side / scale);
+            2.0 * counts[y * k + x] as f32 / most - 1.0
+        })
+        .collect()
 }

@@ -7,11 +7,12 @@
 
 use burn::tensor::Device;
 use gpfn_core::belief::BeliefFamily;
+use gpfn_core::belief::categorical::CategoricalFamily;
 use gpfn_core::divergence::Divergence;
 use gpfn_core::sampling::{Predictor, SamplingProblem};
 use gpfn_core::schedule::Schedule;
 use gpfn_core::{GpfnError, Result};
-use gpfn_network::{OutputConfig, Target};
+use gpfn_network::{NetworkIo, OutputConfig, Target};
 
 /// The readout of a network: its target and the `[output]` settings.
 #[derive(Clone, Copy, Debug)]
@@ -34,13 +35,47 @@ pub struct FlowModel<'a> {
     pub schedule: Box<dyn Schedule>,
     /// How the network's output is read as `x̂`.
     pub readout: Readout,
+    /// On categorical data: the family's settings and `K` (the network then reads beliefs
+    /// and returns logits; training, sampling and the bounds take the simplex's path).
+    pub categorical: Option<CategoricalModel>,
+}
+
+/// A model of categorical data: the categorical family and the number of classes `K`.
+#[derive(Clone, Debug)]
+pub struct CategoricalModel {
+    /// `β(1)` and the network's input and output.
+    pub family: CategoricalFamily,
+    /// `K`, from the data set.
+    pub classes: usize,
 }
 
 impl FlowModel<'_> {
+    /// The network's input and output for items of `shape`: the data's own shape for
+    /// continuous data; for categorical data the family's channels per variable (`K` in and
+    /// out, or one for `K = 2` with a single logit).
+    pub fn network_io(&self, shape: &[usize]) -> NetworkIo {
+        match &self.categorical {
+            None => NetworkIo::same(shape),
+            Some(c) => {
+                let (input, output) = c.family.network_channels(c.classes);
+                NetworkIo::new(shape, input, output)
+            }
+        }
+    }
+
     /// Checks that the readout can be applied: a network predicting `ε` or `v` needs a
     /// divergence with a closed-form flow `a x + b ε` to convert its output.
     pub fn check_readout(&self) -> Result<()> {
         let target = self.readout.target;
+        if self.categorical.is_some() {
+            if target != Target::X || self.readout.output.t_min.is_some() {
+                return Err(GpfnError::Config {
+                    key: "network.target".into(),
+                    message: "a categorical model's network returns logits of the output distribution: use target = \"x\" and no output.t_min".into(),
+                });
+            }
+            return Ok(());
+        }
         if target != Target::X && self.divergence.maths().flow_coefficients(0.5).is_none() {
             return Err(GpfnError::Config {
                 key: "network.target".into(),

@@ -201,7 +201,8 @@ pub fn mode(probs: &Tensor<2>, classes: usize) -> Tensor<2> {
 
 /// A per-row column `[batch, 1]` of `values`.
 fn rows(values: &[f64], device: &Device) -> Tensor<2> {
-    crate::divergence::column(values, device)
+    let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, [values.len(), 1]), device)
 }
 
 /// The categorical belief family (`[belief] name = "categorical"`).

@@ -12,7 +12,6 @@ use super::{Divergence, Noise, Proximal};
 use crate::Result;
 use crate::belief::categorical::{Categorical, CategoricalFamily, draw_classes, mode};
 use crate::rng::Rng;
-use crate::sampling::Predictor;
 use crate::{GpfnError, host};
 use burn::tensor::{Device, Tensor};
 
@@ -69,7 +68,7 @@ pub struct CategoricalProblem<'a> {
     pub classes: usize,
     /// The network: raw output (logits) for the input [`CategoricalFamily::network_input`] at
     /// time `t`.
-    pub predictor: &'a Predictor<'a>,
+    pub predictor: &'a (dyn Fn(Tensor<2>, f64) -> Tensor<2> + 'a),
     /// Number of samples.
     pub batch: usize,
     /// Number of variables `D`.

@@ -58,6 +58,10 @@ impl Sampler for AncestralSampler {
         })
     }
 
+    fn chain_noise(&self) -> Result<Option<Noise>> {
+        Ok(Some(self.noise()?))
+    }
+
     fn sample_from(
         &self,
         problem: &SamplingProblem<'_>,

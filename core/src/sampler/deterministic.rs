@@ -37,6 +37,10 @@ impl Sampler for DeterministicSampler {
         Box::new(DeterministicSampler { steps: n })
     }
 
+    fn chain_noise(&self) -> Result<Option<Noise>> {
+        Ok(Some(Noise::Deterministic))
+    }
+
     fn sample_from(
         &self,
         problem: &SamplingProblem<'_>,

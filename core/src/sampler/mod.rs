@@ -14,6 +14,7 @@ pub use stochastic::StochasticSampler;
 
 use crate::Result;
 use crate::belief::BeliefState;
+use crate::divergence::Noise;
 use crate::rng::Rng;
 use crate::sampling::SamplingProblem;
 use burn::tensor::Tensor;
@@ -45,6 +46,13 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     fn with_tolerance(&self, tolerance: f64) -> Option<Box<dyn Sampler>> {
         let _ = tolerance;
         None
+    }
+
+    /// How the sampler picks each step's observation when it runs a proximal chain step by
+    /// step — what the categorical chain ([`crate::divergence::categorical_chain`]) asks of
+    /// it; `None` for a sampler that integrates an ODE or SDE of particles instead.
+    fn chain_noise(&self) -> Result<Option<Noise>> {
+        Ok(None)
     }
 
     /// Draws `problem.batch` samples, starting from the family's prior (drawn from `rng`).

@@ -55,6 +55,10 @@ impl Sampler for StochasticSampler {
         })
     }
 
+    fn chain_noise(&self) -> Result<Option<Noise>> {
+        Ok(Some(self.noise()?))
+    }
+
     fn sample_from(
         &self,
         problem: &SamplingProblem<'_>,

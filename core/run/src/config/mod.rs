@@ -190,11 +190,30 @@ impl Config {
     /// The model this config describes: its divergence, belief family, schedule and readout,
     /// built once for the loss, the prediction and the samplers.
     pub fn model(&self) -> gpfn_core::Result<crate::model::FlowModel<'_>> {
+        let family = self.belief_family()?;
+        let data = self.data.typetag_name();
+        let categorical = match (family.categorical(), self.data.classes()) {
+            (Some(c), classes) => Some(crate::model::CategoricalModel {
+                family: c.clone(),
+                classes: c.resolve_classes(classes, data)?,
+            }),
+            (None, Some(k)) => {
+                return Err(gpfn_core::GpfnError::Config {
+                    key: "belief.name".into(),
+                    message: format!(
+                        "data set `{data}` is categorical ({k} classes); belief family `{}` models continuous data: use [belief] name = \"categorical\" (with divergence `kl`)",
+                        family.name()
+                    ),
+                });
+            }
+            (None, None) => None,
+        };
         Ok(crate::model::FlowModel {
             divergence: self.divergence.as_ref(),
-            family: self.belief_family()?,
+            family,
             schedule: self.schedule(),
             readout: self.readout(),
+            categorical,
         })
     }
 

@@ -9,12 +9,19 @@
 //!
 //! with the divergence's weight `λ(t)` (KL: BFN's `−ln σ₁ · σ₁^{−2t}`). Where the data come
 //! with paired prior noise (reflow), `z` is the flow of that noise rather than a fresh draw.
+//!
+//! On categorical data (`[belief] name = "categorical"`) the network reads beliefs
+//! `θ ~ p_F(· | x; t)` (the divergence's flow on the simplex) and returns the output
+//! distribution `p̂`; the loss is discrete BFN's continuous-time loss
+//! `L^∞ = K β(1) t ‖e_x − p̂(θ, t)‖²`, `t ~ U[0, 1)` ([`categorical_loss`]).
 
 use crate::config::LossReduction;
-use crate::model::FlowModel;
+use crate::model::{CategoricalModel, FlowModel};
 use burn::tensor::Tensor;
-use gpfn_core::divergence::{column, paired_flow};
+use gpfn_core::belief::categorical::{Categorical, one_hot};
+use gpfn_core::divergence::{categorical_maths, column, paired_flow};
 use gpfn_core::rng::Rng;
+use gpfn_likelihood::categorical::continuous_time_loss;
 use gpfn_network::Network;
 
 /// The training loss of one batch `x: [batch, dim]`, as a one-element tensor. With
@@ -29,6 +36,9 @@ pub fn training_loss(
     noise: Option<&Tensor<2>>,
     rng: &mut Rng,
 ) -> gpfn_core::Result<Tensor<1>> {
+    if let Some(categorical) = &model.categorical {
+        return categorical_loss(network, model, categorical, reduction, x, rng);
+    }
     let divergence = model.divergence;
     let schedule = model.schedule.as_ref();
     let b = x.dims()[0];
@@ -77,4 +87,35 @@ pub fn loss_at(
     let x_hat = model.predict_x(network, input, t)?;
     let squared_error = (x - x_hat).square().sum_dim(1);
     Ok((squared_error * column(&weight, &device)).mean())
+}
+
+/// Discrete BFN's continuous-time loss of one batch of class indices `x: [batch, D]`:
+/// `mean_rows K β(1) t ‖e_x − p̂(θ, t)‖²` with `t ~ U[0, 1)` and `θ` from the divergence's flow
+/// on the simplex, the squared error reduced over variables by `reduction`.
+pub fn categorical_loss(
+    network: &Network,
+    model: &FlowModel<'_>,
+    categorical: &CategoricalModel,
+    reduction: LossReduction,
+    x: Tensor<2>,
+    rng: &mut Rng,
+) -> gpfn_core::Result<Tensor<1>> {
+    let CategoricalModel { family, classes } = categorical;
+    let [b, d] = x.dims();
+    let maths = categorical_maths(model.divergence)?;
+    let t: Vec<f64> = (0..b).map(|_| rng.uniform()).collect();
+    let e_x = Categorical {
+        probs: one_hot(&x, *classes),
+        classes: *classes,
+    };
+    let theta = maths.flow(family, &e_x, &t, rng)?;
+    let device = x.device();
+    let out = network.forward(family.network_input(&theta), column(&t, &device));
+    let probs = family.output_probs(out, *classes);
+    let loss = continuous_time_loss(family, &e_x, &probs, &t);
+    let per_dim = match reduction {
+        LossReduction::Sum => 1.0,
+        LossReduction::Mean => 1.0 / d as f64,
+    };
+    Ok(loss.mean().mul_scalar(per_dim))
 }

@@ -28,7 +28,7 @@ use burn::tensor::{Device, Tensor};
 use gpfn_core::rng::Rng;
 use gpfn_core::{GpfnError, Result};
 use gpfn_data::DataLoader;
-use gpfn_network::{Network, NetworkIo};
+use gpfn_network::Network;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::sync::Arc;
@@ -97,7 +97,8 @@ pub fn clip_gradients<M: Module>(
 /// Builds the network of `config` for data of `shape` on `device`, seeded by the run seed.
 pub fn build_network(config: &Config, shape: &[usize], device: &Device) -> Result<Network> {
     backend::with_seed(device, config.seed, || {
-        let network = config.network.build(&NetworkIo::same(shape), device)?;
+        let io = config.model()?.network_io(shape);
+        let network = config.network.build(&io, device)?;
         // burn initialises parameters lazily, on first use: read them all now, while this
         // thread holds the seeded generator, or the draws happen later, unseeded and racing
         // with other trainings of the process.
