@@ -154,7 +154,9 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
     let net = build_network(config, &shape, &device)?;
     let parameters = net.num_params();
     let mut rng = Rng::derive(config.seed, "bench", 0);
-    let z = rng.normal_tensor(o.batch, dim, &device);
+    // The network's own input width: `dim` for continuous data, `K·dim` (or `dim` for a
+    // single logit) for categorical beliefs.
+    let z = rng.normal_tensor(o.batch, flow_model.network_io(&shape).input_dim(), &device);
     let t = Tensor::<2>::full([o.batch, 1], 0.5, &device);
     let forward = timed(o.warmup.max(1), reps, || {
         sync(net.forward(z.clone(), t.clone()));
