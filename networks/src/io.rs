@@ -12,6 +12,11 @@
 //! `k`'s value of all `D` data values in the data's own order. For an image item `[C, H, W]`
 //! this is exactly the channel-major tensor `[in_channels · C, H, W]` (for `C = 1`,
 //! `[K, H, W]`). Outputs are laid out the same way, `[batch, out_channels · D]`.
+//!
+//! **Label classes.** [`NetworkIo::label_classes`] `= Some(K)` builds a class-conditional network: an
+//! embedding table of `K + 1` rows (row `K` the null class `∅`) added to the time embedding
+//! ([`crate::Network::forward_conditional`]); `None` (the default) builds exactly the
+//! unconditional network.
 
 use gpfn_core::{GpfnError, Result};
 
@@ -25,6 +30,9 @@ pub struct NetworkIo {
     pub in_channels: usize,
     /// Output values per data value, multiplying the same dimension as `in_channels`.
     pub out_channels: usize,
+    /// `Some(K)`: a class-conditional network over classes `0..K` (plus the null class `K`);
+    /// `None`: unconditional.
+    pub label_classes: Option<usize>,
 }
 
 impl NetworkIo {
@@ -41,7 +49,14 @@ impl NetworkIo {
             data_shape: data_shape.to_vec(),
             in_channels,
             out_channels,
+            label_classes: None,
         }
+    }
+
+    /// The same, class-conditional over `classes` classes (`None`: unconditional).
+    pub fn with_label_classes(mut self, classes: Option<usize>) -> Self {
+        self.label_classes = classes;
+        self
     }
 
     /// The channels of a categorical belief over `classes` classes per variable: `K` in and
@@ -91,6 +106,12 @@ impl NetworkIo {
                 "a network needs at least one input and one output channel, got {} in and {} out",
                 self.in_channels, self.out_channels
             )));
+        }
+        if self.label_classes == Some(0) {
+            return Err(GpfnError::Config {
+                key: "condition.classes".into(),
+                message: "a class-conditional network needs at least 1 class, got 0".into(),
+            });
         }
         Ok(())
     }

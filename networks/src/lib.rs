@@ -5,12 +5,14 @@
 //! optimisers and records need a concrete module type; adding a network means adding a
 //! variant here.
 
+mod class_embedding;
 mod io;
 mod mlp;
 mod output;
 mod time_embedding;
 mod unet;
 
+pub use class_embedding::{ClassEmbedding, class_indices};
 pub use io::NetworkIo;
 pub use mlp::{Mlp, MlpConfig};
 pub use output::OutputConfig;
@@ -18,8 +20,8 @@ pub use time_embedding::{fourier_features, sinusoidal_embedding};
 pub use unet::{TimeEncoding, UNet, UNetConfig, UpsampleChannels};
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
-use gpfn_core::Result;
+use burn::tensor::{Device, Int, Tensor};
+use gpfn_core::{GpfnError, Result};
 use std::fmt::Debug;
 
 /// A built predictor network.
@@ -36,12 +38,44 @@ pub enum Network {
 impl Network {
     /// `F(z, t)` for network inputs `z: [batch, in_channels · D]` and times `t: [batch, 1]`:
     /// `[batch, out_channels · D]`, both class-major as [`NetworkIo`] describes (with the
-    /// identity [`NetworkIo::same`], `[batch, D] → [batch, D]`).
+    /// identity [`NetworkIo::same`], `[batch, D] → [batch, D]`). A class-conditional network
+    /// reads every row as the null class `∅` (its unconditional model).
     pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
         match self {
             Network::Mlp(m) => m.forward(z, t),
             Network::UNet(u) => u.forward(z, t),
         }
+    }
+
+    /// `F(z, t, c)` of a class-conditional network (built with
+    /// [`NetworkIo::label_classes`] `= Some(K)`): `class: [batch]` holds each row's class in
+    /// `0..K`, or `K` for the null class `∅`; `None` is `∅` for every row, which is also what
+    /// [`forward`](Self::forward) gives on a conditional network. Indices are not checked here
+    /// (the caller's labels and `--class` are). On an unconditional network, `None` is
+    /// [`forward`](Self::forward) and a class is an error naming `[condition]`.
+    pub fn forward_conditional(
+        &self,
+        z: Tensor<2>,
+        t: Tensor<2>,
+        class: Option<Tensor<1, Int>>,
+    ) -> Result<Tensor<2>> {
+        if class.is_some() && self.label_classes().is_none() {
+            return Err(GpfnError::Config {
+                key: "condition".into(),
+                message: "this network is unconditional (built without [condition]); it takes \
+                          no class"
+                    .into(),
+            });
+        }
+        Ok(match self {
+            Network::Mlp(m) => m.forward_conditional(z, t, class),
+            Network::UNet(u) => u.forward_conditional(z, t, class),
+        })
+    }
+
+    /// `Some(K)` for a class-conditional network over `K` classes (plus `∅`), else `None`.
+    pub fn label_classes(&self) -> Option<usize> {
+        self.io().label_classes
     }
 
     /// What the network was built to read and write.

@@ -1,12 +1,17 @@
 //! `mlp`: a multilayer perceptron `x̂ = F([z, φ(t)])` with SiLU activations and Fourier time
 //! features `φ(t)` concatenated to the input of every hidden layer. It reads
 //! `in_channels · D` values and writes `out_channels · D` ([`NetworkIo`]).
+//!
+//! Class-conditional ([`NetworkIo::label_classes`] `= Some(K)`): `φ(t)` is replaced by
+//! `φ(t) + e_c`, `e_c` the class's row of a `(K + 1) × time_features` embedding
+//! ([`ClassEmbedding`]; row `K` the null class), so the class reaches every hidden layer the
+//! way time does.
 
-use super::{Network, NetworkConfig, NetworkIo, fourier_features};
+use super::{ClassEmbedding, Network, NetworkConfig, NetworkIo, fourier_features};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use gpfn_core::{GpfnError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +49,9 @@ fn default_time_features() -> usize {
 pub struct Mlp {
     layers: Vec<Linear>,
     output: Linear,
+    /// The class embedding of a conditional network (visited last: an unconditional MLP's
+    /// parameters are unchanged).
+    class_embedding: Option<ClassEmbedding>,
     #[module(skip)]
     time_features: usize,
     #[module(skip)]
@@ -73,9 +81,13 @@ impl NetworkConfig for MlpConfig {
             width = h;
         }
         let output = LinearConfig::new(width, io.output_dim()).init(device);
+        let class_embedding = io
+            .label_classes
+            .map(|k| ClassEmbedding::new(k, self.time_features, device));
         Ok(Network::Mlp(Mlp {
             layers,
             output,
+            class_embedding,
             time_features: self.time_features,
             io: io.clone(),
         }))
@@ -89,8 +101,22 @@ impl NetworkConfig for MlpConfig {
 impl Mlp {
     /// `F(z, t)` for `z: [batch, in_channels · D]`, `t: [batch, 1]`: `[batch, out_channels · D]`.
     pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
+        self.forward_conditional(z, t, None)
+    }
+
+    /// `F(z, t, c)`: with the class embedding added to the time features (`class` `None`: the
+    /// null class; an unconditional MLP ignores `class`, which its caller checks).
+    pub(crate) fn forward_conditional(
+        &self,
+        z: Tensor<2>,
+        t: Tensor<2>,
+        class: Option<Tensor<1, Int>>,
+    ) -> Tensor<2> {
         let device = z.device();
-        let phi = fourier_features(t, self.time_features, 16.0, &device);
+        let mut phi = fourier_features(t, self.time_features, 16.0, &device);
+        if let Some(e) = &self.class_embedding {
+            phi = phi + e.forward(class, z.dims()[0], &device);
+        }
         let mut h = z;
         for layer in &self.layers {
             h = silu(layer.forward(Tensor::cat(vec![h, phi.clone()], 1)));

@@ -9,8 +9,15 @@
 //! blocks on the concatenation with the skip connection, then nearest ×2 upsampling and a
 //! convolution → GroupNorm, SiLU, `conv_out`. Time enters as Fourier features through a
 //! two-layer MLP, added to every residual block.
+//!
+//! Class-conditional ([`NetworkIo::label_classes`] `= Some(K)`): the time embedding becomes
+//! `MLP(φ(t)) + e_c`, `e_c` the class's row of a `(K + 1) × time_embedding` table
+//! ([`ClassEmbedding`]; row `K` the null class), as in the improved-DDPM and guided-diffusion
+//! U-Nets, so every residual block sees the class through its time projection.
 
-use super::{Network, NetworkConfig, NetworkIo, fourier_features, sinusoidal_embedding};
+use super::{
+    ClassEmbedding, Network, NetworkConfig, NetworkIo, fourier_features, sinusoidal_embedding,
+};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
@@ -19,7 +26,7 @@ use burn::nn::{
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use gpfn_core::{GpfnError, Result};
 use gpfn_kernels::{add, add_per_channel, conv2d_module, group_norm_silu_module};
 use serde::{Deserialize, Serialize};
@@ -270,6 +277,9 @@ pub struct UNet {
     upsample: Vec<Conv2d>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
+    /// The class embedding of a conditional network (visited last: an unconditional U-Net's
+    /// parameters are unchanged).
+    class_embedding: Option<ClassEmbedding>,
     /// The input image shape `[in_channels · C, H, W]`.
     #[module(skip)]
     shape: [usize; 3],
@@ -407,6 +417,9 @@ impl NetworkConfig for UNetConfig {
             upsample,
             norm_out: GroupNormConfig::new(g, ch[0]).init(device),
             conv_out: conv3(ch[0], c_out, 1, device),
+            class_embedding: io
+                .label_classes
+                .map(|k| ClassEmbedding::new(k, temb, device)),
             shape: [c_in, shape[1], shape[2]],
             output_dim: io.output_dim(),
             io: io.clone(),
@@ -442,6 +455,17 @@ impl UNet {
     /// `F(z, t)` for flat, class-major `z: [batch, in_channels · C·H·W]` (read as the image
     /// `[in_channels · C, H, W]`) and `t: [batch, 1]`: `[batch, out_channels · C·H·W]`.
     pub fn forward(&self, z: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
+        self.forward_conditional(z, t, None)
+    }
+
+    /// `F(z, t, c)`: with the class embedding added to the time embedding (`class` `None`:
+    /// the null class; an unconditional U-Net ignores `class`, which its caller checks).
+    pub(crate) fn forward_conditional(
+        &self,
+        z: Tensor<2>,
+        t: Tensor<2>,
+        class: Option<Tensor<1, Int>>,
+    ) -> Tensor<2> {
         let device = z.device();
         let [b, _] = z.dims();
         let [c, h, w] = self.shape;
@@ -449,7 +473,10 @@ impl UNet {
             TimeEncoding::Fourier => fourier_features(t, self.time_features, 100.0, &device),
             TimeEncoding::Sinusoidal => sinusoidal_embedding(t, self.time_features, &device),
         };
-        let temb = self.time2.forward(silu(self.time1.forward(temb)));
+        let mut temb = self.time2.forward(silu(self.time1.forward(temb)));
+        if let Some(e) = &self.class_embedding {
+            temb = temb + e.forward(class, b, &device);
+        }
         let mut x = conv2d_module(&self.conv_in, z.reshape([b, c, h, w]));
         let mut skips = Vec::new();
         let levels = self.down_blocks.len();

@@ -1,0 +1,112 @@
+//! Class-conditional networks ([`NetworkIo::label_classes`]): an embedding of `K + 1` rows
+//! (row `K` the null class `∅`) added to the time embedding, for the MLP and the U-Net.
+//!
+//! One test in its own binary: the device's generator is global, and the parameter
+//! comparisons seed it, so no other test may build a network between the seed and the
+//! initialisation.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use gpfn_core::GpfnError;
+use gpfn_network::{MlpConfig, NetworkConfig, NetworkIo, UNetConfig, class_indices};
+
+fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+/// Flat parameters of `config` built for `io` after seeding the device with `seed`.
+fn parameters(config: &dyn NetworkConfig, io: &NetworkIo, seed: u64) -> Vec<f32> {
+    let device = Device::flex();
+    device.seed(seed);
+    let net = config.build(io, &device).unwrap();
+    net.initialise_parameters();
+    net.flat_parameters()
+}
+
+#[test]
+fn conditional_networks_add_only_the_class_table_and_read_the_class() {
+    let device = Device::flex();
+    let mlp = MlpConfig {
+        hidden: vec![16, 16],
+        time_features: 8,
+        target: Default::default(),
+    };
+    let unet = UNetConfig {
+        channels: vec![8, 16],
+        time_embedding: 16,
+        ..UNetConfig::default()
+    };
+    let k = 10;
+    let cases: [(&str, &dyn NetworkConfig, &[usize], usize); 2] =
+        [("mlp", &mlp, &[2], 8), ("unet", &unet, &[1, 8, 8], 16)];
+    for (name, config, shape, width) in cases {
+        // Parameters: the unconditional network's, in the same order with the same seeded
+        // values, then exactly (K + 1) · width more (the table, visited last).
+        let plain = parameters(config, &NetworkIo::same(shape), 7);
+        let io = NetworkIo::same(shape).with_label_classes(Some(k));
+        let cond = parameters(config, &io, 7);
+        assert_eq!(cond.len(), plain.len() + (k + 1) * width, "{name}");
+        assert_eq!(&cond[..plain.len()], &plain[..], "{name}");
+
+        // Behaviour: `forward` and `None` are the null class; classes change the output.
+        let net = config.build(&io, &device).unwrap();
+        assert_eq!(net.label_classes(), Some(k));
+        let d: usize = shape.iter().product();
+        let b = 4;
+        let z = Tensor::<2>::from_data(
+            TensorData::new(
+                (0..b * d)
+                    .map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0)
+                    .collect(),
+                [b, d],
+            ),
+            &device,
+        );
+        let t = Tensor::<2>::from_data(
+            TensorData::new(vec![0.1f32, 0.4, 0.6, 0.9], [b, 1]),
+            &device,
+        );
+        let plain_out = host(net.forward(z.clone(), t.clone()));
+        let none = host(net.forward_conditional(z.clone(), t.clone(), None).unwrap());
+        let null = host(
+            net.forward_conditional(z.clone(), t.clone(), Some(class_indices(&[k; 4], &device)))
+                .unwrap(),
+        );
+        assert_eq!(plain_out, none, "{name}: forward is the null class");
+        assert_eq!(none, null, "{name}: None is class K");
+        let classes = [0, 3, 9, 3];
+        let out = host(
+            net.forward_conditional(z.clone(), t.clone(), Some(class_indices(&classes, &device)))
+                .unwrap(),
+        );
+        assert_eq!(out.len(), b * d);
+        assert_ne!(out, null, "{name}: a class changes the output");
+        // Row i depends on its own class only: row 1 and row 3 (both class 3) match a batch
+        // of class 3 everywhere.
+        let threes = host(
+            net.forward_conditional(z.clone(), t.clone(), Some(class_indices(&[3; 4], &device)))
+                .unwrap(),
+        );
+        for r in [1, 3] {
+            for j in 0..d {
+                let (a, b) = (out[r * d + j], threes[r * d + j]);
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{name}: row {r}");
+            }
+        }
+
+        // An unconditional network takes no class: a named error.
+        let uncond = config.build(&NetworkIo::same(shape), &device).unwrap();
+        assert_eq!(uncond.label_classes(), None);
+        let err = uncond
+            .forward_conditional(z, t, Some(class_indices(&[0; 4], &device)))
+            .unwrap_err();
+        assert!(
+            matches!(&err, GpfnError::Config { key, .. } if key == "condition"),
+            "{err}"
+        );
+    }
+    // Zero classes is refused by name.
+    let err = mlp
+        .build(&NetworkIo::same(&[2]).with_label_classes(Some(0)), &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("condition.classes"), "{err}");
+}
