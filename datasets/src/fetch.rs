@@ -45,13 +45,26 @@ fn file(name: &str, size: u64, sha256: &str) -> RemoteFile {
 }
 
 /// Names of the data sets [`source`] knows.
-pub const SOURCES: [&str; 2] = ["mnist", "fashion-mnist"];
+pub const SOURCES: [&str; 3] = ["mnist", "fashion-mnist", "cifar10"];
 
 /// The published files of data set `name`. The sums are those of the original distributions
 /// (LeCun et al.'s MNIST as mirrored by TensorFlow's and PyTorch's buckets; Zalando's
-/// Fashion-MNIST), as pinned by TensorFlow Datasets.
+/// Fashion-MNIST; Krizhevsky's CIFAR-10 binary archive from the University of Toronto), as
+/// pinned by TensorFlow Datasets (`tensorflow_datasets/url_checksums/*.txt`).
 pub fn source(name: &str) -> Result<Source> {
     match name {
+        // tensorflow_datasets/url_checksums/cifar10.txt: 170 052 171 bytes and this SHA-256
+        // (the archive's published MD5 is c32a1d4ab5d03f1284b67883e8d87530). Unpacked by
+        // [`fetch`] into `cifar-10-batches-bin/` beside it.
+        "cifar10" => Ok(Source {
+            name: name.into(),
+            mirrors: vec!["https://www.cs.toronto.edu/~kriz/".into()],
+            files: vec![file(
+                "cifar-10-binary.tar.gz",
+                170_052_171,
+                "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+            )],
+        }),
         "mnist" => Ok(Source {
             name: name.into(),
             mirrors: vec![
@@ -144,6 +157,8 @@ pub struct FetchReport {
     pub present: Vec<String>,
     /// Bytes taken from `.part` files of an earlier, interrupted call.
     pub resumed_bytes: u64,
+    /// Archives (`.tar.gz`) unpacked by this call.
+    pub unpacked: Vec<String>,
 }
 
 /// Downloads every file of `source` missing from `dest` (or present with the wrong sum), from
@@ -200,7 +215,81 @@ pub fn fetch(source: &Source, dest: &Path, progress: bool) -> Result<FetchReport
             });
         }
     }
+    for f in source.files.iter().filter(|f| f.name.ends_with(".tar.gz")) {
+        if unpack(&dest.join(&f.name), &f.sha256, dest)? {
+            report.unpacked.push(f.name.clone());
+        }
+    }
     Ok(report)
+}
+
+/// Unpacks the verified archive `archive` (gzip-compressed tar, SHA-256 `sha256`) into `dest`,
+/// keeping its folders (`cifar-10-batches-bin/…`), unless the stamp `<archive>.unpacked`
+/// says this very archive was unpacked there already. Each file is written to `NAME.part`
+/// and renamed when complete, and the stamp is written last, so an interrupted unpacking is
+/// redone by the next call. Only plain files and folders are taken; an entry whose path
+/// leaves `dest` (absolute, or through `..`) is refused. Returns whether it unpacked.
+pub fn unpack(archive: &Path, sha256: &str, dest: &Path) -> Result<bool> {
+    let mut stamp = archive.as_os_str().to_os_string();
+    stamp.push(".unpacked");
+    let stamp = PathBuf::from(stamp);
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == sha256) {
+        return Ok(false);
+    }
+    let bad = |message: String| GpfnError::Data {
+        path: archive.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(archive).map_err(|e| GpfnError::io(archive, e))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let entries = tar
+        .entries()
+        .map_err(|e| bad(format!("not a tar.gz archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("corrupt archive: {e}")))?;
+        let inner = entry
+            .path()
+            .map_err(|e| bad(format!("corrupt entry name: {e}")))?
+            .into_owned();
+        let safe = inner.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        if !safe {
+            return Err(bad(format!(
+                "entry {} would be written outside {}; refused",
+                inner.display(),
+                dest.display()
+            )));
+        }
+        let target = dest.join(&inner);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                std::fs::create_dir_all(&target).map_err(|e| GpfnError::io(&target, e))?;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| GpfnError::io(parent, e))?;
+                }
+                let part = part_path(&target);
+                let mut out = std::fs::File::create(&part).map_err(|e| GpfnError::io(&part, e))?;
+                std::io::copy(&mut entry, &mut out).map_err(|e| {
+                    bad(format!(
+                        "corrupt archive while unpacking {}: {e}",
+                        inner.display()
+                    ))
+                })?;
+                drop(out);
+                std::fs::rename(&part, &target).map_err(|e| GpfnError::io(&target, e))?;
+            }
+            _ => {}
+        }
+    }
+    gpfn_io::atomic_write(&stamp, sha256.as_bytes())?;
+    tracing::info!("{}: unpacked into {}", archive.display(), dest.display());
+    Ok(true)
 }
 
 fn part_path(path: &Path) -> PathBuf {

@@ -9,6 +9,7 @@
 //! instead, and every read draws `x_j ~ Bernoulli(p_j)` afresh (dynamically binarised MNIST,
 //! `bin-mnist`; the [`DataLoader`] draws per batch, [`DataTable::draw`] one copy).
 
+pub mod cifar;
 pub mod fetch;
 pub mod fixture;
 pub mod idx;
@@ -16,6 +17,7 @@ mod loader;
 mod mnist;
 mod toy;
 
+pub use cifar::{Cifar10, load_cifar10};
 pub use loader::DataLoader;
 pub use mnist::{
     Articles, BinMnist, Digits, FashionMnist, IdxImages, IdxSet, Mnist, TestBinarisation,

@@ -268,14 +268,155 @@ fn a_server_that_is_gone_is_named_with_what_to_do() {
     );
 }
 
+/// `cifar-10-binary.tar.gz` in miniature: the archive's `cifar-10-batches-bin/` folder with
+/// six batch files of a few fixture records (and the text file the real one has), gzipped,
+/// and its [`Source`] with the test's own size and sum in place of the pinned ones.
+fn cifar_archive(mirrors: Vec<String>) -> (BTreeMap<String, Vec<u8>>, Source) {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = dir.path().join("cifar-10-batches-bin");
+    gpfn_data::cifar::write_fixture(&batches, 4, 6, 1).unwrap();
+    std::fs::write(batches.join("batches.meta.txt"), "airplane\nautomobile\n").unwrap();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    tar.append_dir_all("cifar-10-batches-bin", &batches)
+        .unwrap();
+    let bytes = tar.into_inner().unwrap().finish().unwrap();
+    let path = dir.path().join("archive");
+    std::fs::write(&path, &bytes).unwrap();
+    let pinned = gpfn_data::fetch::source("cifar10").unwrap();
+    assert_eq!(pinned.files.len(), 1);
+    let name = pinned.files[0].name.clone();
+    let source = Source {
+        name: "cifar10".into(),
+        mirrors,
+        files: vec![RemoteFile {
+            name: name.clone(),
+            size: bytes.len() as u64,
+            sha256: sha256_file(&path).unwrap(),
+        }],
+    };
+    (BTreeMap::from([(name, bytes)]), source)
+}
+
 #[test]
-fn the_pinned_sources_name_four_files_with_sums() {
+fn cifar10_downloads_resumably_unpacks_once_and_loads() {
+    use gpfn_data::{Cifar10, Dataset};
+    let (files, source) = cifar_archive(Vec::new());
+    let archive = source.files[0].name.clone();
+    let cut = 700;
+    let server = serve(files.clone(), Mode::CutAfter(cut));
+    let source = with_mirrors(&source, &[&server.base]);
+    let dest = tempfile::tempdir().unwrap();
+    // Cut short: the `.part` stays, nothing is unpacked.
+    let e = fetch(&source, dest.path(), false).unwrap_err().to_string();
+    assert!(
+        e.contains("resumes") && e.contains("gpfn data fetch cifar10"),
+        "{e}"
+    );
+    assert!(!dest.path().join("cifar-10-batches-bin").exists());
+    assert_eq!(parts(dest.path()), vec![format!("{archive}.part")]);
+    // Resumed with a range request, checked, unpacked.
+    *server.mode.lock().unwrap() = Mode::Right;
+    let report = fetch(&source, dest.path(), false).unwrap();
+    assert_eq!(report.resumed_bytes, cut as u64);
+    assert_eq!(report.unpacked, vec![archive.clone()]);
+    assert!(
+        server
+            .log
+            .lock()
+            .unwrap()
+            .contains(&(archive.clone(), Some(format!("bytes={cut}-"))))
+    );
+    assert_eq!(
+        std::fs::read(dest.path().join(&archive)).unwrap(),
+        files[&archive]
+    );
+    let batches = dest.path().join("cifar-10-batches-bin");
+    assert!(batches.join("batches.meta.txt").is_file());
+    assert!(parts(&batches).is_empty() && parts(dest.path()).is_empty());
+    // The folder (or the archive's folder inside it) is a working `cifar10` data folder.
+    let c = Cifar10 {
+        dir: Some(dest.path().to_path_buf()),
+        ..Cifar10::default()
+    };
+    let train = c.load(Split::Train, 0).unwrap();
+    assert_eq!((train.len(), train.shape.clone()), (20, vec![3, 32, 32]));
+    assert_eq!(train.labels.as_ref().unwrap()[..3], [0, 1, 2]);
+    assert_eq!(c.load(Split::Test, 0).unwrap().len(), 6);
+    // Again: present, not downloaded nor unpacked a second time.
+    let requests = server.log.lock().unwrap().len();
+    let again = fetch(&source, dest.path(), false).unwrap();
+    assert_eq!((again.present.len(), again.unpacked.len()), (1, 0));
+    assert_eq!(server.log.lock().unwrap().len(), requests);
+    // Interrupted unpacking (no stamp) is redone.
+    std::fs::remove_file(dest.path().join(format!("{archive}.unpacked"))).unwrap();
+    std::fs::remove_file(batches.join("test_batch.bin")).unwrap();
+    assert_eq!(
+        fetch(&source, dest.path(), false).unwrap().unpacked.len(),
+        1
+    );
+    assert_eq!(c.load(Split::Test, 0).unwrap().len(), 6);
+}
+
+#[test]
+fn a_cifar10_archive_with_the_wrong_sum_is_deleted_and_not_unpacked() {
+    let (files, source) = cifar_archive(Vec::new());
+    let server = serve(files, Mode::Corrupt);
+    let source = with_mirrors(&source, &[&server.base]);
+    let dest = tempfile::tempdir().unwrap();
+    let e = fetch(&source, dest.path(), false).unwrap_err().to_string();
+    assert!(e.contains("SHA-256 mismatch"), "{e}");
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_archive_entry_leaving_the_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut header = tar::Header::new_gnu();
+    let body = b"x";
+    header.set_size(1);
+    header.set_entry_type(tar::EntryType::Regular);
+    // `set_path` refuses `..`, as a careful writer would; write the name bytes directly.
+    header.as_old_mut().name[..9].copy_from_slice(b"../escape");
+    header.set_cksum();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    tar.append(&header, &body[..]).unwrap();
+    let archive = dir.path().join("evil.tar.gz");
+    std::fs::write(&archive, tar.into_inner().unwrap().finish().unwrap()).unwrap();
+    let dest = dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let e = gpfn_data::fetch::unpack(&archive, "sum", &dest)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("../escape") && e.contains("refused"), "{e}");
+    assert!(!dir.path().join("escape").exists());
+}
+
+#[test]
+fn the_pinned_sources_name_their_files_with_sums() {
     for name in gpfn_data::fetch::SOURCES {
         let s = gpfn_data::fetch::source(name).unwrap();
-        assert_eq!(s.files.len(), 4, "{name}");
+        let files = if name == "cifar10" { 1 } else { 4 };
+        assert_eq!(s.files.len(), files, "{name}");
         assert!(s.files.iter().all(|f| f.sha256.len() == 64 && f.size > 0));
         assert!(s.mirrors.iter().all(|m| m.ends_with('/')));
     }
+    // The official archive, as tensorflow_datasets/url_checksums/cifar10.txt pins it.
+    let c = gpfn_data::fetch::source("cifar10").unwrap();
+    assert_eq!(c.mirrors, ["https://www.cs.toronto.edu/~kriz/"]);
+    assert_eq!(
+        (
+            c.files[0].name.as_str(),
+            c.files[0].size,
+            c.files[0].sha256.as_str()
+        ),
+        (
+            "cifar-10-binary.tar.gz",
+            170_052_171,
+            "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
+        )
+    );
     let e = gpfn_data::fetch::source("cifar").unwrap_err().to_string();
     assert!(
         e.contains("cifar") && e.contains("mnist, fashion-mnist"),
