@@ -13,15 +13,23 @@ pub mod cifar;
 pub mod fetch;
 pub mod fixture;
 pub mod idx;
+mod image_folder;
 mod loader;
 mod mnist;
+mod npy;
+mod source;
 mod toy;
 
 pub use cifar::{Cifar10, load_cifar10};
+pub use image_folder::{FolderSource, ImageFolder, STREAM_ABOVE_BYTES};
 pub use loader::DataLoader;
 pub use mnist::{
     Articles, BinMnist, Digits, FashionMnist, IdxImages, IdxSet, Mnist, TestBinarisation,
     load_idx_images,
+};
+pub use npy::{NpyData, PixelRange};
+pub use source::{
+    DATA_STATS_FILE, Holdout, RowSource, Standardisation, head, holdout_key, table_of,
 };
 pub use toy::{
     Checkerboard, EightGaussians, EightGaussiansGrid, Spirals, TwoMoons, eight_gaussian_centers,
@@ -197,6 +205,22 @@ pub trait Dataset: Debug + Send + Sync + dyn_clone::DynClone {
     /// the truth; `None` (the default) otherwise.
     fn exact_entropy(&self) -> Option<f64> {
         None
+    }
+
+    /// Rows of `split` read on demand instead of a table in memory, for a data set too large
+    /// to load whole (an image folder above its `stream` threshold): training then uses
+    /// [`DataLoader::streaming`]. `None` (the default): [`Dataset::load`] it.
+    fn source(&self, split: Split, seed: u64) -> Result<Option<std::sync::Arc<dyn RowSource>>> {
+        let _ = (split, seed);
+        Ok(None)
+    }
+
+    /// The per-feature standardisation the data set's tables are stored in (tabular `.npy`
+    /// data), so that a run can write it beside its samples and bring them back to the data's
+    /// units; `None` (the default) when the values are the data's own.
+    fn standardisation(&self, seed: u64) -> Result<Option<Standardisation>> {
+        let _ = seed;
+        Ok(None)
     }
 }
 
