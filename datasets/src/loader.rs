@@ -8,6 +8,10 @@
 //! a row read twice gets independent pixels, and batch `k` stays a pure function of
 //! `(seed, k)` (and of the batch size).
 //!
+//! Where the table has labels ([`DataTable::labels`]), [`DataLoader::batch_labels`] gives the
+//! labels of batch `k`'s rows in the batch's order (so also a pure function of `(seed, k)`);
+//! a table without labels gives `None`.
+//!
 //! A *streaming* loader ([`DataLoader::streaming`]) holds no table: it asks its [`RowSource`]
 //! for the rows of batch `k` (an image folder decodes them on the rayon threads) and, once
 //! batch `k` is handed out, starts reading batch `k + 1` on a background thread, so that the
@@ -140,6 +144,22 @@ impl DataLoader {
     /// When a streaming source cannot read a row.
     pub fn batch(&mut self, k: u64, device: &Device) -> Tensor<2> {
         self.paired_batch(k, device).0
+    }
+
+    /// The labels of batch number `k`'s rows, in the order of [`batch`](Self::batch)'s rows;
+    /// `None` when the table has no labels.
+    pub fn batch_labels(&mut self, k: u64) -> Option<Vec<u8>> {
+        if let Rows::Table(t) = &self.rows {
+            t.labels.as_ref()?;
+        }
+        let idx = self.indices(k);
+        match &self.rows {
+            Rows::Table(t) => {
+                let labels = t.labels.as_ref()?;
+                Some(idx.iter().map(|&i| labels[i]).collect())
+            }
+            Rows::Stream { source, .. } => source.labels(&idx),
+        }
     }
 
     /// The rows `idx` of batch `k`, stacked and (for a binarised table) drawn; for a streaming

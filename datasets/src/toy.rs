@@ -1,5 +1,12 @@
 //! Two-dimensional toy data sets, generated from the run seed, and one categorical toy whose
 //! law (and so entropy) is known exactly: `eight-gaussians-grid`.
+//!
+//! Labels ([`DataTable::labels`], for class-conditional training): `eight-gaussians` and
+//! `eight-gaussians-grid` label each point with the index `m ∈ 0..8` of its mode (centre
+//! `2 (cos mπ/4, sin mπ/4)`), `spirals` with its arm (0: the arm drawn with sign `+1`, 1: the
+//! other) and `two-moons` with its moon (0: the upper, 1: the lower); `checkerboard` has no
+//! labels. Recording a label draws nothing more, so the points are those of the unlabelled
+//! generators.
 
 use super::{DataTable, Dataset, Split};
 use gpfn_core::rng::Rng;
@@ -35,7 +42,7 @@ fn generate(
     split: Split,
     seed: u64,
     name: &str,
-    mut f: impl FnMut(&mut Rng) -> [f64; 2],
+    mut f: impl FnMut(&mut Rng) -> ([f64; 2], Option<u8>),
 ) -> DataTable {
     let purpose = match split {
         Split::Train => format!("{name}/train"),
@@ -43,15 +50,19 @@ fn generate(
     };
     let mut rng = Rng::derive(seed, &purpose, 0);
     let mut values = Vec::with_capacity(2 * samples);
+    let mut labels = Vec::with_capacity(samples);
     for _ in 0..samples {
-        let [a, b] = f(&mut rng);
+        let ([a, b], label) = f(&mut rng);
         values.push(a as f32);
         values.push(b as f32);
+        labels.extend(label);
     }
+    // A toy labels every point or none.
+    let labels = (labels.len() == samples).then_some(labels);
     DataTable {
         shape: vec![2],
         values,
-        labels: None,
+        labels,
         noise: None,
         classes: None,
         binarise: false,
@@ -123,53 +134,63 @@ toy!(
 );
 
 impl EightGaussians {
-    fn point(&self, rng: &mut Rng) -> [f64; 2] {
-        let c = eight_gaussian_centers()[rng.below(8)];
-        [
+    /// A point and its mode `m`.
+    fn point(&self, rng: &mut Rng) -> ([f64; 2], Option<u8>) {
+        let m = rng.below(8);
+        let c = eight_gaussian_centers()[m];
+        let p = [
             c[0] + EIGHT_GAUSSIANS_STD * rng.normal(),
             c[1] + EIGHT_GAUSSIANS_STD * rng.normal(),
-        ]
+        ];
+        (p, Some(m as u8))
     }
 }
 
 impl TwoMoons {
-    fn point(&self, rng: &mut Rng) -> [f64; 2] {
+    /// A point and its moon (0: upper, 1: lower).
+    fn point(&self, rng: &mut Rng) -> ([f64; 2], Option<u8>) {
         let a = PI * rng.uniform();
-        let (x, y) = if rng.below(2) == 0 {
+        let moon = rng.below(2);
+        let (x, y) = if moon == 0 {
             (a.cos(), a.sin())
         } else {
             (1.0 - a.cos(), 0.5 - a.sin())
         };
         // Centred on the origin and scaled to about [−2, 2].
-        [
+        let p = [
             1.3 * (x - 0.5) + 0.05 * rng.normal(),
             1.3 * (y - 0.25) + 0.05 * rng.normal(),
-        ]
+        ];
+        (p, Some(moon as u8))
     }
 }
 
 impl Checkerboard {
-    fn point(&self, rng: &mut Rng) -> [f64; 2] {
+    /// A point (no label).
+    fn point(&self, rng: &mut Rng) -> ([f64; 2], Option<u8>) {
         loop {
             let x = 4.0 * rng.uniform() - 2.0;
             let y = 4.0 * rng.uniform() - 2.0;
             if ((x + 2.0).floor() as i64 + (y + 2.0).floor() as i64) % 2 == 0 {
-                return [x, y];
+                return ([x, y], None);
             }
         }
     }
 }
 
 impl Spirals {
-    fn point(&self, rng: &mut Rng) -> [f64; 2] {
+    /// A point and its arm (0: sign `+1`, 1: sign `−1`).
+    fn point(&self, rng: &mut Rng) -> ([f64; 2], Option<u8>) {
         let u = rng.uniform().sqrt();
         let theta = u * 3.0 * PI;
         let r = 2.0 * u;
-        let sign = if rng.below(2) == 0 { 1.0 } else { -1.0 };
-        [
+        let arm = rng.below(2);
+        let sign = if arm == 0 { 1.0 } else { -1.0 };
+        let p = [
             sign * r * theta.cos() + 0.05 * rng.normal(),
             sign * r * theta.sin() + 0.05 * rng.normal(),
-        ]
+        ];
+        (p, Some(arm as u8))
     }
 }
 
@@ -345,8 +366,9 @@ impl Dataset for EightGaussiansGrid {
             samples: self.samples,
         };
         let mut table = generate(self.samples, split, seed, "eight-gaussians-grid", |rng| {
-            let [i, j] = self.cell(continuous.point(rng));
-            [i as f64, j as f64]
+            let (point, mode) = continuous.point(rng);
+            let [i, j] = self.cell(point);
+            ([i as f64, j as f64], mode)
         });
         table.classes = Some(self.classes);
         table.check_classes("eight-gaussians-grid")?;
@@ -381,6 +403,8 @@ mod tests {
                 .map(|(k, c)| (k, (c[0] - p[0] as f64).hypot(c[1] - p[1] as f64)))
                 .fold((0, f64::MAX), |a, b| if b.1 < a.1 { b } else { a });
             assert!(d < 0.6, "point {p:?} is {d} from its nearest centre");
+            // The label is the mode the point was drawn from (at std 0.1 the nearest centre).
+            assert_eq!(t.labels.as_ref().unwrap()[i] as usize, k, "point {p:?}");
             counts[k] += 1;
         }
         // Each mode has 500 ± 3σ (σ = √(4000·⅛·⅞) ≈ 21).
@@ -403,5 +427,67 @@ mod tests {
             let t = s.load(Split::Train, 0).unwrap();
             assert!(t.values.iter().all(|v| v.abs() < 2.6), "{s:?}");
         }
+    }
+
+    #[test]
+    fn labelled_toys_label_every_point_and_the_others_say_none() {
+        // Spirals: arm 0 is `+r (cos θ, sin θ)`, arm 1 its negation; at radius r > 0.5 the
+        // point lies closer to its own arm's curve than to the other's.
+        let t = Spirals { samples: 2000 }.load(Split::Train, 3).unwrap();
+        let labels = t.labels.clone().unwrap();
+        assert_eq!(labels.len(), 2000);
+        assert!(labels.iter().all(|&l| l < 2));
+        let arm_distance = |p: &[f32], sign: f64| {
+            (0..=3000)
+                .map(|k| {
+                    let u = k as f64 / 3000.0;
+                    let (theta, r) = (u * 3.0 * PI, 2.0 * u);
+                    let c = [sign * r * theta.cos(), sign * r * theta.sin()];
+                    (c[0] - p[0] as f64).hypot(c[1] - p[1] as f64)
+                })
+                .fold(f64::MAX, f64::min)
+        };
+        let mut checked = 0;
+        for i in 0..200 {
+            let p = t.row(i);
+            if (p[0] as f64).hypot(p[1] as f64) < 0.5 {
+                continue;
+            }
+            let own = if labels[i] == 0 { 1.0 } else { -1.0 };
+            assert!(
+                arm_distance(p, own) < arm_distance(p, -own),
+                "point {p:?} labelled arm {}",
+                labels[i]
+            );
+            checked += 1;
+        }
+        assert!(checked > 100);
+        // Both arms and both moons occur about equally often.
+        let ones = labels.iter().filter(|&&l| l == 1).count();
+        assert!((900..=1100).contains(&ones), "{ones}");
+        let moons = TwoMoons { samples: 2000 }.load(Split::Train, 3).unwrap();
+        let ones = moons.labels.unwrap().iter().filter(|&&l| l == 1).count();
+        assert!((900..=1100).contains(&ones), "{ones}");
+        // The grid toy carries the continuous toy's mode; the checkerboard has no labels.
+        let grid = EightGaussiansGrid {
+            samples: 500,
+            ..Default::default()
+        }
+        .load(Split::Train, 1)
+        .unwrap();
+        let modes = EightGaussians { samples: 500 }
+            .load(Split::Train, 1)
+            .unwrap()
+            .labels;
+        assert!(grid.labels.is_some());
+        assert_eq!(grid.labels.unwrap().len(), 500);
+        assert!(modes.is_some());
+        assert!(
+            Checkerboard { samples: 10 }
+                .load(Split::Train, 0)
+                .unwrap()
+                .labels
+                .is_none()
+        );
     }
 }
