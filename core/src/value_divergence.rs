@@ -23,7 +23,8 @@ use crate::belief::{BeliefFamily, BeliefState, DiagGaussian};
 #[cfg(doc)]
 use crate::divergence::Divergence;
 use crate::divergence::{
-    CoordinateDerivatives, DivergenceMaths, Noise, Objective, ProxStep, Proximal, sender_step,
+    CategoricalMaths, CoordinateDerivatives, DivergenceMaths, Noise, Objective, ProxStep, Proximal,
+    sender_step,
 };
 use crate::proximal_solver::{SolverOptions, Start, solve_with_derivatives};
 use crate::rng::Rng;
@@ -75,6 +76,16 @@ pub trait ValueDivergence: Send + Sync {
         q: &DiagGaussian,
     ) -> Option<CoordinateDerivatives> {
         let _ = (p, q);
+        None
+    }
+
+    /// The divergence's maths on categorical beliefs, for one that also acts on the simplex
+    /// (default `None`). `Some` lists `"categorical"` in its
+    /// [`belief_families`](DivergenceMaths::belief_families) and is what
+    /// [`value_divergence!`](crate::value_divergence!)'s `Divergence::categorical` returns. A
+    /// simplex flow simulated on a grid uses the same [`ChainSettings::steps`] (the kit and
+    /// the categorical chain read it through [`DivergenceMaths::flow_grid`]).
+    fn on_simplex(&self) -> Option<&dyn CategoricalMaths> {
         None
     }
 }
@@ -181,8 +192,13 @@ impl<T: ValueDivergence> Proximal<DiagGaussian> for T {
 }
 
 impl<T: ValueDivergence> DivergenceMaths for T {
+    /// `diag-gaussian`, and `categorical` where [`ValueDivergence::on_simplex`] is `Some`.
     fn belief_families(&self) -> &'static [&'static str] {
-        &["diag-gaussian"]
+        if self.on_simplex().is_some() {
+            &["diag-gaussian", "categorical"]
+        } else {
+            &["diag-gaussian"]
+        }
     }
 
     fn default_schedule(&self) -> Box<dyn Schedule> {
@@ -312,6 +328,10 @@ macro_rules! value_divergence {
 
                 fn objective(&self) -> &dyn $crate::divergence::Objective {
                     self
+                }
+
+                fn categorical(&self) -> Option<&dyn $crate::divergence::CategoricalMaths> {
+                    $crate::value_divergence::ValueDivergence::on_simplex(self)
                 }
             }
         };

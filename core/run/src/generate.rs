@@ -1,5 +1,6 @@
 //! Drawing samples from a trained network and writing them (`.npy`, and a PNG picture).
 
+use crate::condition::{ClassChoice, Guidance};
 use crate::config::Config;
 use crate::model::{CategoricalModel, FlowModel};
 use crate::run_folder::RunFolder;
@@ -40,20 +41,78 @@ pub fn with_counted_problem<T>(
     device: &Device,
     f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
 ) -> Result<(T, usize)> {
+    with_guided_problem(config, network, shape, batch, device, None, f)
+}
+
+/// [`with_counted_problem`] with the samplers' predictor guided by `guidance` (`None`:
+/// unguided, as [`with_counted_problem`]): every call of the predictor is the guided
+/// prediction of [`FlowModel::predict_x_guided`], one network call that counts as
+/// [`Guidance::evaluations`] (2 when `w ≠ 0`) evaluations per sample.
+pub fn with_guided_problem<T>(
+    config: &Config,
+    network: &Network,
+    shape: &[usize],
+    batch: usize,
+    device: &Device,
+    guidance: Option<&Guidance>,
+    f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
+) -> Result<(T, usize)> {
     let model = config.model()?;
     model.check_readout()?;
+    check_guidance(&model, network, guidance)?;
     let net = network.valid();
     let calls = std::cell::Cell::new(0usize);
+    let per_call = guidance.map_or(1, Guidance::evaluations);
     let predictor = |z: Tensor<2>, t: f64| {
-        calls.set(calls.get() + 1);
+        calls.set(calls.get() + per_call);
         let rows = vec![t; z.dims()[0]];
-        model
-            .predict_x(&net, z, &rows)
-            .expect("checked before sampling")
+        match guidance {
+            Some(g) => model.predict_x_guided(&net, z, &rows, g),
+            None => model.predict_x(&net, z, &rows),
+        }
+        .expect("checked before sampling")
     };
     let problem = model.sampling_problem(&predictor, batch, shape.iter().product(), device.clone());
     let out = f(&problem)?;
     Ok((out, calls.get()))
+}
+
+/// Checks that `guidance` (if any) fits the model and its network: both conditional over the
+/// same classes (an error naming `--class` otherwise, before any work).
+fn check_guidance(
+    model: &FlowModel<'_>,
+    network: &Network,
+    guidance: Option<&Guidance>,
+) -> Result<()> {
+    let Some(_) = guidance else {
+        return Ok(());
+    };
+    let wanted = model.condition.map(|c| c.classes);
+    if wanted.is_none() || network.label_classes() != wanted {
+        return Err(GpfnError::Config {
+            key: "--class".into(),
+            message: format!(
+                "a class and guidance need a class-conditional model and network; the config \
+                 has {} classes, the network {}",
+                wanted.map_or("no".to_string(), |k| k.to_string()),
+                network
+                    .label_classes()
+                    .map_or("none".to_string(), |k| k.to_string())
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The guidance of the samples a conditional config's training writes (and of `gpfn sample`
+/// without `--class`): class-balanced (sample `i` of class `i mod K`) at `[condition]
+/// guidance`; `None` for an unconditional config.
+pub fn default_guidance(config: &Config) -> Result<Option<Guidance>> {
+    config
+        .condition
+        .as_ref()
+        .map(|c| Guidance::new(ClassChoice::All, c.guidance, Some(c)))
+        .transpose()
 }
 
 /// Which samples [`draw_stream`] draws: `count` of them, with the noise stream
@@ -107,6 +166,21 @@ pub fn draw_stream(
     device: &Device,
     batch: SampleBatch,
 ) -> Result<Drawn> {
+    draw_guided(config, network, sampler, shape, device, batch, None)
+}
+
+/// [`draw_stream`] guided by `guidance` (`None`: unguided, and a conditional network's
+/// samples are those of its null class): sample `i` of the batch has class
+/// [`Guidance::class_of`]`(i)`; the NFE counts a guided step `w ≠ 0` as 2.
+pub fn draw_guided(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    device: &Device,
+    batch: SampleBatch,
+    guidance: Option<&Guidance>,
+) -> Result<Drawn> {
     let SampleBatch {
         count,
         seed,
@@ -114,18 +188,30 @@ pub fn draw_stream(
     } = batch;
     let model = config.model()?;
     if let Some(categorical) = &model.categorical {
-        return draw_categorical(&model, categorical, network, sampler, shape, device, batch);
+        return draw_categorical(
+            &model,
+            categorical,
+            network,
+            sampler,
+            shape,
+            device,
+            batch,
+            guidance,
+        );
     }
-    let (values, nfe) = with_counted_problem(config, network, shape, count, device, |problem| {
-        let mut rng = Rng::derive(seed, "sample", stream);
-        host_f32(sampler.sample(problem, &mut rng)?)
-    })?;
+    let (values, nfe) =
+        with_guided_problem(config, network, shape, count, device, guidance, |problem| {
+            let mut rng = Rng::derive(seed, "sample", stream);
+            host_f32(sampler.sample(problem, &mut rng)?)
+        })?;
     Ok(Drawn { values, nfe })
 }
 
 /// [`draw_stream`] for a model of categorical data: the categorical chain
 /// ([`categorical_chain`]) with the sampler's steps and observations (`stochastic` is BFN's
-/// sampler); the values are class indices, the NFE `steps + 1`.
+/// sampler); the values are class indices, the NFE `steps + 1` (twice that when guided with
+/// `w ≠ 0`: the logits are guided, `l_w = l_∅ + (1 + w)(l_c − l_∅)`, one batched call).
+#[allow(clippy::too_many_arguments)]
 fn draw_categorical(
     model: &FlowModel<'_>,
     categorical: &CategoricalModel,
@@ -134,8 +220,10 @@ fn draw_categorical(
     shape: &[usize],
     device: &Device,
     batch: SampleBatch,
+    guidance: Option<&Guidance>,
 ) -> Result<Drawn> {
     model.check_readout()?;
+    check_guidance(model, network, guidance)?;
     let noise = sampler.chain_noise()?.ok_or_else(|| GpfnError::Config {
         key: "sampler.name".into(),
         message: format!(
@@ -146,7 +234,13 @@ fn draw_categorical(
     let net = network.valid();
     let predictor = |z: Tensor<2>, t: f64| {
         let rows = vec![t; z.dims()[0]];
-        net.forward(z, column(&rows, device))
+        let t = column(&rows, device);
+        match guidance {
+            Some(g) => g
+                .guide_network(&net, z, t)
+                .expect("checked before sampling"),
+            None => net.forward(z, t),
+        }
     };
     let problem = CategoricalProblem {
         divergence: model.divergence,
@@ -161,11 +255,12 @@ fn draw_categorical(
     let end = categorical_chain(&problem, sampler.steps(), noise, &mut rng)?;
     Ok(Drawn {
         values: host_f32(end.sample)?,
-        nfe: end.evaluations,
+        nfe: end.evaluations * guidance.map_or(1, Guidance::evaluations),
     })
 }
 
-/// Draws `sample.count` samples with the config's sampler and writes
+/// Draws `sample.count` samples with the config's sampler (a conditional config's
+/// class-balanced at `[condition] guidance`, [`default_guidance`]) and writes
 /// `samples/<tag>.npy` and a PNG (scatter plot for 2-D data, image grid otherwise).
 pub fn write_samples(
     config: &Config,
@@ -176,15 +271,23 @@ pub fn write_samples(
     tag: &str,
 ) -> Result<PathBuf> {
     let count = config.sample.count;
-    let values = draw(
+    let batch = SampleBatch {
+        count,
+        seed: config.seed,
+        stream: 0,
+    };
+    // A conditional model draws a class-balanced set at `[condition] guidance`.
+    let guidance = default_guidance(config)?;
+    let values = draw_guided(
         config,
         network,
         config.sampler.as_ref(),
         shape,
-        count,
         device,
-        config.seed,
-    )?;
+        batch,
+        guidance.as_ref(),
+    )?
+    .values;
     write_outputs(config, folder, &values, shape, tag)
 }
 

@@ -5,7 +5,9 @@
 //!   logits does not lower the proximal objective);
 //! * *oracle consistency*: with the oracle output `p̂ = e_x`, the stochastic chain's beliefs
 //!   after `i` steps have the law of the flow at `t_i = i/n` (the mean and mean square of every
-//!   `θ_jk`, compared within four standard errors).
+//!   `θ_jk`, compared within four standard errors); `n` is the divergence's
+//!   [`flow_grid`](crate::divergence::DivergenceMaths::flow_grid) where its flow is simulated
+//!   on a grid, else the kit's `steps`.
 
 use super::{Options, Report, prox_optimality};
 use crate::belief::categorical::{Categorical, CategoricalFamily, one_hot};
@@ -33,7 +35,9 @@ pub(super) fn run(div: &dyn Divergence, o: &Options, report: &mut Report) {
             continue;
         };
         optimality(maths, name, o, report);
-        oracle(maths, family, name, o, report);
+        // A flow simulated on a grid exists on that grid only: check the chain of its steps.
+        let n = div.maths().flow_grid().unwrap_or(o.steps);
+        oracle(maths, family, name, n, o, report);
     }
 }
 
@@ -65,11 +69,12 @@ fn oracle(
     maths: &dyn CategoricalMaths,
     family: &CategoricalFamily,
     name: &str,
+    n: usize,
     o: &Options,
     report: &mut Report,
 ) {
     // Three variables, K = 3, classes (0, 1, 2); `replicates` rows of the same item.
-    let (d, k, rows, n) = (3, 3, o.replicates, o.steps);
+    let (d, k, rows) = (3, 3, o.replicates);
     let x = Tensor::<2>::from_data(
         TensorData::new(
             (0..rows * d).map(|i| (i % d) as f32).collect::<Vec<_>>(),

@@ -109,7 +109,9 @@ pub struct CategoricalEnd {
 /// The reference's sampler (`model.py: BFN.sample`) for `n` steps, with the observation
 /// chosen by `noise` ([`CategoricalMaths::step`]): from the uniform prior, for
 /// `i = 1..n`, `p̂ = p_O(· | θ, t_{i−1})`, `θ ← step(θ, p̂, α_i)`; the sample is the mode of
-/// `p_O(· | θ_n, 1)`.
+/// `p_O(· | θ_n, 1)`. A divergence whose flow is simulated on a grid
+/// ([`DivergenceMaths::flow_grid`](super::DivergenceMaths::flow_grid)) is sampled on that grid
+/// only: another `n` is an error naming `sampler.steps`.
 pub fn categorical_chain(
     problem: &CategoricalProblem<'_>,
     n: usize,
@@ -123,6 +125,18 @@ pub fn categorical_chain(
         });
     }
     let maths = categorical_maths(problem.divergence)?;
+    if let Some(grid) = problem.divergence.maths().flow_grid()
+        && grid != n
+    {
+        return Err(GpfnError::Config {
+            key: "sampler.steps".into(),
+            message: format!(
+                "divergence `{}` simulates its flow on a {grid}-step grid and was trained there; \
+                 sample it with {grid} steps, not {n}",
+                problem.divergence.name()
+            ),
+        });
+    }
     let mut theta =
         Categorical::uniform(problem.batch, problem.dim, problem.classes, &problem.device);
     for i in 1..=n {

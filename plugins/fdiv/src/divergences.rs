@@ -3,16 +3,23 @@
 //! settings (`steps`, `loss_weight`, `tolerance`, `max_iterations`) and its own parameters, a
 //! `gpfn_core::value_divergence::ValueDivergence` whose value is one of [`crate::values`] (with
 //! the closed-form derivatives of [`crate::derivatives`] where they exist); core's chain does
-//! the rest.
+//! the rest. Each also acts on categorical beliefs (`[belief] name = "categorical"`) with the
+//! same `f`: its proximal step and simulated flow on the simplex are [`crate::simplex`]'s,
+//! on a grid of `steps` steps.
 
+use crate::simplex::{SimplexF, simulated_flow};
 use crate::{derivatives, values};
 use gpfn_core::belief::DiagGaussian;
+use gpfn_core::belief::categorical::{Categorical, CategoricalFamily};
 use gpfn_core::burn::tensor::Tensor;
+use gpfn_core::divergence::{CategoricalMaths, Proximal};
 use gpfn_core::proximal_solver::CoordinateDerivatives;
+use gpfn_core::rng::Rng;
 use gpfn_core::value_divergence::{
     ChainSettings, LossWeight, ValueDivergence, default_max_iterations, default_steps,
     default_tolerance,
 };
+use gpfn_core::{GpfnError, Result};
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroUsize;
 
@@ -34,20 +41,23 @@ macro_rules! f_divergence {
         $ty:ident, $name:literal, $desc:literal,
         { $( $(#[$fmeta:meta])* $field:ident : $fty:ty = $fdefault:expr ),* $(,)? },
         |$this:ident, $p:ident, $q:ident| $value:expr,
-        derivatives: $derivatives:expr
+        derivatives: $derivatives:expr,
+        simplex: $simplex:expr
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $ty {
             /// Steps `n` of the grid the flow distribution is simulated on (sample with
-            /// `sampler.steps = n`).
+            /// `sampler.steps = n`), on Gaussian and on categorical beliefs alike.
             #[serde(default = "nonzero_steps")]
             pub steps: NonZeroUsize,
-            /// Training-loss weighting.
+            /// Training-loss weighting on Gaussian beliefs (on the simplex the loss is discrete
+            /// BFN's `K β(1) t ‖e_x − p̂‖²`, [`crate::simplex`]).
             #[serde(default)]
             pub loss_weight: LossWeight,
-            /// Proximal solver tolerance (largest Newton step in `m/s` and `ln s`).
+            /// Proximal solver tolerance (largest Newton step in `m/s` and `ln s`; Gaussian
+            /// beliefs only: the simplex's step is closed-form up to its bisection).
             #[serde(default = "default_tolerance")]
             pub tolerance: f64,
             /// Proximal solver iteration cap.
@@ -78,6 +88,11 @@ macro_rules! f_divergence {
                 $value
             }
 
+            /// Every f-divergence acts on the simplex too ([`crate::simplex`]).
+            fn on_simplex(&self) -> Option<&dyn CategoricalMaths> {
+                Some(self)
+            }
+
             fn settings(&self) -> ChainSettings {
                 ChainSettings {
                     steps: self.steps.get(),
@@ -101,8 +116,73 @@ macro_rules! f_divergence {
             }
         }
 
+        impl $ty {
+            /// Its `f` on the simplex ([`crate::simplex`]).
+            // Divergences without parameters ignore `self`.
+            #[allow(unused_variables)]
+            pub fn simplex_f(&self) -> SimplexF {
+                let $this = self;
+                $simplex
+            }
+        }
+
+        impl Proximal<Categorical> for $ty {
+            /// `D_f(p ‖ q) = Σ_{j,k} q_jk f(p_jk/q_jk)` per row.
+            fn value(&self, p: &Categorical, q: &Categorical) -> Tensor<1> {
+                self.simplex_f().value(p, q)
+            }
+
+            /// `argmin_p α E_p[½‖e − y‖²] + D_f(p, prev)`: `p_k = q_k (f')⁻¹(α y_k + λ)` per
+            /// variable ([`crate::simplex`]).
+            fn prox(&self, prev: &Categorical, y: &Tensor<2>, alpha: f64) -> Result<Categorical> {
+                check_simplex_step::<$ty>(prev, y, alpha)?;
+                let f = self.simplex_f();
+                f.check()?;
+                Ok(f.step(prev, y.clone().mul_scalar(alpha)))
+            }
+        }
+
+        impl CategoricalMaths for $ty {
+            /// The law of the chain itself on the `steps`-step grid
+            /// ([`crate::simplex::simulated_flow`]).
+            fn flow(
+                &self,
+                family: &CategoricalFamily,
+                e_x: &Categorical,
+                t: &[f64],
+                rng: &mut Rng,
+            ) -> Result<Categorical> {
+                let f = self.simplex_f();
+                f.check()?;
+                simulated_flow(&f, family, e_x, t, self.steps.get(), rng)
+            }
+        }
+
         gpfn_core::value_divergence!($ty);
     };
+}
+
+/// A step's input: `α ≥ 0` finite, `y` of the belief's shape; errors name the divergence.
+fn check_simplex_step<T: ValueDivergence>(
+    prev: &Categorical,
+    y: &Tensor<2>,
+    alpha: f64,
+) -> Result<()> {
+    if !(alpha.is_finite() && alpha >= 0.0) {
+        return Err(GpfnError::Invalid(format!(
+            "divergence `{}` on categorical beliefs: accuracy α = {alpha} must be finite and ≥ 0",
+            T::NAME
+        )));
+    }
+    if y.dims() != prev.probs.dims() {
+        return Err(GpfnError::Shape(format!(
+            "divergence `{}` on categorical beliefs: observation {:?} for beliefs {:?}",
+            T::NAME,
+            y.dims(),
+            prev.probs.dims()
+        )));
+    }
+    Ok(())
 }
 
 f_divergence!(
@@ -112,7 +192,8 @@ f_divergence!(
     "KL(p‖q) through the generic numerical proximal solver (the closed form is `kl`)",
     {},
     |_this, p, q| values::forward_kl(p, q),
-    derivatives: Some(derivatives::forward_kl(p, q))
+    derivatives: Some(derivatives::forward_kl(p, q)),
+    simplex: SimplexF::ForwardKl
 );
 
 f_divergence!(
@@ -121,7 +202,8 @@ f_divergence!(
     "reverse KL(q‖p) between diagonal Gaussians, generic numerical proximal step",
     {},
     |_this, p, q| values::reverse_kl(p, q),
-    derivatives: Some(derivatives::reverse_kl(p, q))
+    derivatives: Some(derivatives::reverse_kl(p, q)),
+    simplex: SimplexF::ReverseKl
 );
 
 f_divergence!(
@@ -130,7 +212,8 @@ f_divergence!(
     "Pearson χ²(p‖q) between diagonal Gaussians (finite for 2σ_q² > σ_p²), numerical step",
     {},
     |_this, p, q| values::chi2(p, q),
-    derivatives: Some(derivatives::chi2(p, q))
+    derivatives: Some(derivatives::chi2(p, q)),
+    simplex: SimplexF::Chi2
 );
 
 f_divergence!(
@@ -139,7 +222,8 @@ f_divergence!(
     "squared Hellinger 1 − ∫√(pq) per coordinate, summed; numerical proximal step",
     {},
     |_this, p, q| values::squared_hellinger(p, q),
-    derivatives: Some(derivatives::squared_hellinger(p, q))
+    derivatives: Some(derivatives::squared_hellinger(p, q)),
+    simplex: SimplexF::Hellinger
 );
 
 f_divergence!(
@@ -152,7 +236,8 @@ f_divergence!(
         nodes: NonZeroUsize = default_nodes(),
     },
     |this, p, q| values::jensen_shannon(p, q, this.nodes.get()),
-    derivatives: None
+    derivatives: None,
+    simplex: SimplexF::JensenShannon
 );
 
 f_divergence!(
@@ -162,7 +247,8 @@ f_divergence!(
     "total variation ½∫|p − q| per coordinate, summed (exact); numerical proximal step",
     {},
     |_this, p, q| values::total_variation(p, q),
-    derivatives: None
+    derivatives: None,
+    simplex: SimplexF::TotalVariation
 );
 
 f_divergence!(
@@ -176,5 +262,6 @@ f_divergence!(
         alpha: f64 = default_alpha(),
     },
     |this, p, q| values::alpha_divergence(p, q, this.alpha),
-    derivatives: Some(derivatives::alpha_divergence(p, q, this.alpha))
+    derivatives: Some(derivatives::alpha_divergence(p, q, this.alpha)),
+    simplex: SimplexF::alpha(this.alpha)
 );

@@ -15,10 +15,19 @@
 //! `gpfn_core::proximal_solver`, the flow distribution used for training is simulated by
 //! `gpfn_core::simulated_flow` on an `n`-step grid, accuracies are KL's precision gains
 //! `α_i = ρ(κ_i) − ρ(κ_{i−1})`, `ρ = 1/(1 − κ)`, and the default schedule is `bfn-geometric`.
+//!
+//! Every one of them also acts on categorical beliefs (`[belief] name = "categorical"`,
+//! [`simplex`]): `D_f(p ‖ q) = Σ q f(p/q)` with the same `f`, its proximal step
+//! `p_k = q_k (f')⁻¹(α ỹ_k + λ)` with the multiplier `λ` of each variable found by bisection on
+//! the device (closed forms for forward KL, Bayes' rule, and total variation), and its flow the
+//! law of its own chain on the `steps`-step grid. Trained with discrete BFN's regression loss
+//! `K β(1) t ‖e_x − p̂‖²` on those marginals — the GPFN objective, no likelihood bound
+//! (`gpfn eval nll` refuses them).
 
 pub mod derivatives;
 mod divergences;
 pub mod gauss_hermite;
+pub mod simplex;
 pub mod values;
 
 pub use divergences::{

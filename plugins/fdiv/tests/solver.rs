@@ -1,10 +1,12 @@
 //! The generic solver and simulated flow through the f-divergences: `forward-kl` reproduces
 //! the exact KL plugin (Bayes = BFN), the simulated flow matches the closed-form flows of KL
-//! and W2 in moments, and every f-divergence passes the conformance kit.
+//! and W2 in moments, and every f-divergence passes the conformance kit (on diagonal Gaussians
+//! and on the categorical family).
 
 use approx::assert_relative_eq;
 use gpfn_core::belief::{DiagGaussian, DiagGaussianFamily, ParticleFamily};
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
+use gpfn_core::conformance::{Options, check};
 use gpfn_core::divergence::Divergence;
 use gpfn_core::host::host_f64 as host;
 use gpfn_core::rng::Rng;
@@ -202,36 +204,66 @@ fn small<T: Default>(f: impl FnOnce(T) -> T) -> T {
     f(T::default())
 }
 
+/// The conformance kit with `options` passes, its contracts on the simplex among them: every
+/// f-divergence lists the categorical family, so the kit's 3 optimality and 3 oracle checks on
+/// it (`categorical/…`) must have run.
+fn conforms(div: &dyn Divergence, options: &Options) {
+    let report = check(div, options);
+    assert!(
+        report.passed(),
+        "divergence `{}` fails the conformance kit:\n{report}",
+        div.name()
+    );
+    let simplex = report
+        .checks
+        .iter()
+        .filter(|c| c.name.starts_with("categorical/"))
+        .count();
+    assert_eq!(simplex, 6, "{report}");
+}
+
 #[test]
 fn forward_kl_conforms() {
-    gpfn_core::conformance::assert_conforms(&small(|d: ForwardKl| ForwardKl {
-        steps: NonZeroUsize::new(6).unwrap(),
-        ..d
-    }));
+    conforms(
+        &small(|d: ForwardKl| ForwardKl {
+            steps: NonZeroUsize::new(6).unwrap(),
+            ..d
+        }),
+        &Options::default(),
+    );
 }
 
 #[test]
 fn reverse_kl_conforms() {
-    gpfn_core::conformance::assert_conforms(&small(|d: ReverseKl| ReverseKl {
-        steps: NonZeroUsize::new(6).unwrap(),
-        ..d
-    }));
+    conforms(
+        &small(|d: ReverseKl| ReverseKl {
+            steps: NonZeroUsize::new(6).unwrap(),
+            ..d
+        }),
+        &Options::default(),
+    );
 }
 
 #[test]
 fn chi2_conforms() {
-    gpfn_core::conformance::assert_conforms(&small(|d: Chi2| Chi2 {
-        steps: NonZeroUsize::new(6).unwrap(),
-        ..d
-    }));
+    conforms(
+        &small(|d: Chi2| Chi2 {
+            steps: NonZeroUsize::new(6).unwrap(),
+            ..d
+        }),
+        &Options::default(),
+    );
 }
 
 #[test]
 fn hellinger_conforms() {
-    gpfn_core::conformance::assert_conforms(&small(|d: Hellinger| Hellinger {
-        steps: NonZeroUsize::new(6).unwrap(),
-        ..d
-    }));
+    conforms(
+        &small(|d: Hellinger| Hellinger {
+            steps: NonZeroUsize::new(6).unwrap(),
+            ..d
+        }),
+        &Options::default(),
+    );
 }
 
 #[test]
@@ -248,12 +280,11 @@ fn jensen_shannon_conforms() {
         nodes: NonZeroUsize::new(6).unwrap(),
         ..JensenShannon::default()
     };
-    let options = gpfn_core::conformance::Options {
+    let options = Options {
         replicates: 250,
-        ..gpfn_core::conformance::Options::default()
+        ..Options::default()
     };
-    let report = gpfn_core::conformance::check(&js, &options);
-    assert!(report.passed(), "{:#?}", report.failures());
+    conforms(&js, &options);
 }
 
 #[test]
@@ -265,22 +296,24 @@ fn total_variation_conforms() {
         steps: NonZeroUsize::new(6).unwrap(),
         ..TotalVariation::default()
     };
-    let options = gpfn_core::conformance::Options {
+    let options = Options {
         replicates: 500,
-        ..gpfn_core::conformance::Options::default()
+        ..Options::default()
     };
-    let report = gpfn_core::conformance::check(&tv, &options);
-    assert!(report.passed(), "{:#?}", report.failures());
+    conforms(&tv, &options);
 }
 
 #[test]
 fn alpha_divergences_conform() {
     for alpha in [0.5, 2.0] {
-        gpfn_core::conformance::assert_conforms(&AlphaDivergence {
-            steps: NonZeroUsize::new(6).unwrap(),
-            alpha,
-            ..AlphaDivergence::default()
-        });
+        conforms(
+            &AlphaDivergence {
+                steps: NonZeroUsize::new(6).unwrap(),
+                alpha,
+                ..AlphaDivergence::default()
+            },
+            &Options::default(),
+        );
     }
 }
 

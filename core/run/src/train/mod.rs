@@ -15,7 +15,7 @@ pub use crate::config::LossReduction;
 pub use crate::model::{FlowModel, Readout};
 pub use clip::{clip_global_norm, global_norm};
 pub use ema::update_ema;
-pub use loss::{loss_at, training_loss};
+pub use loss::{loss_at, loss_at_conditional, training_loss, training_loss_conditional};
 pub use schedule::learning_rate;
 
 use crate::backend;
@@ -230,7 +230,10 @@ struct Logged {
 
 /// The step: one optimiser step on the batch `(x, noise)` at `w.state.step` with learning
 /// rate `lr`, the EMA updated and the step counted. With `log_now`, the loss is read (an
-/// error when it is not finite) into `w.state.loss` and the gradient norm returned.
+/// error when it is not finite) into `w.state.loss` and the gradient norm returned. A
+/// conditional model reads the batch's `labels` after label dropout, drawn from the step's own
+/// stream `Rng::derive(seed, "label-dropout", step)` (so resume stays exact, and the times and
+/// noise are those an unconditional run draws).
 fn train_step(
     s: &StepSettings<'_>,
     mut w: Training,
@@ -242,13 +245,22 @@ fn train_step(
     let step = w.state.step;
     let mut rng = Rng::derive(s.seed, "train", step);
     let forward = || {
-        training_loss(
+        training_loss_conditional(
+    labels: Option<Vec<u8>>,
             &w.model,
             s.model,
             t.loss_reduction,
             x,
             noise.as_ref(),
             &mut rng,
+    let class = match (&s.model.condition, labels) {
+        (Some(condition), Some(labels)) => {
+            let mut drop = Rng::derive(s.seed, "label-dropout", step);
+            let classes = crate::condition::drop_labels(&labels, condition, &mut drop)?;
+            Some(gpfn_network::class_indices(&classes, s.device))
+        }
+        _ => None,
+    };
         )
     };
     // Dropout draws its masks from the backend's generator: seed it per step (so resume
@@ -256,6 +268,7 @@ fn train_step(
     let l = if s.dropout {
         let seed = s.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         backend::with_seed(s.device, seed, forward)?
+            class,
     } else {
         forward()?
     };
@@ -343,6 +356,11 @@ fn stop_requested(options: &TrainOptions, done: u64) -> bool {
 /// (the last step has its own).
 fn due(every: u64, step: u64, steps: u64) -> bool {
     every > 0 && step.is_multiple_of(every) && step < steps
+    // A conditional model learns from the data set's labels: a data set without them is a
+    // named error before any work.
+    if flow_model.condition.is_some() && loader.batch_labels(0).is_none() {
+        return Err(crate::condition::unlabelled(config.data.typetag_name()));
+    }
 }
 
 /// Trains `config` in `folder`.
@@ -369,6 +387,10 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     let parameters = w.model.num_params();
     tracing::info!(parameters, steps = t.steps, batch = t.batch_size, backend = %config.backend, "training");
     let bar = progress_bar(options.progress, t.steps, start);
+        let labels = match flow_model.condition {
+            Some(_) => loader.batch_labels(step),
+            None => None,
+        };
     let settings = StepSettings {
         model: &flow_model,
         train: t,
@@ -388,7 +410,7 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         let lr = learning_rate(t.lr, t.warmup_steps, t.steps, t.final_lr_ratio, step);
         let batch = loader.paired_batch(step, &ad);
         let log_now = (step + 1) % t.log_every.max(1) == 0 || step + 1 == t.steps;
-        let (next, grad_norm) = train_step(&settings, w, batch, lr, log_now)?;
+        let (next, grad_norm) = train_step(&settings, w, batch, labels, lr, log_now)?;
         w = next;
         let step = w.state.step;
         bar.set_position(step);
