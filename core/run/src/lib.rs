@@ -3,7 +3,8 @@
 //! The layered configuration that picks every plugin by name ([`config`]), the device
 //! ([`backend`]), the run folder and its atomic checkpoints ([`run_folder`], [`checkpoint`]),
 //! the training loop ([`train`]), sample generation ([`generate`]), the network's prediction
-//! read as `x̂` ([`predict`]) and the speed benchmark ([`bench`]). The model that training and
+//! read as `x̂` ([`predict`]), class-conditional models and classifier-free guidance
+//! ([`condition`]) and the speed benchmark ([`bench`]). The model that training and
 //! sampling share, divergence, belief family, schedule and readout, is [`model::FlowModel`].
 //!
 //! Module order is the dependency order: `bench → train → generate → run_folder →
@@ -13,6 +14,7 @@
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
+pub mod condition;
 pub mod config;
 pub mod generate;
 pub mod holdout;

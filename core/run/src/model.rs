@@ -38,6 +38,9 @@ pub struct FlowModel<'a> {
     /// On categorical data: the family's settings and `K` (the network then reads beliefs
     /// and returns logits; training, sampling and the bounds take the simplex's path).
     pub categorical: Option<CategoricalModel>,
+    /// A class-conditional model's `[condition]` (the network then has a class embedding;
+    /// training drops labels, sampling may guide); `None`: unconditional.
+    pub condition: Option<crate::condition::ConditionConfig>,
 }
 
 /// A model of categorical data: the categorical family and the number of classes `K`.
@@ -52,15 +55,17 @@ pub struct CategoricalModel {
 impl FlowModel<'_> {
     /// The network's input and output for items of `shape`: the data's own shape for
     /// continuous data; for categorical data the family's channels per variable (`K` in and
-    /// out, or one for `K = 2` with a single logit).
+    /// out, or one for `K = 2` with a single logit); with `[condition]`, a class embedding.
     pub fn network_io(&self, shape: &[usize]) -> NetworkIo {
-        match &self.categorical {
+        let io = match &self.categorical {
             None => NetworkIo::same(shape),
             Some(c) => {
                 let (input, output) = c.family.network_channels(c.classes);
                 NetworkIo::new(shape, input, output)
             }
-        }
+        };
+        // A conditional model's network has `[condition] classes` classes and the null class.
+        io.with_label_classes(self.condition.map(|c| c.classes))
     }
 
     /// Checks that the readout can be applied: a network predicting `ε` or `v` needs a

@@ -4,8 +4,9 @@
 
 pub use crate::model::Readout;
 
+use crate::condition::Guidance;
 use crate::model::FlowModel;
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use gpfn_core::divergence::column;
 use gpfn_core::{GpfnError, Result};
 use gpfn_network::{Network, Target};
@@ -16,10 +17,44 @@ impl FlowModel<'_> {
     /// with `output.t_min`, `x̂ = 0` for rows with `t < t_min` and the conversion exact above;
     /// with `output.clip`, `x̂` clipped to `[−clip, clip]`.
     pub fn predict_x(&self, network: &Network, z: Tensor<2>, t: &[f64]) -> Result<Tensor<2>> {
+        let out = network.forward(z.clone(), column(t, &z.device()));
+        self.read_out(z, out, t)
+    }
+
+    /// [`predict_x`](Self::predict_x) of a class-conditional network with row `i` of class
+    /// `class[i]` (`K` = the null class; `None`: the null class for every row), as training
+    /// reads it after label dropout.
+    pub fn predict_x_conditional(
+        &self,
+        network: &Network,
+        z: Tensor<2>,
+        t: &[f64],
+        class: Option<Tensor<1, Int>>,
+    ) -> Result<Tensor<2>> {
+        let out = network.forward_conditional(z.clone(), column(t, &z.device()), class)?;
+        self.read_out(z, out, t)
+    }
+
+    /// The guided prediction `x̂_w = x̂(z, t, ∅) + (1 + w)(x̂(z, t, c) − x̂(z, t, ∅))`, formed on
+    /// the network's output before the readout (affine in the output, so the same) and the
+    /// clipping (applied to `x̂_w`); see [`crate::condition`]. One network call whatever `w`.
+    pub fn predict_x_guided(
+        &self,
+        network: &Network,
+        z: Tensor<2>,
+        t: &[f64],
+        guidance: &Guidance,
+    ) -> Result<Tensor<2>> {
+        let out = guidance.guide_network(network, z.clone(), column(t, &z.device()))?;
+        self.read_out(z, out, t)
+    }
+
+    /// `x̂` from the network's raw output `out` on inputs `z` at times `t`: the conversion
+    /// `x̂ = c_z z + c_out out` of the target (with `t_min`), then the clipping.
+    pub fn read_out(&self, z: Tensor<2>, out: Tensor<2>, t: &[f64]) -> Result<Tensor<2>> {
         let Readout { target, output } = self.readout;
         let divergence = self.divergence;
         let device = z.device();
-        let out = network.forward(z.clone(), column(t, &device));
         let x_hat = if target == Target::X && output.t_min.is_none() {
             out
         } else {

@@ -57,6 +57,10 @@ pub struct Config {
     pub train: TrainConfig,
     /// Sampling settings.
     pub sample: SampleConfig,
+    /// A class-conditional model (`classes`, label `dropout`, default `guidance`); absent,
+    /// the model is unconditional, exactly as before the section existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<crate::condition::ConditionConfig>,
     /// How `gpfn eval nll` estimates likelihoods (every key optional; docs/likelihood.md).
     #[serde(default)]
     pub likelihood: gpfn_likelihood::LikelihoodOptions,
@@ -214,6 +218,7 @@ impl Config {
             schedule: self.schedule(),
             readout: self.readout(),
             categorical,
+            condition: self.condition,
         })
     }
 

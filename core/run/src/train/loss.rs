@@ -17,7 +17,7 @@
 
 use crate::config::LossReduction;
 use crate::model::{CategoricalModel, FlowModel};
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use gpfn_core::belief::categorical::{Categorical, one_hot};
 use gpfn_core::divergence::{categorical_maths, column, paired_flow};
 use gpfn_core::rng::Rng;
@@ -36,8 +36,24 @@ pub fn training_loss(
     noise: Option<&Tensor<2>>,
     rng: &mut Rng,
 ) -> gpfn_core::Result<Tensor<1>> {
+    training_loss_conditional(network, model, reduction, x, noise, None, rng)
+}
+
+/// [`training_loss`] of a class-conditional network, row `i` of `x` read with class
+/// `class[i]` (after label dropout; `K` the null class). `None` reads every row as the null
+/// class of a conditional network, and is [`training_loss`] for an unconditional one. The
+/// draws from `rng` are those of [`training_loss`].
+pub fn training_loss_conditional(
+    network: &Network,
+    model: &FlowModel<'_>,
+    reduction: LossReduction,
+    x: Tensor<2>,
+    noise: Option<&Tensor<2>>,
+    class: Option<Tensor<1, Int>>,
+    rng: &mut Rng,
+) -> gpfn_core::Result<Tensor<1>> {
     if let Some(categorical) = &model.categorical {
-        return categorical_loss(network, model, categorical, reduction, x, rng);
+        return categorical_loss(network, model, categorical, reduction, x, class, rng);
     }
     let divergence = model.divergence;
     let schedule = model.schedule.as_ref();
@@ -54,7 +70,7 @@ pub fn training_loss(
             .maths()
             .flow_at(model.family.as_ref(), schedule, &x, &t, rng)?,
     };
-    loss_at(network, model, reduction, x, input, &t)
+    loss_at_conditional(network, model, reduction, x, input, &t, class)
 }
 
 /// The loss for given network inputs `input` at times `t` (one per row of `x`):
@@ -67,6 +83,20 @@ pub fn loss_at(
     x: Tensor<2>,
     input: Tensor<2>,
     t: &[f64],
+) -> gpfn_core::Result<Tensor<1>> {
+    loss_at_conditional(network, model, reduction, x, input, t, None)
+}
+
+/// [`loss_at`] with row `i` read as class `class[i]` by a conditional network
+/// ([`FlowModel::predict_x_conditional`]).
+pub fn loss_at_conditional(
+    network: &Network,
+    model: &FlowModel<'_>,
+    reduction: LossReduction,
+    x: Tensor<2>,
+    input: Tensor<2>,
+    t: &[f64],
+    class: Option<Tensor<1, Int>>,
 ) -> gpfn_core::Result<Tensor<1>> {
     let device = x.device();
     let d = x.dims()[1];
@@ -84,20 +114,25 @@ pub fn loss_at(
                     .loss_weight(model.schedule.as_ref(), t)
         })
         .collect();
-    let x_hat = model.predict_x(network, input, t)?;
+    let x_hat = match class {
+        Some(class) => model.predict_x_conditional(network, input, t, Some(class))?,
+        None => model.predict_x(network, input, t)?,
+    };
     let squared_error = (x - x_hat).square().sum_dim(1);
     Ok((squared_error * column(&weight, &device)).mean())
 }
 
 /// Discrete BFN's continuous-time loss of one batch of class indices `x: [batch, D]`:
 /// `mean_rows K β(1) t ‖e_x − p̂(θ, t)‖²` with `t ~ U[0, 1)` and `θ` from the divergence's flow
-/// on the simplex, the squared error reduced over variables by `reduction`.
+/// on the simplex, the squared error reduced over variables by `reduction`; a conditional
+/// network reads row `i` with class `class[i]` (`None`: unconditional, or the null class).
 pub fn categorical_loss(
     network: &Network,
     model: &FlowModel<'_>,
     categorical: &CategoricalModel,
     reduction: LossReduction,
     x: Tensor<2>,
+    class: Option<Tensor<1, Int>>,
     rng: &mut Rng,
 ) -> gpfn_core::Result<Tensor<1>> {
     let CategoricalModel { family, classes } = categorical;
@@ -110,7 +145,8 @@ pub fn categorical_loss(
     };
     let theta = maths.flow(family, &e_x, &t, rng)?;
     let device = x.device();
-    let out = network.forward(family.network_input(&theta), column(&t, &device));
+    let out =
+        network.forward_conditional(family.network_input(&theta), column(&t, &device), class)?;
     let probs = family.output_probs(out, *classes);
     let loss = continuous_time_loss(family, &e_x, &probs, &t);
     let per_dim = match reduction {
