@@ -238,21 +238,13 @@ fn train_step(
     s: &StepSettings<'_>,
     mut w: Training,
     (x, noise): (Tensor<2>, Option<Tensor<2>>),
+    labels: Option<Vec<u8>>,
     lr: f64,
     log_now: bool,
 ) -> Result<(Training, Option<f64>)> {
     let t = s.train;
     let step = w.state.step;
     let mut rng = Rng::derive(s.seed, "train", step);
-    let forward = || {
-        training_loss_conditional(
-    labels: Option<Vec<u8>>,
-            &w.model,
-            s.model,
-            t.loss_reduction,
-            x,
-            noise.as_ref(),
-            &mut rng,
     let class = match (&s.model.condition, labels) {
         (Some(condition), Some(labels)) => {
             let mut drop = Rng::derive(s.seed, "label-dropout", step);
@@ -261,6 +253,15 @@ fn train_step(
         }
         _ => None,
     };
+    let forward = || {
+        training_loss_conditional(
+            &w.model,
+            s.model,
+            t.loss_reduction,
+            x,
+            noise.as_ref(),
+            class,
+            &mut rng,
         )
     };
     // Dropout draws its masks from the backend's generator: seed it per step (so resume
@@ -268,7 +269,6 @@ fn train_step(
     let l = if s.dropout {
         let seed = s.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         backend::with_seed(s.device, seed, forward)?
-            class,
     } else {
         forward()?
     };
@@ -356,11 +356,6 @@ fn stop_requested(options: &TrainOptions, done: u64) -> bool {
 /// (the last step has its own).
 fn due(every: u64, step: u64, steps: u64) -> bool {
     every > 0 && step.is_multiple_of(every) && step < steps
-    // A conditional model learns from the data set's labels: a data set without them is a
-    // named error before any work.
-    if flow_model.condition.is_some() && loader.batch_labels(0).is_none() {
-        return Err(crate::condition::unlabelled(config.data.typetag_name()));
-    }
 }
 
 /// Trains `config` in `folder`.
@@ -374,6 +369,11 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         mut loader,
         shape,
     } = set_up(config)?;
+    // A conditional model learns from the data set's labels: a data set without them is a
+    // named error before any work.
+    if flow_model.condition.is_some() && loader.batch_labels(0).is_none() {
+        return Err(crate::condition::unlabelled(config.data.typetag_name()));
+    }
     let ckpt_root = folder.checkpoints();
     let fresh = build_network(config, &shape, &ad)?;
     let mut w = resume(
@@ -387,10 +387,6 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     let parameters = w.model.num_params();
     tracing::info!(parameters, steps = t.steps, batch = t.batch_size, backend = %config.backend, "training");
     let bar = progress_bar(options.progress, t.steps, start);
-        let labels = match flow_model.condition {
-            Some(_) => loader.batch_labels(step),
-            None => None,
-        };
     let settings = StepSettings {
         model: &flow_model,
         train: t,
@@ -409,6 +405,10 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
         }
         let lr = learning_rate(t.lr, t.warmup_steps, t.steps, t.final_lr_ratio, step);
         let batch = loader.paired_batch(step, &ad);
+        let labels = match flow_model.condition {
+            Some(_) => loader.batch_labels(step),
+            None => None,
+        };
         let log_now = (step + 1) % t.log_every.max(1) == 0 || step + 1 == t.steps;
         let (next, grad_norm) = train_step(&settings, w, batch, labels, lr, log_now)?;
         w = next;
