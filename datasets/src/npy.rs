@@ -115,7 +115,7 @@ impl NpyData {
         }
         if !tabular {
             let [lo, hi] = self.range.unwrap_or([-1.0, 1.0]);
-            if !(lo < hi) {
+            if lo.is_nan() || hi.is_nan() || lo >= hi {
                 return Err(GpfnError::Config {
                     key: "data.range".into(),
                     message: format!("[{lo}, {hi}]: needs lo < hi"),

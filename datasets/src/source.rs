@@ -254,7 +254,7 @@ impl Standardisation {
             path: path.clone(),
             message: format!("not a data-statistics file: {e}"),
         })?;
-        if s.mean.len() != s.std.len() || s.std.iter().any(|v| !(*v > 0.0)) {
+        if s.mean.len() != s.std.len() || s.std.iter().any(|v| v.is_nan() || *v <= 0.0) {
             return Err(GpfnError::Data {
                 path,
                 message: "mean and std differ in length or a std is not positive".into(),

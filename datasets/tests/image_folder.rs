@@ -2,7 +2,7 @@
 //! cropped; the hash-chosen test split's stability; the streaming loader against the table;
 //! every bad input refused by name.
 
-use gpfn_data::{DataLoader, Dataset, Holdout, ImageFolder, RowSource, STREAM_ABOVE_BYTES, Split};
+use gpfn_data::{DataLoader, Dataset, Holdout, ImageFolder, RowSource, Split};
 use image::{ImageFormat, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -196,7 +196,6 @@ fn the_streaming_loader_gives_the_tables_batches() {
     ds.holdout = Holdout::Count(4);
     // Small folders load whole unless asked.
     assert!(ds.source(Split::Train, 0).unwrap().is_none());
-    assert!(STREAM_ABOVE_BYTES >= 1 << 30);
     ds.stream = Some(true);
     let source = ds.source(Split::Train, 0).unwrap().expect("streamed");
     assert_eq!(source.len(), 20);

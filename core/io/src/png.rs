@@ -64,33 +64,47 @@ pub fn scatter_png(
     encode(&img, path)
 }
 
-/// A grid of grey-scale images (`[count, h, w]` or `[count, 1, h, w]`, values in `[−1, 1]`),
-/// `columns` wide, with a 2-pixel border.
+/// A grid of images, grey-scale (`[count, h, w]` or `[count, 1, h, w]`) or colour
+/// (`[count, 3, h, w]`, channel-first RGB), values in `[−1, 1]`, `columns` wide, with a 2-pixel
+/// border.
 pub fn image_grid_png(path: &Path, values: &[f32], shape: &[usize], columns: usize) -> Result<()> {
-    let (h, w) = match shape {
-        [h, w] | [1, h, w] => (*h, *w),
+    let (c, h, w) = match shape {
+        [h, w] | [1, h, w] => (1, *h, *w),
+        [3, h, w] => (3, *h, *w),
         _ => {
             return Err(GpfnError::Shape(format!(
-                "image grid needs items of shape [h, w] or [1, h, w], got {shape:?}"
+                "image grid needs items of shape [h, w], [1, h, w] or [3, h, w], got {shape:?}"
             )));
         }
     };
-    let count = values.len() / (h * w);
+    let per = c * h * w;
+    let count = values.len() / per.max(1);
     let columns = columns.max(1).min(count.max(1));
     let rows = count.div_ceil(columns);
     let pad = 2;
     let (gw, gh) = (columns * (w + pad) + pad, rows * (h + pad) + pad);
     let mut img = RgbImage::from_pixel(gw as u32, gh as u32, Rgb([40, 40, 40]));
+    let level = |v: f32| (((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round()) as u8;
     for k in 0..count {
-        let (r, c) = (k / columns, k % columns);
+        let (r, col) = (k / columns, k % columns);
+        let item = &values[k * per..(k + 1) * per];
         for y in 0..h {
             for x in 0..w {
-                let v = values[k * h * w + y * w + x];
-                let g = (((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round()) as u8;
+                let at = y * w + x;
+                let px = if c == 1 {
+                    let g = level(item[at]);
+                    [g, g, g]
+                } else {
+                    [
+                        level(item[at]),
+                        level(item[h * w + at]),
+                        level(item[2 * h * w + at]),
+                    ]
+                };
                 img.put_pixel(
-                    (pad + c * (w + pad) + x) as u32,
+                    (pad + col * (w + pad) + x) as u32,
                     (pad + r * (h + pad) + y) as u32,
-                    Rgb([g, g, g]),
+                    Rgb(px),
                 );
             }
         }

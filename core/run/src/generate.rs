@@ -303,10 +303,48 @@ pub fn write_outputs(
     let count = values.len() / shape.iter().product::<usize>().max(1);
     let mut full = vec![count];
     full.extend_from_slice(shape);
+    // Tabular data trained standardised: the samples (and the scatter's reference) back in
+    // the data's units, with the statistics the run stored at training.
+    let stats = gpfn_data::Standardisation::load(folder.path())?
+        .filter(|s| shape.len() == 1 && s.mean.len() == shape[0]);
+    let unstandardised;
+    let values = match &stats {
+        Some(s) => {
+            unstandardised = {
+                let mut v = values.to_vec();
+                s.undo(&mut v);
+                v
+            };
+            &unstandardised[..]
+        }
+        None => values,
+    };
     let npy = dir.join(format!("{tag}.npy"));
     io::write_npy(&npy, values, &full)?;
     let png = dir.join(format!("{tag}.png"));
     let classes = config.data.classes();
+    // Tabular rows of more than two features: the scatter shows the first two.
+    let first_two = |v: &[f32]| -> Vec<f32> {
+        let d = shape.iter().product::<usize>().max(1);
+        v.chunks_exact(d).flat_map(|r| [r[0], r[1]]).collect()
+    };
+    if classes.is_none() && shape.len() == 1 && shape[0] > 2 {
+        let reference = config.data.load(Split::Test, config.seed).ok().map(|t| {
+            let mut v = t.values;
+            if let Some(s) = &stats {
+                s.undo(&mut v);
+            }
+            first_two(&v)
+                .into_iter()
+                .take(2 * 4000)
+                .collect::<Vec<f32>>()
+        });
+        let shown = first_two(values);
+        let extent = data_extent(reference.as_deref().unwrap_or(&shown));
+        io::scatter_png(&png, &shown, reference.as_deref(), extent)?;
+        tracing::info!(npy = %npy.display(), png = %png.display(), "samples written");
+        return Ok(npy);
+    }
     match (classes, shape == [2]) {
         (Some(k), true) => {
             // Pairs of classes: the K × K histogram of the samples beside the test data's.
@@ -321,9 +359,19 @@ pub fn write_outputs(
         }
         (_, true) => {
             let reference = config.data.load(Split::Test, config.seed).ok();
-            let r: Option<Vec<f32>> =
-                reference.map(|t| t.values.into_iter().take(2 * 4000).collect());
-            io::scatter_png(&png, values, r.as_deref(), 3.0)?;
+            let r: Option<Vec<f32>> = reference.map(|t| {
+                let mut v = t.values;
+                if let Some(s) = &stats {
+                    s.undo(&mut v);
+                }
+                v.into_iter().take(2 * 4000).collect()
+            });
+            // In the data's units (standardised data) the plot spans the data.
+            let extent = match (&stats, &r) {
+                (Some(_), Some(r)) => data_extent(r),
+                _ => 3.0,
+            };
+            io::scatter_png(&png, values, r.as_deref(), extent)?;
         }
         (_, false) => {
             let per = shape.iter().product::<usize>();
@@ -343,6 +391,16 @@ pub fn write_outputs(
     }
     tracing::info!(npy = %npy.display(), png = %png.display(), "samples written");
     Ok(npy)
+}
+
+/// Half the side of a square scatter plot that shows `points` (`[x, y]` rows): 1.1 times
+/// their largest finite coordinate (3 when there is none).
+fn data_extent(points: &[f32]) -> f32 {
+    let m = points
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    if m > 0.0 { 1.1 * m } else { 3.0 }
 }
 
 /// The `K × K` histogram of pairs of class indices `values` (`[count, 2]`) as a grey image in

@@ -5,7 +5,8 @@
 
 use crate::config::Config;
 use gpfn_core::{GpfnError, Result};
-use gpfn_data::{DataTable, Split};
+use gpfn_data::{DataTable, RowSource, Split};
+use std::sync::Arc;
 
 /// The rows `range` of `table` (values, labels and paired noise alike).
 fn rows(table: &DataTable, range: std::ops::Range<usize>) -> DataTable {
@@ -47,6 +48,25 @@ pub fn training_rows(config: &Config) -> Result<DataTable> {
     }
 }
 
+/// The training rows read on demand, when the data set streams them (a large image folder):
+/// its training split without the last `train.holdout` rows; `None` when it loads whole.
+pub fn training_source(config: &Config) -> Result<Option<Arc<dyn RowSource>>> {
+    let Some(source) = config.data.source(Split::Train, config.seed)? else {
+        return Ok(None);
+    };
+    let n = source.len();
+    match config.train.holdout {
+        0 => Ok(Some(source)),
+        h if h >= n => Err(GpfnError::Config {
+            key: "train.holdout".into(),
+            message: format!(
+                "holds out {h} of the {n} training rows; at least one must be left to train on"
+            ),
+        }),
+        h => Ok(Some(gpfn_data::head(source, n - h))),
+    }
+}
+
 /// The held-out rows of a run's training split; an error when the run holds none out.
 pub fn held_out_rows(config: &Config) -> Result<DataTable> {
     if config.train.holdout == 0 {
@@ -56,6 +76,19 @@ pub fn held_out_rows(config: &Config) -> Result<DataTable> {
                       to compare with; train with `--set train.holdout=N` (e.g. 1000) first"
                 .into(),
         });
+    }
+    // A streamed data set reads only the held-out rows.
+    if let Some(source) = config.data.source(Split::Train, config.seed)? {
+        let (n, h) = (source.len(), config.train.holdout);
+        if h >= n {
+            return Err(GpfnError::Config {
+                key: "train.holdout".into(),
+                message: format!(
+                    "holds out {h} of the {n} training rows; at least one must be left to train on"
+                ),
+            });
+        }
+        return gpfn_data::table_of(&*source, n - h..n);
     }
     let table = config.data.load(Split::Train, config.seed)?;
     Ok(split(&table, config.train.holdout)?.1)

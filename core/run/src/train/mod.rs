@@ -141,15 +141,23 @@ fn set_up(config: &Config) -> Result<SetUp<'_>> {
     let device = backend::device(&config.backend)?;
     let ad = device.clone().autodiff();
     let model = config.model()?;
-    let table = crate::holdout::training_rows(config)?;
-    if table.is_empty() {
+    // A data set too large to load whole (a big image folder) is streamed: the loader reads
+    // each batch's rows on demand and the next batch's ahead.
+    let loader = match crate::holdout::training_source(config)? {
+        Some(source) => DataLoader::streaming(source, t.batch_size, config.seed),
+        None => DataLoader::new(
+            crate::holdout::training_rows(config)?,
+            t.batch_size,
+            config.seed,
+        ),
+    };
+    if loader.is_empty() {
         return Err(GpfnError::Config {
             key: "data".into(),
             message: "the training set is empty".into(),
         });
     }
-    let shape = table.shape.clone();
-    let loader = DataLoader::new(table, t.batch_size, config.seed);
+    let shape = loader.shape().to_vec();
     Ok(SetUp {
         device,
         ad,
@@ -374,6 +382,11 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
     if flow_model.condition.is_some() && loader.batch_labels(0).is_none() {
         return Err(crate::condition::unlabelled(config.data.typetag_name()));
     }
+    // Tabular data stored standardised: its statistics beside the samples, which
+    // `write_outputs` brings back to the data's units.
+    if let Some(stats) = config.data.standardisation(config.seed)? {
+        stats.save(folder.path())?;
+    }
     let ckpt_root = folder.checkpoints();
     let fresh = build_network(config, &shape, &ad)?;
     let mut w = resume(
@@ -404,7 +417,7 @@ pub fn train(config: &Config, folder: &RunFolder, options: &TrainOptions) -> Res
             break;
         }
         let lr = learning_rate(t.lr, t.warmup_steps, t.steps, t.final_lr_ratio, step);
-        let batch = loader.paired_batch(step, &ad);
+        let batch = loader.try_paired_batch(step, &ad)?;
         let labels = match flow_model.condition {
             Some(_) => loader.batch_labels(step),
             None => None,
