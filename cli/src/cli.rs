@@ -129,6 +129,15 @@ pub struct SampleArgs {
     /// Seed of the sampling noise (default: the run's seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Class of every sample (`--class 7`), or `all` for a class-balanced set (sample `i` of
+    /// class `i mod K`); needs a run trained with `[condition]`. Default on such a run: `all`.
+    #[arg(long, value_name = "K|all")]
+    pub class: Option<gpfn_run::condition::ClassChoice>,
+    /// Classifier-free guidance weight `w`: `x̂_w = x̂(∅) + (1 + w)(x̂(c) − x̂(∅))`; 0 is the
+    /// conditional model (one network call per step; otherwise two per sample, in one batched
+    /// call). Default: the run's `condition.guidance`.
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub guidance: Option<f64>,
 }
 
 /// `gpfn reflow`.
