@@ -59,6 +59,8 @@ pub enum Command {
     Reflow(ReflowArgs),
     /// Evaluate a run's samples against the test images (FID, precision/recall, density/
     /// coverage, diversity, classes); `gpfn eval classifier` trains the feature classifier.
+    /// Without one (no `--classifier` and none in `classifiers/<data.name>`), the energy
+    /// distance and the Sinkhorn divergence in data space, with standard errors.
     Eval(EvalArgs),
     /// Evaluate runs at several NFE with several samplers: CSV, markdown table, PNG plot.
     Sweep(SweepArgs),
@@ -73,8 +75,9 @@ pub enum Command {
 /// `gpfn data …`.
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Download a data set's IDX files into the per-user cache (or `--to DIR`), check them
-    /// against pinned SHA-256 sums, resume an interrupted download, skip files already there.
+    /// Download a data set's files into the per-user cache (or `--to DIR`), check them
+    /// against pinned SHA-256 sums, resume an interrupted download, skip files already there,
+    /// unpack an archive (cifar10's `.tar.gz`).
     Fetch(DataFetchArgs),
 }
 
@@ -225,7 +228,8 @@ pub struct EvalArgs {
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
     /// Train the small CNN whose penultimate features serve every metric, on the config's
-    /// data set (`--set data.name=mnist` or `fashion-mnist`); reports its test accuracy.
+    /// data set (any labelled image data set: `--set data.name=mnist`, `fashion-mnist`,
+    /// `cifar10`, …; its shape from the data); reports its test accuracy.
     Classifier(ClassifierArgs),
     /// Negative log-likelihood of the test images in nats and bits/dim: BFN's variational
     /// bounds for `kl`, the exact ODE log-likelihood for `w2`, `rectified-flow` and
@@ -336,7 +340,9 @@ pub struct EvalCommon {
     pub k_density_coverage: usize,
     /// Also report the debiased Sinkhorn divergence `S_ε` between sample and reference
     /// features, with this `ε` (squared feature distances); it solves a samples × reference
-    /// transport problem, so it is off by default.
+    /// transport problem, so it is off by default. Without a classifier `S_ε` is always
+    /// reported, in data space, and this `ε` (squared data distances) replaces its default
+    /// (0.05 × the median squared distance between reference rows).
     #[arg(long, value_name = "EPS")]
     pub sinkhorn_epsilon: Option<f64>,
     /// No progress bar.

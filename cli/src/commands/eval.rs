@@ -8,8 +8,8 @@ use gpfn_core::{GpfnError, Result};
 use gpfn_data::Split;
 use gpfn_eval::classifier::{self, ClassifierInfo};
 use gpfn_eval::{
-    ClassifierTraining, EvalOptions, EvalReport, Evaluator, MetricOptions, SinkhornMetric,
-    train_classifier,
+    ClassifierTraining, DataSpaceReport, EvalOptions, EvalReport, Evaluator, MetricOptions,
+    SinkhornMetric, train_classifier,
 };
 use gpfn_io as io;
 use gpfn_run::backend;
@@ -147,12 +147,17 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
         return Err(GpfnError::Invalid("--nfe must be positive".into()));
     }
     let sampler = super::pick_sampler(&run.config, args.sampler.as_deref(), args.nfe)?;
-    let evaluator = evaluator(&args.common, &run.config)?;
     let options = EvalOptions {
         samples: args.common.count,
         batch: args.common.batch,
         seed: args.common.seed.unwrap_or(run.config.seed),
     };
+    // No classifier where the default folder is (and none named): distances in data space.
+    let default_dir = default_classifier_dir(&run.config);
+    if args.common.classifier.is_none() && !default_dir.join("classifier.json").is_file() {
+        return evaluate_data_space(&run, sampler.as_ref(), &options, args, &default_dir);
+    }
+    let evaluator = evaluator(&args.common, &run.config)?;
     let progress = bar(options.samples as u64, !args.common.no_progress, "samples");
     let (report, values) = evaluator.evaluate(&run, sampler.as_ref(), &options, &mut |k| {
         progress.set_position(k as u64)
@@ -164,6 +169,52 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
             &sampler::tag_of(sampler.as_ref()),
             evaluator.against,
         )
+    });
+    report.write(&out)?;
+    gpfn_eval::write_samples_npy(&out.with_extension("npy"), &values, &run.shape)?;
+    gpfn_eval::write_samples_grid(&out.with_extension("png"), &values, &run.shape)?;
+    if args.json {
+        outln!("{}", report.to_json())?;
+    } else {
+        out!("{}", report.table())?;
+    }
+    eprintln!("written to {}", out.display());
+    Ok(())
+}
+
+/// `gpfn eval` for a data set without a classifier: the energy distance and `S_ε` between
+/// samples and reference rows in data space, with the note that FID needs a classifier.
+fn evaluate_data_space(
+    run: &gpfn_eval::TrainedRun,
+    sampler: &dyn sampler::Sampler,
+    options: &EvalOptions,
+    args: &EvalRunArgs,
+    classifier_dir: &std::path::Path,
+) -> Result<()> {
+    if let Some(epsilon) = args.common.sinkhorn_epsilon {
+        gpfn_ot::Sinkhorn::with_epsilon(epsilon)
+            .validate()
+            .map_err(|e| match e {
+                GpfnError::Invalid(m) => GpfnError::Invalid(format!("--sinkhorn-epsilon: {m}")),
+                other => other,
+            })?;
+    }
+    let against = args.common.against.into();
+    let note = gpfn_eval::no_classifier_note(classifier_dir, run.folder.path());
+    let progress = bar(options.samples as u64, !args.common.no_progress, "samples");
+    let (report, values) = gpfn_eval::evaluate_data_space(
+        run,
+        sampler,
+        options,
+        args.common.reference,
+        against,
+        args.common.sinkhorn_epsilon,
+        note,
+        &mut |k| progress.set_position(k as u64),
+    )?;
+    progress.finish_and_clear();
+    let out = args.out.clone().unwrap_or_else(|| {
+        DataSpaceReport::default_path(run.folder.path(), &sampler::tag_of(sampler), against)
     });
     report.write(&out)?;
     gpfn_eval::write_samples_npy(&out.with_extension("npy"), &values, &run.shape)?;

@@ -12,6 +12,7 @@
 //! | `density_coverage.rs` | density and coverage (Naeem et al. 2020) |
 //! | `diversity.rs` | mean pairwise feature distance |
 //! | `sinkhorn_metric.rs` | the debiased Sinkhorn divergence of the features (optional) |
+//! | `data_space.rs` | energy distance and `S_ε` on the data themselves, for data without a classifier |
 //! | `classes.rs` | predicted-class histogram and classes covered |
 //! | `metrics.rs` | all of the above for one sample set against a prepared reference |
 //! | `against.rs` | which images the samples are compared with: the test split or held-out rows |
@@ -23,6 +24,7 @@
 mod against;
 mod classes;
 pub mod classifier;
+mod data_space;
 mod density_coverage;
 mod diversity;
 mod features;
@@ -40,6 +42,11 @@ mod train_classifier;
 
 pub use against::Against;
 pub use classes::ClassHistogram;
+pub use data_space::{
+    DEFAULT_EPSILON_FRACTION, DataSpaceDistances, DataSpaceReport, Estimate, data_space_distances,
+    energy_distance, evaluate_data_space, median_squared_distance, no_classifier_note,
+    sinkhorn_subsets, subsets_for,
+};
 pub use density_coverage::{DensityCoverage, density_coverage};
 pub use diversity::diversity;
 pub use features::Features;

@@ -44,7 +44,8 @@ fn labels_of(table: &DataTable, which: &str) -> Result<Vec<u8>> {
     table.labels.clone().ok_or_else(|| {
         GpfnError::Invalid(format!(
             "the {which} data have no class labels; the classifier needs a labelled image \
-             data set such as mnist or fashion-mnist"
+             data set such as mnist, fashion-mnist, cifar10 or an image folder with class \
+             sub-folders"
         ))
     })
 }
@@ -142,4 +143,44 @@ pub fn train_classifier(
             train_seconds,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpfn_data::{Dataset, Split};
+
+    /// The classifier takes its shape from the data: colour 32×32 images (the CIFAR-10
+    /// fixture) train and embed like MNIST's.
+    #[test]
+    fn a_colour_data_set_trains_a_classifier_of_its_own_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        gpfn_data::cifar::write_fixture(dir.path(), 8, 10, 0).unwrap();
+        let data = gpfn_data::Cifar10 {
+            dir: Some(dir.path().to_path_buf()),
+            ..gpfn_data::Cifar10::default()
+        };
+        let (train, test) = (
+            data.load(Split::Train, 0).unwrap(),
+            data.load(Split::Test, 0).unwrap(),
+        );
+        let device = Device::flex();
+        let options = ClassifierTraining {
+            epochs: 1,
+            batch_size: 20,
+            ..ClassifierTraining::default()
+        };
+        let (model, info) = train_classifier(
+            &train,
+            &test,
+            serde_json::json!({"name": "cifar10"}),
+            &options,
+            &device,
+        )
+        .unwrap();
+        assert_eq!(info.spec.shape, [3, 32, 32]);
+        assert_eq!((info.spec.classes, info.train_images), (10, 40));
+        let e = crate::classifier::embed(&model, &test.values, 4, &device).unwrap();
+        assert_eq!((e.features.len(), e.features.dim()), (10, 128));
+    }
 }
