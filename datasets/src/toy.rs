@@ -448,16 +448,15 @@ mod tests {
                 .fold(f64::MAX, f64::min)
         };
         let mut checked = 0;
-        for i in 0..200 {
+        for (i, &label) in labels.iter().enumerate().take(200) {
             let p = t.row(i);
             if (p[0] as f64).hypot(p[1] as f64) < 0.5 {
                 continue;
             }
-            let own = if labels[i] == 0 { 1.0 } else { -1.0 };
+            let own = if label == 0 { 1.0 } else { -1.0 };
             assert!(
                 arm_distance(p, own) < arm_distance(p, -own),
-                "point {p:?} labelled arm {}",
-                labels[i]
+                "point {p:?} labelled arm {label}"
             );
             checked += 1;
         }
