@@ -57,6 +57,10 @@ pub enum Command {
     /// Reflow a trained rectified flow: generate (noise, sample) pairs from it, train the
     /// next flow on them (the config's `reflow-pairs` data), optionally distil to one step.
     Reflow(ReflowArgs),
+    /// Local Flow Matching: a flow trained as a sequence of JKO blocks (`[workflow.lfm]`);
+    /// `gpfn train` on such a config is `gpfn lfm train`.
+    #[command(subcommand)]
+    Lfm(LfmCommand),
     /// Evaluate a run's samples against the test images (FID, precision/recall, density/
     /// coverage, diversity, classes); `gpfn eval classifier` trains the feature classifier.
     /// Without one (no `--classifier` and none in `classifiers/<data.name>`), the energy
@@ -141,6 +145,48 @@ pub struct SampleArgs {
     /// call). Default: the run's `condition.guidance`.
     #[arg(long, value_name = "W", allow_negative_numbers = true)]
     pub guidance: Option<f64>,
+}
+
+/// `gpfn lfm …`.
+#[derive(Debug, Subcommand)]
+pub enum LfmCommand {
+    /// Train the blocks in sequence (each its own run folder under `run.name/blocks/`).
+    Train(TrainArgs),
+    /// Sample through the blocks in reverse from N(0, I); writes `samples/lfm-<sampler>.npy`.
+    Sample(LfmSampleArgs),
+    /// Exact NLL of the test split: the blocks' change-of-variables terms and the prior's.
+    Nll(LfmNllArgs),
+}
+
+/// `gpfn lfm sample`.
+#[derive(Debug, Args)]
+pub struct LfmSampleArgs {
+    /// Number of samples (default: sample.count).
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Sampler of every block (default: the config's).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Its steps per block.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Seed of the prior noise (default: the config's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// `gpfn lfm nll`.
+#[derive(Debug, Args)]
+pub struct LfmNllArgs {
+    /// Score the first N test items (default: all).
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Items per ODE batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Seed of the Hutchinson probes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `gpfn reflow`.

@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod data;
 mod eval;
+mod lfm;
 mod math;
 mod plugin_new;
 mod plugins;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Config(args) => config::run(&sources, &args),
         Command::Bench(args) => bench::run(&sources, &args),
         Command::Reflow(args) => reflow::run(&sources, &args),
+        Command::Lfm(cmd) => lfm::run(&sources, cmd),
         Command::Eval(args) => eval::run(&sources, &args),
         Command::Sweep(args) => sweep::run(&sources, &args),
         Command::Math(cmd) => math::run(&sources, cmd),

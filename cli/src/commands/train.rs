@@ -9,6 +9,9 @@ use gpfn_run::train::train;
 
 pub fn run(sources: &ConfigSources, args: &TrainArgs) -> Result<()> {
     let loaded = load_config(sources)?;
+    if loaded.workflow.get("lfm").is_some() {
+        return super::lfm::train(&loaded, args);
+    }
     let config = &loaded.config;
     let folder = RunFolder::create(config, args.resume)?;
     let summary = train(

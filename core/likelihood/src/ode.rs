@@ -54,6 +54,13 @@ pub struct OdeLogDensity {
     pub probe_variance: Option<Vec<f64>>,
     /// Evaluations of the velocity (each a forward and a backward pass of the network).
     pub evaluations: usize,
+    /// `z(0)` per item (`[items · dim]`, row-major): where the flow's ODE carries `x` back to
+    /// at `t = 0` (every probe of an item follows the same trajectory; its first probe's).
+    /// A composition of flows (Local Flow Matching's blocks) feeds it to the next block.
+    pub start: Vec<f32>,
+    /// `ln N(z(0); 0, I)` per item: the prior's term of `log_density`, so
+    /// `log_density − log_prior` is the flow's change-of-variables term alone.
+    pub log_prior: Vec<f64>,
 }
 
 /// `ln p_{t_end}(x)` for the items `x` (`[items · dim]`, row-major) under the flow of
@@ -141,6 +148,12 @@ pub fn ode_log_density(
         .collect();
     let mut log_density = Vec::with_capacity(items);
     let mut variance = Vec::with_capacity(items);
+    let start: Vec<f32> = values
+        .chunks(dim + 1)
+        .step_by(probes)
+        .flat_map(|row| row[..dim].iter().map(|&v| v as f32))
+        .collect();
+    let log_prior: Vec<f64> = per_row.iter().step_by(probes).map(|r| r.0).collect();
     for group in per_row.chunks(probes) {
         if exact {
             // The rows are copies of one trajectory: the trace is the sum of the probes'.
@@ -166,5 +179,7 @@ pub fn ode_log_density(
         log_density,
         probe_variance: (!exact && probes > 1).then_some(variance),
         evaluations: end.evaluations,
+        start,
+        log_prior,
     })
 }

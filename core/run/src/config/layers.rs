@@ -44,6 +44,11 @@ pub struct Loaded {
     pub config: Config,
     /// Dotted key → layer that set it (keys absent here are built-in defaults of the types).
     pub provenance: BTreeMap<String, String>,
+    /// The `[workflow.*]` tables, merged over every layer like the rest (`--set
+    /// workflow.lfm.blocks=4` works) but not the run's: taken out before the config is typed
+    /// and read by the workflow crate named by the sub-table (`[workflow.lfm]`: gpfn-lfm).
+    /// `Null` when no layer has one.
+    pub workflow: serde_json::Value,
 }
 
 impl Loaded {
@@ -145,11 +150,19 @@ pub fn load(sources: &ConfigSources) -> Result<Loaded> {
 
     check_plugin_names(&merged, &prov)?;
 
+    let workflow = match merged.remove("workflow") {
+        Some(v) => serde_json::to_value(&v).map_err(|e| GpfnError::Config {
+            key: "workflow".into(),
+            message: e.to_string(),
+        })?,
+        None => serde_json::Value::Null,
+    };
     let config: Config =
         extract_typed(&mut merged, texts, &mut prov).map_err(|e| figment_error(e, &prov))?;
     let loaded = Loaded {
         config,
         provenance: prov,
+        workflow,
     };
     loaded.config.belief_family()?;
     loaded.config.output.validate()?;
