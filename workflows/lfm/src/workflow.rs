@@ -443,8 +443,8 @@ pub fn nll_blocks(
                 device: device.clone(),
             };
             let got = ode_log_density(&problem, &cur, dim, options, &mut rng)?;
-            for r in 0..rows {
-                total[r] += got.log_density[r] - got.log_prior[r];
+            for (r, t) in total.iter_mut().enumerate() {
+                *t += got.log_density[r] - got.log_prior[r];
             }
             let moved: f64 = cur
                 .iter()

@@ -1,7 +1,10 @@
 //! Local Flow Matching: bad settings are named errors before any work; an interrupted
 //! training resumed in the middle of block 3 ends bit for bit where an uninterrupted one does.
 
+use gpfn_data as _;
 use gpfn_lfm::LfmSettings;
+use gpfn_network as _;
+use gpfn_rectified_flow as _;
 use gpfn_run::config::{ConfigSources, Loaded, load};
 use gpfn_run::train::TrainOptions;
 use std::path::{Path, PathBuf};
@@ -93,9 +96,7 @@ fn files_of(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
                 stack.push(p);
             } else {
                 let name = p.file_name().unwrap().to_string_lossy().to_string();
-                if name.ends_with(".bpk")
-                    || name.ends_with(".npy") && !p.to_string_lossy().contains("samples")
-                {
+                if name.ends_with(".npy") && !p.to_string_lossy().contains("samples") {
                     out.push((
                         p.strip_prefix(root).unwrap().to_path_buf(),
                         std::fs::read(&p).unwrap(),
@@ -139,6 +140,8 @@ fn resuming_in_the_middle_of_block_3_is_bit_exact() {
         rest.trained.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
         vec![3, 4]
     );
+    // The pairs, byte for byte; every block's final model and EMA weights, value for value
+    // (checkpoint files also hold metadata that differs between runs).
     let (fa, fb) = (
         files_of(&a.path().join("lfm-toy")),
         files_of(&b.path().join("lfm-toy")),
@@ -152,4 +155,27 @@ fn resuming_in_the_middle_of_block_3_is_bit_exact() {
         assert_eq!(pa, pb);
         assert!(va == vb, "{} differs after resume", pa.display());
     }
+    for l in 1..=4 {
+        let wa = weights(&a.path().join(format!("lfm-toy/blocks/block-{l}")));
+        let wb = weights(&b.path().join(format!("lfm-toy/blocks/block-{l}")));
+        assert!(!wa.0.is_empty());
+        assert!(wa == wb, "block {l}: weights differ after resume");
+    }
+}
+
+fn weights(dir: &Path) -> (Vec<f32>, Vec<f32>) {
+    use gpfn_run::{RunFolder, checkpoint, train::build_network};
+    let config = RunFolder::open(dir).unwrap().config().unwrap();
+    let ckpt = checkpoint::latest(&dir.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert!(ckpt.ends_with("step-00000006"), "{}", ckpt.display());
+    let device = gpfn_run::backend::device("flex").unwrap();
+    let shape = vec![2];
+    let fresh = || build_network(&config, &shape, &device).unwrap();
+    let ema = checkpoint::load_ema(&ckpt, fresh()).unwrap();
+    let model = checkpoint::restore(&ckpt, fresh(), fresh(), gpfn_run::train::optimizer())
+        .unwrap()
+        .model;
+    (model.flat_parameters(), ema.flat_parameters())
 }
