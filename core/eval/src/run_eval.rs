@@ -3,6 +3,7 @@
 
 use super::against::Against;
 use super::classifier::{Classifier, ClassifierInfo, embed};
+use super::conditional::conditional_metrics;
 use super::report::{EvalReport, report_path};
 use super::{FeatureMetric, MetricOptions, Reference};
 use burn::tensor::Device;
@@ -10,6 +11,7 @@ use gpfn_core::sampler::{Sampler, name_of};
 use gpfn_core::{GpfnError, Result};
 use gpfn_data::Split;
 use gpfn_network::Network;
+use gpfn_run::condition::Guidance;
 use gpfn_run::config::Config;
 use gpfn_run::train::build_network;
 use gpfn_run::{RunFolder, checkpoint};
@@ -85,6 +87,21 @@ impl TrainedRun {
         seed: u64,
         progress: &mut dyn FnMut(usize),
     ) -> Result<(Vec<f32>, f64)> {
+        self.draw_guided(sampler, count, batch, seed, None, progress)
+    }
+
+    /// [`draw`](Self::draw) guided by `guidance` (`None`: unguided, a conditional run's null
+    /// class): sample `i` of the whole set has class `guidance.class_of(i)`, whatever the
+    /// batching, and a guided step counts two evaluations.
+    pub fn draw_guided(
+        &self,
+        sampler: &dyn Sampler,
+        count: usize,
+        batch: usize,
+        seed: u64,
+        guidance: Option<&Guidance>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(Vec<f32>, f64)> {
         let batch = batch.max(1);
         let mut values = Vec::with_capacity(count * self.shape.iter().product::<usize>());
         let mut evaluations = 0usize;
@@ -95,13 +112,15 @@ impl TrainedRun {
                 seed,
                 stream: stream as u64,
             };
-            let drawn = generate::draw_stream(
+            let here = guidance.map(|g| g.from_sample(start));
+            let drawn = generate::draw_guided(
                 &self.config,
                 &self.network,
                 sampler,
                 &self.shape,
                 &self.device,
                 batch,
+                here.as_ref(),
             )?;
             values.extend(drawn.values);
             evaluations += drawn.nfe * rows;
@@ -123,6 +142,8 @@ pub struct Evaluator {
     pub reference: Reference,
     /// Number of reference images.
     pub reference_count: usize,
+    /// The reference images' labels, where the data set has them (per-class FIDs).
+    pub reference_labels: Option<Vec<u8>>,
     /// Which images the reference set is.
     pub against: Against,
     /// Extra metrics (see [`FeatureMetric`]).
@@ -158,6 +179,10 @@ pub struct EvalOptions {
     pub batch: usize,
     /// Seed of the sampling noise.
     pub seed: u64,
+    /// A class-conditional run's classes and guidance weight (`gpfn eval --class K|all
+    /// --guidance w`): the samples are drawn guided and the report gains the conditional
+    /// metrics. `None`: unguided (a conditional run's null class).
+    pub guidance: Option<Guidance>,
 }
 
 impl Evaluator {
@@ -196,14 +221,20 @@ impl Evaluator {
         }
         let n = reference.unwrap_or(rows.len()).min(rows.len());
         let d = rows.dim();
-        let embedded = embed(&classifier, &rows.values[..n * d], 500, device)?;
+        let images = as_images(&rows.values[..n * d], config.data.classes());
+        let embedded = embed(&classifier, &images, 500, device)?;
         let reference = Reference::new(embedded.features, options)?;
+        let reference_labels = rows.labels.map(|mut l| {
+            l.truncate(n);
+            l
+        });
         Ok(Evaluator {
             classifier,
             info,
             classifier_dir: classifier_dir.to_path_buf(),
             reference,
             reference_count: n,
+            reference_labels,
             against,
             extra: Vec::new(),
         })
@@ -218,15 +249,18 @@ impl Evaluator {
         progress: &mut dyn FnMut(usize),
     ) -> Result<(EvalReport, Vec<f32>)> {
         let started = Instant::now();
-        let (values, nfe) = run.draw(
+        let guidance = options.guidance.as_ref();
+        let (values, nfe) = run.draw_guided(
             sampler,
             options.samples,
             options.batch,
             options.seed,
+            guidance,
             progress,
         )?;
         let sampling_seconds = started.elapsed().as_secs_f64();
-        let embedded = embed(&self.classifier, &values, 500, &run.device)?;
+        let images = as_images(&values, run.config.data.classes());
+        let embedded = embed(&self.classifier, &images, 500, &run.device)?;
         let extra: Vec<&dyn FeatureMetric> = self.extra.iter().map(|m| m.as_ref()).collect();
         let metrics = self.reference.compare(
             &embedded.features,
@@ -234,6 +268,24 @@ impl Evaluator {
             self.info.spec.classes,
             &extra,
         )?;
+        let conditional = match guidance {
+            Some(g) => {
+                let asked: Vec<usize> = (0..options.samples).map(|i| g.class_of(i)).collect();
+                let all = g.choice() == gpfn_run::condition::ClassChoice::All;
+                let class = g.choice().to_string();
+                Some(conditional_metrics(
+                    &asked,
+                    &embedded.predicted,
+                    &embedded.features,
+                    &self.reference.features,
+                    self.reference_labels.as_deref(),
+                    g.weight(),
+                    class,
+                    all.then_some(metrics.fid),
+                )?)
+            }
+            None => None,
+        };
         let report = EvalReport {
             run: report_path(run.folder.path(), run.folder.path()),
             name: run.name(),
@@ -251,7 +303,22 @@ impl Evaluator {
             sampling_seconds,
             total_seconds: started.elapsed().as_secs_f64(),
             metrics,
+            conditional,
         };
         Ok((report, values))
+    }
+}
+
+/// The classifier's view of data values: class indices `0..K−1` of categorical data (binarised
+/// MNIST) as grey levels `2c/(K − 1) − 1 ∈ [−1, 1]`, the range the classifier was trained on;
+/// continuous values as they are.
+fn as_images(values: &[f32], classes: Option<usize>) -> std::borrow::Cow<'_, [f32]> {
+    match classes {
+        Some(k) if k >= 2 => values
+            .iter()
+            .map(|&c| 2.0 * c / (k - 1) as f32 - 1.0)
+            .collect::<Vec<_>>()
+            .into(),
+        _ => values.into(),
     }
 }
