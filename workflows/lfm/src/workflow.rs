@@ -18,16 +18,17 @@ use gpfn_core::burn::tensor::{Device, Tensor};
 use gpfn_core::host::host_f32;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::Sampler;
-use gpfn_core::sampling::check_straight_path;
+use gpfn_core::sampling::{Predictor, check_straight_path};
 use gpfn_core::schedule::{Schedule, Uniform};
 use gpfn_core::{GpfnError, Result};
 use gpfn_data::Split;
 use gpfn_io as io;
-use gpfn_likelihood::LikelihoodOptions;
+use gpfn_likelihood::bins::{dequantise, dequantised_nats};
 use gpfn_likelihood::ode::{OdeProblem, ode_log_density};
+use gpfn_likelihood::{LikelihoodOptions, RowPredictor};
 use gpfn_network::Network;
 use gpfn_run::config::Config;
-use gpfn_run::generate::with_counted_problem;
+use gpfn_run::model::FlowModel;
 use gpfn_run::train::{TrainOptions, TrainSummary, build_network};
 use gpfn_run::{RunFolder, backend, checkpoint};
 use serde_json::Value;
@@ -175,7 +176,7 @@ fn make_block_data(
     };
     manifest.write_or_check(&dir)?;
     let dim = base.dim();
-    let t_end = config.likelihood.t_end_for(None);
+    let t_end = t_end(config, &base.shape);
     let push = settings.push()?;
     let prev_dir = data_dir(&root, l.saturating_sub(1));
     let prev_manifest = if l > 1 {
@@ -331,28 +332,62 @@ pub fn sample_blocks(
     seed: u64,
     device: &Device,
 ) -> Result<(Vec<f32>, usize)> {
+    let models: Vec<_> = blocks
+        .iter()
+        .map(|b| b.config.model())
+        .collect::<Result<_>>()?;
+    for model in &models {
+        model.check_readout()?;
+    }
+    let nets: Vec<Network> = blocks.iter().map(|b| b.network.valid()).collect();
+    let predictors: Vec<Box<Predictor<'_>>> = models
+        .iter()
+        .zip(&nets)
+        .map(|(model, net)| -> Box<Predictor<'_>> {
+            Box::new(move |z: Tensor<2>, t: f64| {
+                let rows = vec![t; z.dims()[0]];
+                model
+                    .predict_x(net, z, &rows)
+                    .expect("checked before sampling")
+            })
+        })
+        .collect();
+    let maps: Vec<(&FlowModel<'_>, &Predictor<'_>)> = models
+        .iter()
+        .zip(&predictors)
+        .map(|(m, p)| (m, p.as_ref()))
+        .collect();
+    sample_maps(&maps, shape, count, sampler, seed, device)
+}
+
+/// [`sample_blocks`] for any block maps: per block (data end first) its model (divergence,
+/// family, schedule) and its predictor `x̂(z, t)`. The NFE counts the predictors' calls.
+pub fn sample_maps(
+    maps: &[(&FlowModel<'_>, &Predictor<'_>)],
+    shape: &[usize],
+    count: usize,
+    sampler: &dyn Sampler,
+    seed: u64,
+    device: &Device,
+) -> Result<(Vec<f32>, usize)> {
     let dim: usize = shape.iter().product();
     let mut rng = Rng::derive(seed, "lfm/prior", 0);
     let mut z = rng.normal_tensor(count, dim, device);
     let mut nfe = 0;
-    for (i, block) in blocks.iter().enumerate().rev() {
+    for (i, (model, predictor)) in maps.iter().enumerate().rev() {
         let start = BeliefState {
             gaussian: DiagGaussian::standard(count, dim, device),
             particle: Some(z.clone()),
         };
-        let (x, n) = with_counted_problem(
-            &block.config,
-            &block.network,
-            shape,
-            count,
-            device,
-            |problem| {
-                let mut rng = Rng::derive(seed, "lfm/sampler", i as u64);
-                sampler.sample_from(problem, start, &mut rng)
-            },
-        )?;
-        z = x;
-        nfe += n;
+        let calls = std::cell::Cell::new(0usize);
+        let counted = |z: Tensor<2>, t: f64| {
+            calls.set(calls.get() + 1);
+            predictor(z, t)
+        };
+        let problem = model.sampling_problem(&counted, count, dim, device.clone());
+        let mut rng = Rng::derive(seed, "lfm/sampler", i as u64);
+        z = sampler.sample_from(&problem, start, &mut rng)?;
+        nfe += calls.get();
     }
     Ok((host_f32(z)?, nfe))
 }
@@ -396,6 +431,15 @@ pub struct LfmNll {
     pub nll: f64,
     /// Its standard error.
     pub standard_error: f64,
+    /// The mean in bits a dimension, `nll / (d ln 2)`.
+    pub bits_per_dim: f64,
+    /// Its standard error.
+    pub bits_per_dim_standard_error: f64,
+    /// Quantisation bins a dimension (images: uniform dequantisation, the NLL a bound on
+    /// the discrete NLL); `None`: continuous data.
+    pub bins: Option<usize>,
+    /// Each block's data end `t_end`.
+    pub t_end: f64,
     /// Per-item NLLs.
     #[serde(skip)]
     pub per_item: Vec<f64>,
@@ -409,37 +453,73 @@ pub struct LfmNll {
 
 /// `−ln p(x)` of the composition of `blocks` (data end first; the blocks on the autodiff
 /// device): `ln p(x) = Σ_l Δ_l + ln N(z_{L+1}; 0, I)`, `Δ_l` block `l`'s change-of-variables
-/// term along its ODE from `t_end` to 0 and `z_l` the image of `z_{l−1}` (`z_0 = x`).
+/// term along its ODE from `t_end` to 0 and `z_l` the image of `z_{l−1}` (`z_0 = x`);
+/// `bins` as in [`nll_maps`].
+#[allow(clippy::too_many_arguments)]
 pub fn nll_blocks(
     blocks: &[Block],
     x: &[f32],
     dim: usize,
     batch: usize,
     options: &LikelihoodOptions,
+    bins: Option<usize>,
+    seed: u64,
+    device: &Device,
+) -> Result<LfmNll> {
+    let models: Vec<_> = blocks
+        .iter()
+        .map(|b| b.config.model())
+        .collect::<Result<_>>()?;
+    let predictors: Vec<Box<RowPredictor<'_>>> = models
+        .iter()
+        .zip(blocks)
+        .map(|(model, block)| -> Box<RowPredictor<'_>> {
+            let net = block.network.clone();
+            Box::new(move |z: Tensor<2>, t: &[f64]| model.predict_x(&net, z, t))
+        })
+        .collect();
+    let maps: Vec<(&FlowModel<'_>, &RowPredictor<'_>)> = models
+        .iter()
+        .zip(&predictors)
+        .map(|(m, p)| (m, p.as_ref()))
+        .collect();
+    nll_maps(&maps, x, dim, batch, options, bins, seed, device)
+}
+
+/// [`nll_blocks`] for any block maps: per block (data end first) its model and its
+/// differentiable predictor `x̂(z, t)`. With `bins = Some(K)` (data quantised to `K` bins a
+/// dimension on `[−1, 1]`, 8-bit images: 256) each item is dequantised uniformly inside its
+/// bin first and its NLL is the bound `−ln p(x̃) + d ln(K/2)` on the discrete NLL, as
+/// `gpfn eval nll` scores a global flow.
+#[allow(clippy::too_many_arguments)]
+pub fn nll_maps(
+    maps: &[(&FlowModel<'_>, &RowPredictor<'_>)],
+    x: &[f32],
+    dim: usize,
+    batch: usize,
+    options: &LikelihoodOptions,
+    bins: Option<usize>,
     seed: u64,
     device: &Device,
 ) -> Result<LfmNll> {
     let items = x.len() / dim;
     let mut rng = Rng::derive(seed, "lfm/nll", 0);
     let mut per_item = Vec::with_capacity(items);
-    let mut per_block = vec![(0.0, 0.0, 0.0); blocks.len()];
+    let mut per_block = vec![(0.0, 0.0, 0.0); maps.len()];
     let (mut log_prior, mut batches) = (0.0, 0usize);
-    let models: Vec<_> = blocks
-        .iter()
-        .map(|b| b.config.model())
-        .collect::<Result<_>>()?;
     for chunk in x.chunks(batch.max(1) * dim) {
         let rows = chunk.len() / dim;
-        let mut cur = chunk.to_vec();
+        let mut cur = match bins {
+            Some(k) => dequantise(chunk, k, &mut rng),
+            None => chunk.to_vec(),
+        };
         let mut total = vec![0.0; rows];
-        for (i, (block, model)) in blocks.iter().zip(&models).enumerate() {
-            let net = block.network.clone();
-            let predictor = move |z: Tensor<2>, t: &[f64]| model.predict_x(&net, z, t);
+        for (i, (model, predictor)) in maps.iter().enumerate() {
             let problem = OdeProblem {
-                divergence: block.config.divergence.as_ref(),
+                divergence: model.divergence,
                 family: model.family.as_ref(),
                 schedule: model.schedule.as_ref(),
-                predictor: &predictor,
+                predictor,
                 device: device.clone(),
             };
             let got = ode_log_density(&problem, &cur, dim, options, &mut rng)?;
@@ -463,7 +543,11 @@ pub fn nll_blocks(
             let lp = -0.5 * row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>()
                 - dim as f64 * half_log_2pi;
             log_prior += lp;
-            per_item.push(-(total[r] + lp));
+            let neg = -(total[r] + lp);
+            per_item.push(match bins {
+                Some(k) => dequantised_nats(neg, dim, k),
+                None => neg,
+            });
         }
         batches += 1;
     }
@@ -480,15 +564,33 @@ pub fn nll_blocks(
             evaluations: ev / batches as f64,
         })
         .collect();
+    let standard_error = (var / n).sqrt();
+    let per_dim = dim as f64 * std::f64::consts::LN_2;
     Ok(LfmNll {
         items: per_item.len(),
         nll: mean,
-        standard_error: (var / n).sqrt(),
+        standard_error,
+        bits_per_dim: mean / per_dim,
+        bits_per_dim_standard_error: standard_error / per_dim,
+        bins,
+        t_end: options.t_end_for(bins),
         evaluations: blocks_out.iter().map(|b| b.evaluations).sum(),
         blocks: blocks_out,
         log_prior: log_prior / n,
         per_item,
     })
+}
+
+/// The likelihood's and the push's `t_end` for data of `shape`: `likelihood.t_end`, or
+/// `1 − 1/K` for images (quantised to `K = likelihood.bins`, default 256, bins) and
+/// `1 − 10⁻³` otherwise.
+pub fn t_end(config: &Config, shape: &[usize]) -> f64 {
+    config.likelihood.t_end_for(bins_of(config, shape))
+}
+
+/// The quantisation bins of data of `shape`: `likelihood.bins`, or 256 for images.
+pub fn bins_of(config: &Config, shape: &[usize]) -> Option<usize> {
+    config.likelihood.bins.or((shape.len() == 3).then_some(256))
 }
 
 /// The NLL of the first `items` test rows of the base data set under the trained blocks.
@@ -502,9 +604,10 @@ pub fn nll(
     check(config, settings)?;
     let mut lo = config.likelihood.clone();
     lo.validate()?;
-    lo.t_end = Some(lo.t_end_for(None));
     let device = backend::device(&config.backend)?;
     let test = config.data.load(Split::Test, config.seed)?;
+    let bins = bins_of(config, &test.shape);
+    lo.t_end = Some(t_end(config, &test.shape));
     let dim = test.dim();
     let count = items.unwrap_or(test.len()).min(test.len());
     if count == 0 {
@@ -524,6 +627,7 @@ pub fn nll(
         dim,
         batch,
         &lo,
+        bins,
         seed,
         &device,
     )
