@@ -173,6 +173,10 @@ pub struct LfmSampleArgs {
     /// Seed of the prior noise (default: the config's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also print the energy distance and the Sinkhorn divergence in data space between the
+    /// samples and the test rows (as `gpfn eval` reports a global flow without a classifier).
+    #[arg(long)]
+    pub distances: bool,
 }
 
 /// `gpfn lfm nll`.

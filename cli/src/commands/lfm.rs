@@ -5,6 +5,7 @@ use crate::cli::{LfmCommand, TrainArgs};
 use crate::output::outln;
 use gpfn_core::Result;
 use gpfn_core::sampler::tag_of;
+use gpfn_data::Split;
 use gpfn_io as io;
 use gpfn_lfm::LfmSettings;
 use gpfn_run::config::{ConfigSources, Loaded};
@@ -28,6 +29,23 @@ pub fn run(sources: &ConfigSources, cmd: LfmCommand) -> Result<()> {
             io::write_npy(&path, &x, &full)?;
             tracing::info!(nfe, blocks = settings.blocks + 1, "lfm samples");
             outln!("{}", path.display())?;
+            if args.distances {
+                let device = gpfn_run::backend::device(&config.backend)?;
+                let test = config.data.load(Split::Test, config.seed)?;
+                let dim = test.dim();
+                let d = gpfn_eval::data_space_distances(&x, &test.values, dim, None, &device)?;
+                let report = serde_json::json!({
+                    "sampler": tag_of(sampler.as_ref()),
+                    "nfe": nfe,
+                    "samples": count,
+                    "reference": test.len(),
+                    "distances": d,
+                });
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                )?;
+            }
             Ok(())
         }
         LfmCommand::Nll(args) => {
