@@ -24,7 +24,7 @@ fn the_mnist_config_loads_with_its_blocks() {
     let s = LfmSettings::from_workflow(&l.workflow).unwrap();
     assert_eq!(
         gpfn_lfm::workflow::check(&l.config, &s).unwrap(),
-        vec![0.1, 0.2, 0.4]
+        vec![0.05, 0.1, 0.2, 0.4]
     );
     assert_eq!(s.push().unwrap(), gpfn_lfm::settings::Push::Euler(8));
     for b in 1..=s.blocks + 1 {
