@@ -177,6 +177,10 @@ pub struct LfmSampleArgs {
     /// samples and the test rows (as `gpfn eval` reports a global flow without a classifier).
     #[arg(long)]
     pub distances: bool,
+    /// Also print the feature metrics (FID, precision/recall, density/coverage, classes) of
+    /// the samples against the test images in this classifier's features (`gpfn eval`'s).
+    #[arg(long, value_name = "DIR")]
+    pub classifier: Option<std::path::PathBuf>,
 }
 
 /// `gpfn lfm nll`.

@@ -46,6 +46,36 @@ pub fn run(sources: &ConfigSources, cmd: LfmCommand) -> Result<()> {
                     serde_json::to_string_pretty(&report).expect("report serialises")
                 )?;
             }
+            if let Some(dir) = &args.classifier {
+                let device = gpfn_run::backend::device(&config.backend)?;
+                let ev = gpfn_eval::Evaluator::new(
+                    dir,
+                    config,
+                    None,
+                    gpfn_eval::Against::Test,
+                    gpfn_eval::MetricOptions::default(),
+                    &device,
+                )?;
+                let got = gpfn_eval::classifier::embed(&ev.classifier, &x, 500, &device)?;
+                let metrics = ev.reference.compare(
+                    &got.features,
+                    &got.predicted,
+                    ev.info.spec.classes,
+                    &[],
+                )?;
+                let report = serde_json::json!({
+                    "sampler": tag_of(sampler.as_ref()),
+                    "nfe": nfe,
+                    "samples": count,
+                    "reference": ev.reference_count,
+                    "classifier": dir.display().to_string(),
+                    "metrics": metrics,
+                });
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                )?;
+            }
             Ok(())
         }
         LfmCommand::Nll(args) => {
@@ -71,6 +101,10 @@ pub fn train(loaded: &Loaded, args: &TrainArgs) -> Result<()> {
         skipped = ?out.skipped,
         push_nfe = ?out.push_nfe,
         push_seconds = format!("{:.1}", out.push_seconds),
+        train_seconds = format!(
+            "{:.1}",
+            out.trained.iter().map(|(_, s)| s.seconds).sum::<f64>()
+        ),
         "{}",
         if out.interrupted { "lfm stopped" } else { "lfm done" }
     );
