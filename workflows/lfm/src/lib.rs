@@ -28,4 +28,6 @@ pub mod settings;
 pub mod workflow;
 
 pub use settings::{Interpolant, LfmSettings, StepRule};
-pub use workflow::{BlockNll, LfmNll, LfmTrained, nll, nll_maps, sample, sample_maps, train};
+pub use workflow::{
+    BlockNll, LfmNll, LfmTrained, Scoring, nll, nll_maps, sample, sample_maps, train,
+};

@@ -454,16 +454,12 @@ pub struct LfmNll {
 /// `−ln p(x)` of the composition of `blocks` (data end first; the blocks on the autodiff
 /// device): `ln p(x) = Σ_l Δ_l + ln N(z_{L+1}; 0, I)`, `Δ_l` block `l`'s change-of-variables
 /// term along its ODE from `t_end` to 0 and `z_l` the image of `z_{l−1}` (`z_0 = x`);
-/// `bins` as in [`nll_maps`].
-#[allow(clippy::too_many_arguments)]
+/// how as `scoring` says.
 pub fn nll_blocks(
     blocks: &[Block],
     x: &[f32],
     dim: usize,
-    batch: usize,
-    options: &LikelihoodOptions,
-    bins: Option<usize>,
-    seed: u64,
+    scoring: &Scoring,
     device: &Device,
 ) -> Result<LfmNll> {
     let models: Vec<_> = blocks
@@ -483,25 +479,40 @@ pub fn nll_blocks(
         .zip(&predictors)
         .map(|(m, p)| (m, p.as_ref()))
         .collect();
-    nll_maps(&maps, x, dim, batch, options, bins, seed, device)
+    nll_maps(&maps, x, dim, scoring, device)
+}
+
+/// How the composed likelihood scores its items.
+#[derive(Clone, Debug)]
+pub struct Scoring {
+    /// Items per ODE batch.
+    pub batch: usize,
+    /// The ODE's settings (each block's data end is `options.t_end`).
+    pub options: LikelihoodOptions,
+    /// Quantisation bins a dimension of the data, or `None` for continuous data.
+    pub bins: Option<usize>,
+    /// Seed of the Hutchinson probes and of the dequantisation.
+    pub seed: u64,
 }
 
 /// [`nll_blocks`] for any block maps: per block (data end first) its model and its
-/// differentiable predictor `x̂(z, t)`. With `bins = Some(K)` (data quantised to `K` bins a
+/// differentiable predictor `x̂(z, t)`. With `scoring.bins = Some(K)` (data quantised to `K` bins a
 /// dimension on `[−1, 1]`, 8-bit images: 256) each item is dequantised uniformly inside its
 /// bin first and its NLL is the bound `−ln p(x̃) + d ln(K/2)` on the discrete NLL, as
 /// `gpfn eval nll` scores a global flow.
-#[allow(clippy::too_many_arguments)]
 pub fn nll_maps(
     maps: &[(&FlowModel<'_>, &RowPredictor<'_>)],
     x: &[f32],
     dim: usize,
-    batch: usize,
-    options: &LikelihoodOptions,
-    bins: Option<usize>,
-    seed: u64,
+    scoring: &Scoring,
     device: &Device,
 ) -> Result<LfmNll> {
+    let Scoring {
+        batch,
+        ref options,
+        bins,
+        seed,
+    } = *scoring;
     let items = x.len() / dim;
     let mut rng = Rng::derive(seed, "lfm/nll", 0);
     let mut per_item = Vec::with_capacity(items);
@@ -621,14 +632,11 @@ pub fn nll(
             network: b.network.no_grad(),
         })
         .collect();
-    nll_blocks(
-        &blocks,
-        &test.values[..count * dim],
-        dim,
+    let scoring = Scoring {
         batch,
-        &lo,
+        options: lo,
         bins,
         seed,
-        &device,
-    )
+    };
+    nll_blocks(&blocks, &test.values[..count * dim], dim, &scoring, &device)
 }

@@ -205,7 +205,13 @@ fn the_exact_block_maps_compose_to_the_data_likelihood() {
         };
         let xs = items();
         let x: Vec<f32> = xs.iter().flat_map(|p| p.map(|v| v as f32)).collect();
-        let got = gpfn_lfm::nll_maps(&maps, &x, 2, 64, &options, None, 0, &device).unwrap();
+        let scoring = gpfn_lfm::workflow::Scoring {
+            batch: 64,
+            options,
+            bins: None,
+            seed: 0,
+        };
+        let got = gpfn_lfm::nll_maps(&maps, &x, 2, &scoring, &device).unwrap();
         assert_eq!(got.per_item.len(), xs.len());
         assert_eq!(got.blocks.len(), STEPS.len() + 1);
         for (p, nll) in xs.iter().zip(&got.per_item) {
