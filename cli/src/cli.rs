@@ -145,6 +145,24 @@ pub struct SampleArgs {
     /// call). Default: the run's `condition.guidance`.
     #[arg(long, value_name = "W", allow_negative_numbers = true)]
     pub guidance: Option<f64>,
+    /// Masked completion: the image(s) to complete, a float32 `.npy` of one data item or a
+    /// stack `[n, …]`, in the data's range (as samples are written); needs `--mask`. Sample
+    /// `i` completes image `i mod n`; the known pixels come out as given. Writes the
+    /// completions and a grid: input, mask, known pixels, completions (docs/architecture.md).
+    #[arg(long, value_name = "IMAGE.npy", requires = "mask")]
+    pub complete: Option<PathBuf>,
+    /// The mask of `--complete`: a float32 `.npy` of one item (for every image) or one per
+    /// image, 1 = known, 0 = to sample.
+    #[arg(long, value_name = "MASK.npy", requires = "complete")]
+    pub mask: Option<PathBuf>,
+    /// With `--complete`: the true class of each image (a float32 `.npy` of `n` values); the
+    /// completions are classified (`--classifier`, default `classifiers/<data.name>`) and the
+    /// share put in their image's class is printed.
+    #[arg(long, value_name = "LABELS.npy", requires = "complete")]
+    pub labels: Option<PathBuf>,
+    /// The classifier of `--labels`.
+    #[arg(long, value_name = "DIR", requires = "labels")]
+    pub classifier: Option<PathBuf>,
 }
 
 /// `gpfn lfm …`.
@@ -261,6 +279,10 @@ pub struct BenchArgs {
     /// Timed sampling runs (the median is reported).
     #[arg(long, default_value_t = 1)]
     pub sample_reps: usize,
+    /// A conditional config's guided measurement: the weight `w` of the guided draws, timed
+    /// against `w = 0` at the same steps (default: `condition.guidance`, or 1 where that is 0).
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub guidance: Option<f64>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench.json")]
     pub out: std::path::PathBuf,
@@ -399,6 +421,11 @@ pub struct EvalCommon {
     /// (0.05 × the median squared distance between reference rows).
     #[arg(long, value_name = "EPS")]
     pub sinkhorn_epsilon: Option<f64>,
+    /// A class-conditional run's classes: every sample of one class (`--class 7`) or a
+    /// class-balanced set (`all`: sample `i` of class `i mod K`); the report adds the
+    /// conditional accuracy and per-class FIDs. Default on such a run with `--guidance`: `all`.
+    #[arg(long, value_name = "K|all")]
+    pub class: Option<gpfn_run::condition::ClassChoice>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -426,6 +453,12 @@ pub struct EvalRunArgs {
     /// Print the JSON report instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Classifier-free guidance weight `w` of a class-conditional run's samples (with
+    /// `--class`, default `all`): the report adds the conditional accuracy, per-class FIDs and
+    /// the class-balanced set's FID. Without `--class` and `--guidance` a conditional run is
+    /// evaluated unguided (its null class).
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub guidance: Option<f64>,
     #[command(flatten)]
     pub common: EvalCommon,
 }
@@ -451,6 +484,11 @@ pub struct SweepArgs {
     /// Samplers, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = gpfn_eval::DEFAULT_SAMPLERS.map(String::from))]
     pub samplers: Vec<String>,
+    /// Guidance weights `w`, comma-separated, of a class-conditional run (`--class`, default
+    /// `all`): each sampler × NFE is evaluated at every `w`, and the sweep adds the
+    /// conditional accuracy and a plot of FID and accuracy against `w` (fid-vs-guidance.png).
+    #[arg(long, value_delimiter = ',', value_name = "W,…", allow_negative_numbers = true)]
+    pub guidance: Vec<f64>,
     /// Folder for sweep.csv, sweep.md, sweep.json and fid-vs-nfe.png.
     #[arg(long, value_name = "DIR", default_value = "sweep")]
     pub out: PathBuf,

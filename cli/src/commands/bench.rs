@@ -21,6 +21,7 @@ pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
             sample_batch: args.sample_batch,
             sample_warmup: args.sample_warmup,
             sample_reps: args.sample_reps,
+            guidance: args.guidance,
         },
     )?;
     let cpu = |t: &gpfn_run::bench::Timing| {
@@ -43,6 +44,20 @@ pub fn run(sources: &ConfigSources, args: &BenchArgs) -> Result<()> {
         cpu(&report.sampling),
         report.threads
     )?;
+    if let Some(g) = &report.guidance {
+        outln!(
+            "  guidance       w = {}: guided {:.3} s ({} NFE) against unguided {:.3} s ({} NFE) for {} samples at {} steps: {:.2}× (median of {} paired draws; one batched call per guided step)",
+            g.weight,
+            g.guided.median_s,
+            gpfn_eval::format_nfe(g.nfe_guided),
+            g.unguided.median_s,
+            gpfn_eval::format_nfe(g.nfe_unguided),
+            report.samples,
+            g.steps,
+            g.ratio,
+            g.guided.times_s.len()
+        )?;
+    }
     let json = serde_json::to_string_pretty(&report).expect("report serialises");
     io::atomic_write(&args.out, json.as_bytes())?;
     eprintln!("written to {}", args.out.display());

@@ -13,6 +13,7 @@ use gpfn_eval::{
 };
 use gpfn_io as io;
 use gpfn_run::backend;
+use gpfn_run::condition::{ClassChoice, Guidance};
 use gpfn_run::config::{Config, ConfigSources};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -147,10 +148,12 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
         return Err(GpfnError::Invalid("--nfe must be positive".into()));
     }
     let sampler = super::pick_sampler(&run.config, args.sampler.as_deref(), args.nfe)?;
+    let guidance = eval_guidance(&run.config, args.common.class, args.guidance)?;
     let options = EvalOptions {
         samples: args.common.count,
         batch: args.common.batch,
         seed: args.common.seed.unwrap_or(run.config.seed),
+        guidance,
     };
     // No classifier where the default folder is (and none named): distances in data space.
     let default_dir = default_classifier_dir(&run.config);
@@ -166,7 +169,10 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
         EvalReport::default_path(
             run.folder.path(),
-            &sampler::tag_of(sampler.as_ref()),
+            &guided_tag(
+                &sampler::tag_of(sampler.as_ref()),
+                options.guidance.as_ref(),
+            ),
             evaluator.against,
         )
     });
@@ -180,6 +186,49 @@ fn evaluate(sources: &ConfigSources, args: &EvalRunArgs) -> Result<()> {
     }
     eprintln!("written to {}", out.display());
     Ok(())
+}
+
+/// The guidance of `gpfn eval` and `gpfn sweep` on `config`'s run: on a class-conditional
+/// run, `--class` (default `all`) at `--guidance` (default `condition.guidance`) when either is
+/// given, else none (the null class, unguided, as before); on an unconditional run, either
+/// flag is an error naming it, before any work.
+pub fn eval_guidance(
+    config: &Config,
+    class: Option<ClassChoice>,
+    weight: Option<f64>,
+) -> Result<Option<Guidance>> {
+    if let Some(w) = weight
+        && !w.is_finite()
+    {
+        return Err(GpfnError::Config {
+            key: "--guidance".into(),
+            message: format!("the guidance weight must be a finite number, got {w}"),
+        });
+    }
+    let condition = config.condition.as_ref();
+    match (condition, class, weight) {
+        (_, None, None) => Ok(None),
+        (None, None, Some(_)) => Err(GpfnError::Config {
+            key: "--guidance".into(),
+            message: "this run is unconditional (its config has no [condition]): there is \
+                      nothing to guide; train with [condition] classes = K"
+                .into(),
+        }),
+        (condition, class, w) => Ok(Some(Guidance::new(
+            class.unwrap_or(ClassChoice::All),
+            w.unwrap_or(condition.map_or(0.0, |c| c.guidance)),
+            condition,
+        )?)),
+    }
+}
+
+/// A sampler's report tag with the class and guidance weight of a guided evaluation
+/// (`deterministic-20-class-all-w1`), so that the weights of a sweep keep their own files.
+pub fn guided_tag(tag: &str, guidance: Option<&Guidance>) -> String {
+    match guidance {
+        Some(g) => format!("{tag}-class-{}-w{}", g.choice(), g.weight()),
+        None => tag.to_string(),
+    }
 }
 
 /// `gpfn eval` for a data set without a classifier: the energy distance and `S_ε` between

@@ -1,6 +1,6 @@
 //! `gpfn sweep`.
 
-use super::eval::evaluator;
+use super::eval::{eval_guidance, evaluator};
 use crate::cli::SweepArgs;
 use crate::output::out;
 use gpfn_core::{GpfnError, Result};
@@ -20,11 +20,15 @@ pub fn run(sources: &ConfigSources, args: &SweepArgs) -> Result<()> {
     let files = write_sweep(&reports, &args.out)?;
     out!("{}", markdown(&reports))?;
     eprintln!(
-        "written {}, {}, {} and {}",
+        "written {}, {}, {} and {}{}",
         files.csv.display(),
         files.markdown.display(),
         files.json.display(),
-        files.plot.display()
+        files.plot.display(),
+        files
+            .guidance_plot
+            .as_ref()
+            .map_or(String::new(), |p| format!(" and {}", p.display()))
     );
     Ok(())
 }
@@ -51,6 +55,34 @@ fn evaluate(sources: &ConfigSources, args: &SweepArgs) -> Result<Vec<EvalReport>
             other.folder.path().display()
         )));
     }
+    // Guidance flags are checked on every run before the classifier loads.
+    let mut guidances = Vec::new();
+    for run in &runs {
+        for &w in &args.guidance {
+            guidances.push((
+                run.folder.path().to_path_buf(),
+                eval_guidance(&run.config, args.common.class, Some(w))?,
+            ));
+        }
+    }
+    let base = eval_guidance(first, args.common.class, None)?;
+    if runs.len() > 1 && !args.guidance.is_empty() {
+        let conditions: Vec<_> = runs.iter().map(|r| r.config.condition).collect();
+        if conditions
+            .iter()
+            .any(|c| c.map(|c| c.classes) != conditions[0].map(|c| c.classes))
+        {
+            return Err(GpfnError::Invalid(
+                "--guidance: the runs of a guided sweep must all be conditional over the same classes"
+                    .into(),
+            ));
+        }
+    }
+    let guidances: Vec<_> = guidances
+        .into_iter()
+        .filter(|(p, _)| p == runs[0].folder.path())
+        .filter_map(|(_, g)| g)
+        .collect();
     let evaluator = evaluator(&args.common, first)?;
     let options = SweepOptions {
         nfes: args.nfe.clone(),
@@ -60,7 +92,9 @@ fn evaluate(sources: &ConfigSources, args: &SweepArgs) -> Result<Vec<EvalReport>
             samples: args.common.count,
             batch: args.common.batch,
             seed: args.common.seed.unwrap_or(first.seed),
+            guidance: base,
         },
+        guidances,
         progress: !args.common.no_progress,
     };
     sweep(&runs, &evaluator, &options)

@@ -405,11 +405,12 @@ pub fn evaluate_data_space(
     let m = reference.unwrap_or(rows.len()).min(rows.len());
     let dim = rows.dim();
     let started = Instant::now();
-    let (values, nfe) = run.draw(
+    let (values, nfe) = run.draw_guided(
         sampler,
         options.samples,
         options.batch,
         options.seed,
+        options.guidance.as_ref(),
         progress,
     )?;
     let sampling_seconds = started.elapsed().as_secs_f64();

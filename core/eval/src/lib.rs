@@ -14,16 +14,18 @@
 //! | `sinkhorn_metric.rs` | the debiased Sinkhorn divergence of the features (optional) |
 //! | `data_space.rs` | energy distance and `S_ε` on the data themselves, for data without a classifier |
 //! | `classes.rs` | predicted-class histogram and classes covered |
+//! | `conditional.rs` | a guided set's conditional accuracy and per-class FIDs |
 //! | `metrics.rs` | all of the above for one sample set against a prepared reference |
 //! | `against.rs` | which images the samples are compared with: the test split or held-out rows |
 //! | `report.rs` | one evaluation as JSON and as a readable table |
 //! | `run_eval.rs` | evaluating a trained run: samples → features → metrics |
-//! | `sweep.rs` | NFE × sampler sweeps: CSV, markdown, plot |
-//! | `plot.rs` | the FID-against-NFE picture |
+//! | `sweep.rs` | NFE × sampler (× guidance) sweeps: CSV, markdown, plots |
+//! | `plot.rs` | the FID-against-NFE picture; FID and class accuracy against `w` |
 
 mod against;
 mod classes;
 pub mod classifier;
+mod conditional;
 mod data_space;
 mod density_coverage;
 mod diversity;
@@ -42,6 +44,7 @@ mod train_classifier;
 
 pub use against::Against;
 pub use classes::ClassHistogram;
+pub use conditional::{ClassScore, ConditionalMetrics, GuidedSet, conditional_metrics};
 pub use data_space::{
     DEFAULT_EPSILON_FRACTION, DataSpaceDistances, DataSpaceReport, Estimate, data_space_distances,
     energy_distance, evaluate_data_space, median_squared_distance, no_classifier_note,
@@ -53,7 +56,7 @@ pub use features::Features;
 pub use fid::{GaussianStats, fid, frechet_distance, sqrtm_psd, trace_sqrt_product};
 pub use metrics::{MetricOptions, Metrics, Reference};
 pub use nll::{NllOptions, nll};
-pub use plot::{FONT_PATHS, fid_against_nfe};
+pub use plot::{FONT_PATHS, fid_against_nfe, fid_and_accuracy_against_guidance};
 pub use precision_recall::{PrecisionRecall, precision_recall};
 pub use report::{EvalReport, format_nfe, report_path};
 pub use run_eval::{EvalOptions, Evaluator, TrainedRun, write_samples_grid, write_samples_npy};

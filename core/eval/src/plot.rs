@@ -1,5 +1,6 @@
 //! The FID-against-NFE picture of a sweep: one line per (run, sampler), NFE on a log axis,
-//! FID on a log axis when it spans more than a factor of ten.
+//! FID on a log axis when it spans more than a factor of ten; and, for a guided sweep of a
+//! class-conditional run, FID and the class accuracy against the guidance weight `w`.
 //!
 //! Drawn with `plotters` into an RGB buffer and encoded with the `image` crate. Text needs a
 //! TrueType font, which plotters' `ab_glyph` feature loads at run time: the first of
@@ -213,6 +214,142 @@ pub(crate) fn fid_against_nfe_with_text(
                     .build_cartesian_2d(x_axis(), (fid_lo - pad).max(0.0)..(fid_hi + pad))
                     .map_err(|e| plot_err(path, e))?
             );
+        }
+        root.present().map_err(|e| plot_err(path, e))?;
+    }
+    let img = RgbImage::from_raw(w, h, buf).expect("buffer of w·h·3 bytes");
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, ImageFormat::Png)
+        .map_err(|e| plot_err(path, e))?;
+    gpfn_io::atomic_write(path, png.get_ref())
+}
+
+/// One line of the guidance plot: its label and `(w, FID, accuracy)` points sorted by `w`.
+type GuidanceLine = (String, Vec<(f64, f64, f64)>);
+
+fn guidance_series(reports: &[EvalReport]) -> Vec<GuidanceLine> {
+    let mut out: Vec<GuidanceLine> = Vec::new();
+    for r in reports {
+        let Some(c) = &r.conditional else { continue };
+        // One line per sampler steps: a guided step (w ≠ 0) costs two evaluations.
+        let steps = if c.guidance == 0.0 {
+            r.nfe
+        } else {
+            r.nfe / 2.0
+        };
+        let label = format!(
+            "{} · {} · {} steps · class {}",
+            r.name,
+            r.sampler,
+            super::report::format_nfe(steps),
+            c.class
+        );
+        let point = (c.guidance, r.metrics.fid, c.accuracy);
+        match out.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, pts)) => pts.push(point),
+            None => out.push((label, vec![point])),
+        }
+    }
+    for (_, pts) in &mut out {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+/// Draws FID (left) and the conditional accuracy (right) against the guidance weight `w` for
+/// the guided `reports` (one line per run, sampler, NFE and class choice) into the PNG `path`.
+pub fn fid_and_accuracy_against_guidance(reports: &[EvalReport], path: &Path) -> Result<()> {
+    fid_and_accuracy_against_guidance_with_text(reports, path, font_available())
+}
+
+/// [`fid_and_accuracy_against_guidance`], with or without text.
+pub(crate) fn fid_and_accuracy_against_guidance_with_text(
+    reports: &[EvalReport],
+    path: &Path,
+    text: bool,
+) -> Result<()> {
+    let lines = guidance_series(reports);
+    if lines.is_empty() {
+        return Err(GpfnError::Invalid(
+            "nothing to plot: no guided reports".into(),
+        ));
+    }
+    let (w, h) = (1280u32, 560u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    let pts = || lines.iter().flat_map(|l| l.1.iter());
+    let w_lo = pts().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let w_hi = pts().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let w_pad = ((w_hi - w_lo) * 0.05).max(0.1);
+    let fid_hi = pts().map(|p| p.1).fold(0.0, f64::max);
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let panels = root.split_evenly((1, 2));
+        for (panel, accuracy) in panels.iter().zip([false, true]) {
+            let mut builder = ChartBuilder::on(panel);
+            builder.margin(20);
+            if text {
+                builder
+                    .caption(
+                        if accuracy {
+                            "class accuracy against guidance w"
+                        } else {
+                            "FID against guidance w"
+                        },
+                        ("sans-serif", 22),
+                    )
+                    .x_label_area_size(44)
+                    .y_label_area_size(64);
+            }
+            let y_range = if accuracy {
+                0.0..1.02
+            } else {
+                0.0..fid_hi * 1.1 + 1e-3
+            };
+            let mut chart = builder
+                .build_cartesian_2d((w_lo - w_pad)..(w_hi + w_pad), y_range)
+                .map_err(|e| plot_err(path, e))?;
+            let mut mesh = chart.configure_mesh();
+            if text {
+                mesh.x_desc("guidance weight w")
+                    .y_desc(if accuracy { "class accuracy" } else { "FID" })
+                    .label_style(("sans-serif", 15));
+            } else {
+                mesh.x_labels(0).y_labels(0);
+            }
+            mesh.draw().map_err(|e| plot_err(path, e))?;
+            for (i, (label, pts)) in lines.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                let xy: Vec<(f64, f64)> = pts
+                    .iter()
+                    .map(|&(w, f, a)| (w, if accuracy { a } else { f }))
+                    .collect();
+                let anno = chart
+                    .draw_series(LineSeries::new(xy.iter().copied(), color.stroke_width(3)))
+                    .map_err(|e| plot_err(path, e))?;
+                if text {
+                    anno.label(label.clone()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                    });
+                }
+                chart
+                    .draw_series(xy.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                    .map_err(|e| plot_err(path, e))?;
+            }
+            if text {
+                chart
+                    .configure_series_labels()
+                    .label_font(("sans-serif", 14))
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .position(if accuracy {
+                        SeriesLabelPosition::LowerRight
+                    } else {
+                        SeriesLabelPosition::UpperRight
+                    })
+                    .draw()
+                    .map_err(|e| plot_err(path, e))?;
+            }
         }
         root.present().map_err(|e| plot_err(path, e))?;
     }

@@ -3,6 +3,7 @@
 
 use super::Metrics;
 use super::against::Against;
+use super::conditional::ConditionalMetrics;
 use gpfn_core::Result;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -86,6 +87,10 @@ pub struct EvalReport {
     pub total_seconds: f64,
     /// The metrics.
     pub metrics: Metrics,
+    /// A guided set's conditional metrics (`gpfn eval --class K|all --guidance w` on a
+    /// class-conditional run; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditional: Option<ConditionalMetrics>,
 }
 
 impl EvalReport {
@@ -191,6 +196,29 @@ impl EvalReport {
         }
         for (k, v) in &m.extra {
             let _ = writeln!(s, "  {k:<16} {v:.4}");
+        }
+        if let Some(c) = &self.conditional {
+            let _ = writeln!(
+                s,
+                "  {:<16} {:.4}  (class {}, guidance w = {})",
+                "class accuracy", c.accuracy, c.class, c.guidance
+            );
+            if let Some(f) = c.balanced_fid {
+                let _ = writeln!(s, "  {:<16} {f:.3}", "balanced FID");
+            }
+            if let Some(f) = c.mean_class_fid {
+                let _ = writeln!(s, "  {:<16} {f:.3}", "mean class FID");
+            }
+            for k in &c.per_class {
+                let _ = writeln!(
+                    s,
+                    "  {:<16} accuracy {:.3} · FID {} · {} samples",
+                    format!("class {}", k.class),
+                    k.accuracy,
+                    k.fid.map_or("–".to_string(), |f| format!("{f:.3}")),
+                    k.samples
+                );
+            }
         }
         let _ = writeln!(
             s,

@@ -3,7 +3,7 @@
 
 use super::against::Against;
 use super::classifier::{Classifier, ClassifierInfo, embed};
-use super::conditional::conditional_metrics;
+use super::conditional::{GuidedSet, conditional_metrics};
 use super::report::{EvalReport, report_path};
 use super::{FeatureMetric, MetricOptions, Reference};
 use burn::tensor::Device;
@@ -277,11 +277,12 @@ impl Evaluator {
                     &asked,
                     &embedded.predicted,
                     &embedded.features,
-                    &self.reference.features,
-                    self.reference_labels.as_deref(),
-                    g.weight(),
-                    class,
-                    all.then_some(metrics.fid),
+                    (&self.reference.features, self.reference_labels.as_deref()),
+                    GuidedSet {
+                        guidance: g.weight(),
+                        class,
+                        balanced: all.then_some(metrics.fid),
+                    },
                 )?)
             }
             None => None,

@@ -6,6 +6,7 @@ use super::report::{EvalReport, format_nfe};
 use super::run_eval::{EvalOptions, Evaluator, TrainedRun};
 use gpfn_core::sampler::by_name;
 use gpfn_core::{GpfnError, Result};
+use gpfn_run::condition::Guidance;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,12 @@ pub struct SweepOptions {
     pub tolerances: Vec<f64>,
     /// Sampler names.
     pub samplers: Vec<String>,
-    /// Samples, batch and seed of every evaluation.
+    /// Samples, batch and seed of every evaluation (its `guidance` is replaced by each of
+    /// `guidances` in turn).
     pub eval: EvalOptions,
+    /// The guidances every sampler × NFE is evaluated at (`gpfn sweep --guidance 0,1,2` on a
+    /// class-conditional run); empty: `eval.guidance` alone.
+    pub guidances: Vec<Guidance>,
     /// Draw a progress bar.
     pub progress: bool,
 }
@@ -90,7 +95,14 @@ pub fn sweep(
         }
     }
     // Work is proportional to samples × NFE: the bar counts network evaluations per sample.
-    let per_run: usize = grid.iter().map(|(_, s)| s.evaluations()).sum();
+    let guidances: Vec<Option<Guidance>> = if options.guidances.is_empty() {
+        vec![options.eval.guidance.clone()]
+    } else {
+        options.guidances.iter().cloned().map(Some).collect()
+    };
+    let cost = |g: &Option<Guidance>| g.as_ref().map_or(1, Guidance::evaluations);
+    let per_run: usize = grid.iter().map(|(_, s)| s.evaluations()).sum::<usize>()
+        * guidances.iter().map(cost).sum::<usize>();
     let total = (runs.len() * per_run * options.eval.samples) as u64;
     let bar = if options.progress {
         let bar = ProgressBar::new(total);
@@ -107,22 +119,35 @@ pub fn sweep(
     let mut reports = Vec::new();
     let mut done = 0u64;
     for run in runs {
-        for (name, sampler) in &grid {
-            let evaluations = sampler.evaluations();
+        for ((name, sampler), guidance) in grid
+            .iter()
+            .flat_map(|g| guidances.iter().map(move |w| (g, w)))
+        {
+            let evaluations = sampler.evaluations() * cost(guidance);
             let tag = gpfn_core::sampler::tag_of(sampler.as_ref());
+            let tag = match guidance {
+                Some(g) => format!("{tag}-class-{}-w{}", g.choice(), g.weight()),
+                None => tag,
+            };
             bar.set_message(format!("{} · {tag}", run.name()));
-            let (report, values) =
-                evaluator.evaluate(run, sampler.as_ref(), &options.eval, &mut |k| {
-                    bar.set_position(done + (k * evaluations) as u64)
-                })?;
+            let eval = EvalOptions {
+                guidance: guidance.clone(),
+                ..options.eval.clone()
+            };
+            let (report, values) = evaluator.evaluate(run, sampler.as_ref(), &eval, &mut |k| {
+                bar.set_position(done + (k * evaluations) as u64)
+            })?;
             done += (options.eval.samples * evaluations) as u64;
             bar.set_position(done);
             let path = EvalReport::default_path(run.folder.path(), &tag, evaluator.against);
             report.write(&path)?;
             super::run_eval::write_samples_npy(&path.with_extension("npy"), &values, &run.shape)?;
             super::run_eval::write_samples_grid(&path.with_extension("png"), &values, &run.shape)?;
+            let conditional = report.conditional.as_ref().map_or(String::new(), |c| {
+                format!(" · w {} · class accuracy {:.3}", c.guidance, c.accuracy)
+            });
             bar.println(format!(
-                "{} · {name} · {:>5} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}",
+                "{} · {name} · {:>5} NFE · FID {:.3} · precision {:.3} · recall {:.3} · classes {}{conditional}",
                 run.name(),
                 format_nfe(report.nfe),
                 report.metrics.fid,
@@ -137,7 +162,7 @@ pub fn sweep(
     Ok(reports)
 }
 
-const CSV_HEADER: &str = "run,divergence,sampler,nfe,samples,reference,fid,precision,recall,density,coverage,diversity,reference_diversity,classes_covered,class_histogram,sampling_seconds,tolerance";
+const CSV_HEADER: &str = "run,divergence,sampler,nfe,samples,reference,fid,precision,recall,density,coverage,diversity,reference_diversity,classes_covered,class_histogram,sampling_seconds,tolerance,guidance,class,class_accuracy,mean_class_fid";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -153,9 +178,10 @@ pub fn csv(reports: &[EvalReport]) -> String {
     for r in reports {
         let m = &r.metrics;
         let hist: Vec<String> = m.classes.counts.iter().map(|c| c.to_string()).collect();
+        let c = r.conditional.as_ref();
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{}",
             csv_field(&r.name),
             csv_field(&r.divergence),
             csv_field(&r.sampler),
@@ -172,7 +198,13 @@ pub fn csv(reports: &[EvalReport]) -> String {
             m.classes.covered,
             hist.join(" "),
             r.sampling_seconds,
-            r.tolerance.map(|t| format!("{t:e}")).unwrap_or_default()
+            r.tolerance.map(|t| format!("{t:e}")).unwrap_or_default(),
+            c.map(|c| c.guidance.to_string()).unwrap_or_default(),
+            c.map(|c| csv_field(&c.class)).unwrap_or_default(),
+            c.map(|c| c.accuracy.to_string()).unwrap_or_default(),
+            c.and_then(|c| c.mean_class_fid)
+                .map(|f| f.to_string())
+                .unwrap_or_default()
         );
     }
     s
@@ -212,6 +244,28 @@ pub fn markdown(reports: &[EvalReport]) -> String {
             r.sampling_seconds
         );
     }
+    let guided: Vec<&EvalReport> = reports.iter().filter(|r| r.conditional.is_some()).collect();
+    if !guided.is_empty() {
+        s.push_str(
+            "\n| run | sampler | NFE | class | w | FID | class accuracy | mean class FID |\n\
+             |---|---|---:|---|---:|---:|---:|---:|\n",
+        );
+        for r in guided {
+            let c = r.conditional.as_ref().expect("filtered");
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {} |",
+                r.name,
+                sampler_label(r),
+                format_nfe(r.nfe),
+                c.class,
+                c.guidance,
+                r.metrics.fid,
+                c.accuracy,
+                c.mean_class_fid.map_or("–".into(), |f| format!("{f:.2}"))
+            );
+        }
+    }
     if let Some(r) = reports.first() {
         // Merged sweeps may differ in sample count: then say each run's.
         let mut counts: Vec<(String, usize)> = Vec::new();
@@ -248,6 +302,9 @@ pub struct SweepFiles {
     pub markdown: PathBuf,
     /// `fid-vs-nfe.png`.
     pub plot: PathBuf,
+    /// `fid-vs-guidance.png`: FID and class accuracy against the guidance weight (written
+    /// when the sweep has guided reports).
+    pub guidance_plot: Option<PathBuf>,
     /// `sweep.json`: every report.
     pub json: PathBuf,
 }
@@ -276,6 +333,10 @@ pub fn write_sweep(reports: &[EvalReport], dir: &Path) -> Result<SweepFiles> {
         csv: dir.join("sweep.csv"),
         markdown: dir.join("sweep.md"),
         plot: dir.join("fid-vs-nfe.png"),
+        guidance_plot: reports
+            .iter()
+            .any(|r| r.conditional.is_some())
+            .then(|| dir.join("fid-vs-guidance.png")),
         json: dir.join("sweep.json"),
     };
     gpfn_io::atomic_write(&files.csv, csv(reports).as_bytes())?;
@@ -283,6 +344,9 @@ pub fn write_sweep(reports: &[EvalReport], dir: &Path) -> Result<SweepFiles> {
     let json = serde_json::to_vec_pretty(reports).expect("reports serialise");
     gpfn_io::atomic_write(&files.json, &json)?;
     super::plot::fid_against_nfe(reports, &files.plot)?;
+    if let Some(p) = &files.guidance_plot {
+        super::plot::fid_and_accuracy_against_guidance(reports, p)?;
+    }
     Ok(files)
 }
 
@@ -320,6 +384,7 @@ pub(crate) mod tests {
                 options: MetricOptions::default(),
                 extra: Default::default(),
             },
+            conditional: None,
         }
     }
 
@@ -343,7 +408,7 @@ pub(crate) mod tests {
         assert_eq!(c.lines().next().unwrap(), CSV_HEADER);
         assert_eq!(
             c.lines().nth(1).unwrap(),
-            "kl,kl,deterministic,5,10,20,6000,0.5,0.25,1,0.75,3,4,2,0 2 1 0 0 0 0 0 0 0,1.000,"
+            "kl,kl,deterministic,5,10,20,6000,0.5,0.25,1,0.75,3,4,2,0 2 1 0 0 0 0 0 0 0,1.000,,,,,"
         );
         let m = markdown(&r);
         assert!(m.contains("| w2 | w2 | ancestral | 100 | 12.00 | 0.500 | 0.250 | 1.000 | 0.750 | 3.000 | 2/10 | 1.0 |"), "{m}");

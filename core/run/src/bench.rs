@@ -2,9 +2,16 @@
 //! network on the configured backend, timed as `../shared/bench/torch_unet_bench.py` times
 //! PyTorch (warm-up calls, then the median of timed calls), with the CPU utilisation of each
 //! phase (process CPU seconds over wall seconds: 2.0 keeps both cores of the machine busy).
+//!
+//! A class-conditional config (`[condition]`) trains with its conditional loss (the batch's
+//! labels after label dropout) and adds the guidance measurement: the same samples drawn at
+//! `w = 0` (the conditional model, one network call per step) and at `w ≠ 0` (the conditional
+//! and unconditional rows in one batched call per step), timed in alternation, with the median
+//! of the paired time ratios.
 
+use crate::condition::{ClassChoice, Guidance};
 use crate::config::Config;
-use crate::train::{build_network, clip_gradients, optimizer, training_loss};
+use crate::train::{build_network, clip_gradients, optimizer, training_loss_conditional};
 use crate::{backend, generate};
 use burn::module::Module;
 use burn::optim::GradientsParams;
@@ -34,6 +41,9 @@ pub struct BenchOptions {
     pub sample_warmup: usize,
     /// Timed sampling runs (each draws `samples`).
     pub sample_reps: usize,
+    /// The guidance weight `w` of a conditional config's guided measurement (`None`:
+    /// `condition.guidance`, or 1 where that is 0); ignored for an unconditional config.
+    pub guidance: Option<f64>,
 }
 
 /// One timed phase: the median and the spread of its calls, and how busy the CPU was.
@@ -84,6 +94,31 @@ pub struct BenchReport {
     pub train_step: Timing,
     /// The sampling runs (one call draws all `samples`).
     pub sampling: Timing,
+    /// A conditional config's guided against unguided sampling (`None`: unconditional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<GuidanceBench>,
+}
+
+/// Guided against unguided sampling at the same sampler steps, on the same noise and classes
+/// (class-balanced), timed in alternation (unguided, guided, unguided, …) so that a change of
+/// load on the machine affects both.
+#[derive(Clone, Debug, Serialize)]
+pub struct GuidanceBench {
+    /// The guidance weight `w` of the guided draws.
+    pub weight: f64,
+    /// Sampler steps of both.
+    pub steps: usize,
+    /// Network evaluations per sample, unguided (`w = 0`: one call per step).
+    pub nfe_unguided: f64,
+    /// Network evaluations per sample, guided (two per step, in one batched call).
+    pub nfe_guided: f64,
+    /// The unguided draws (`w = 0`).
+    pub unguided: Timing,
+    /// The guided draws.
+    pub guided: Timing,
+    /// Median over the timed pairs of guided seconds over unguided seconds: what a guided
+    /// sample costs against an unguided one (2 would be two separate network calls per step).
+    pub ratio: f64,
 }
 
 fn sync(t: Tensor<2>) {
@@ -102,6 +137,28 @@ fn process_cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    }
+}
+
+/// The [`Timing`] of calls that took `times` seconds and `cpu` process CPU seconds.
+fn timing(times: Vec<f64>, cpu: Option<f64>) -> Timing {
+    let wall: f64 = times.iter().sum();
+    Timing {
+        median_s: median(&times),
+        min_s: times.iter().copied().fold(f64::INFINITY, f64::min),
+        times_s: times,
+        cpu_utilisation: cpu.filter(|_| wall > 0.0).map(|c| c / wall),
+    }
+}
+
 /// Runs `f` `warmup` times untimed, then `reps` times timed.
 fn timed(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
     for _ in 0..warmup {
@@ -114,25 +171,45 @@ fn timed(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Resul
         f()?;
         times.push(start.elapsed().as_secs_f64());
     }
-    let wall: f64 = times.iter().sum();
-    let cpu_utilisation = match (cpu0, process_cpu_seconds()) {
-        (Some(a), Some(b)) if wall > 0.0 => Some((b - a) / wall),
+    let cpu = match (cpu0, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    let median_s = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    Ok(timing(times, cpu))
+}
+
+/// Times `a` and `b` in alternation, `warmup` untimed rounds then `reps` timed ones; returns
+/// their timings and the median of the paired ratios `b / a`.
+fn timed_pair(
+    warmup: usize,
+    reps: usize,
+    mut a: impl FnMut() -> Result<()>,
+    mut b: impl FnMut() -> Result<()>,
+) -> Result<(Timing, Timing, f64)> {
+    for _ in 0..warmup {
+        a()?;
+        b()?;
+    }
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let (mut ca, mut cb) = (Some(0.0), Some(0.0));
+    let add = |acc: &mut Option<f64>, before: Option<f64>| {
+        *acc = match (*acc, before, process_cpu_seconds()) {
+            (Some(acc), Some(x), Some(y)) => Some(acc + y - x),
+            _ => None,
+        }
     };
-    Ok(Timing {
-        median_s,
-        min_s: sorted[0],
-        times_s: times,
-        cpu_utilisation,
-    })
+    for _ in 0..reps.max(1) {
+        let (c, start) = (process_cpu_seconds(), Instant::now());
+        a()?;
+        ta.push(start.elapsed().as_secs_f64());
+        add(&mut ca, c);
+        let (c, start) = (process_cpu_seconds(), Instant::now());
+        b()?;
+        tb.push(start.elapsed().as_secs_f64());
+        add(&mut cb, c);
+    }
+    let ratios: Vec<f64> = ta.iter().zip(&tb).map(|(a, b)| b / a).collect();
+    Ok((timing(ta, ca), timing(tb, cb), median(&ratios)))
 }
 
 /// Runs the benchmark.
@@ -172,14 +249,27 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
             .take()
             .expect("the model is put back after every step");
         let (x, noise) = loader.paired_batch(k, &ad);
+        // A conditional config's loss: the batch's labels after label dropout, as training.
+        let class = match (&flow_model.condition, loader.batch_labels(k)) {
+            (Some(condition), Some(labels)) => {
+                let mut drop = Rng::derive(config.seed, "label-dropout", k);
+                let classes = crate::condition::drop_labels(&labels, condition, &mut drop)?;
+                Some(gpfn_network::class_indices(&classes, &ad))
+            }
+            (Some(_), None) => {
+                return Err(crate::condition::unlabelled(config.data.typetag_name()));
+            }
+            _ => None,
+        };
         let mut rng = Rng::derive(config.seed, "bench-train", k);
         k += 1;
-        let l = training_loss(
+        let l = training_loss_conditional(
             &m,
             &flow_model,
             config.train.loss_reduction,
             x,
             noise.as_ref(),
+            class,
             &mut rng,
         )?;
         let grads = GradientsParams::from_grads(l.backward(), &m);
@@ -224,6 +314,62 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         Ok(())
     })?;
 
+    // Guided against unguided sampling (a conditional config).
+    let guidance = match &flow_model.condition {
+        Some(condition) => {
+            let weight = o.guidance.unwrap_or(if condition.guidance != 0.0 {
+                condition.guidance
+            } else {
+                1.0
+            });
+            let guided = Guidance::new(ClassChoice::All, weight, Some(condition))?;
+            let unguided = Guidance::new(ClassChoice::All, 0.0, Some(condition))?;
+            let mut nfe = [(0usize, 0usize); 2];
+            let mut draw = |g: &Guidance, slot: usize, stream: u64| -> Result<()> {
+                let mut drawn = 0;
+                while drawn < o.samples {
+                    let n = sample_batch.min(o.samples - drawn);
+                    let batch = generate::SampleBatch {
+                        count: n,
+                        seed: config.seed,
+                        stream: stream + drawn as u64,
+                    };
+                    let v = generate::draw_guided(
+                        config,
+                        &net,
+                        sampler.as_ref(),
+                        &shape,
+                        &device,
+                        batch,
+                        Some(g),
+                    )?;
+                    nfe[slot].0 += v.nfe * n;
+                    nfe[slot].1 += n;
+                    drawn += n;
+                }
+                Ok(())
+            };
+            let draw = std::cell::RefCell::new(&mut draw);
+            let (unguided_t, guided_t, ratio) = timed_pair(
+                o.sample_warmup,
+                o.sample_reps.max(1),
+                || (draw.borrow_mut())(&unguided, 0, 0),
+                || (draw.borrow_mut())(&guided, 1, 0),
+            )?;
+            let per = |(a, b): (usize, usize)| a as f64 / b.max(1) as f64;
+            Some(GuidanceBench {
+                weight,
+                steps: o.nfe,
+                nfe_unguided: per(nfe[0]),
+                nfe_guided: per(nfe[1]),
+                unguided: unguided_t,
+                guided: guided_t,
+                ratio,
+            })
+        }
+        None => None,
+    };
+
     Ok(BenchReport {
         backend: config.backend.clone(),
         network: network_name,
@@ -240,5 +386,6 @@ pub fn run(config: &Config, o: &BenchOptions) -> Result<BenchReport> {
         forward,
         train_step,
         sampling,
+        guidance,
     })
 }

@@ -203,6 +203,33 @@ impl Guidance {
         self.classes[i % self.classes.len()]
     }
 
+    /// The same guidance for the samples `start, start + 1, …` of a larger set: sample `i` of
+    /// the result has the class of sample `start + i` of `self` (for sets drawn in batches).
+    pub fn from_sample(&self, start: usize) -> Guidance {
+        let mut classes = self.classes.clone();
+        let shift = start % classes.len();
+        classes.rotate_left(shift);
+        Guidance {
+            classes,
+            null: self.null,
+            weight: self.weight,
+        }
+    }
+
+    /// The classes of the model (`K`).
+    pub fn model_classes(&self) -> usize {
+        self.null
+    }
+
+    /// What was asked: every class in turn ([`ClassChoice::All`]) or one class.
+    pub fn choice(&self) -> ClassChoice {
+        if self.classes.len() == 1 && self.null > 1 {
+            ClassChoice::One(self.classes[0])
+        } else {
+            ClassChoice::All
+        }
+    }
+
     /// Network evaluations per sample per guided prediction: 1 at `w = 0` (the conditional
     /// model alone), else 2 (conditional and unconditional, in one batched call).
     pub fn evaluations(&self) -> usize {
@@ -308,7 +335,19 @@ mod tests {
             (0..23).map(|i| i % 10).collect::<Vec<_>>()
         );
         assert_eq!(all.evaluations(), 2);
+        let later = all.from_sample(13);
+        assert_eq!(
+            (0..23).map(|i| later.class_of(i)).collect::<Vec<_>>(),
+            (13..36).map(|i| i % 10).collect::<Vec<_>>()
+        );
+        assert_eq!((later.weight(), later.model_classes()), (1.0, 10));
+        assert_eq!(
+            (all.choice(), later.choice()),
+            (ClassChoice::All, ClassChoice::All)
+        );
         let seven = Guidance::new(ClassChoice::One(7), 0.0, Some(&c)).unwrap();
+        assert_eq!(seven.from_sample(3).class_of(4), 7);
+        assert_eq!(seven.choice(), ClassChoice::One(7));
         assert_eq!((seven.class_of(0), seven.class_of(5)), (7, 7));
         assert_eq!(seven.evaluations(), 1);
         let key = |e: GpfnError| match e {
