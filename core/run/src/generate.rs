@@ -1,5 +1,6 @@
 //! Drawing samples from a trained network and writing them (`.npy`, and a PNG picture).
 
+use crate::complete::{Completion, Known};
 use crate::condition::{ClassChoice, Guidance};
 use crate::config::Config;
 use crate::model::{CategoricalModel, FlowModel};
@@ -57,6 +58,35 @@ pub fn with_guided_problem<T>(
     guidance: Option<&Guidance>,
     f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
 ) -> Result<(T, usize)> {
+    let conditioning = Conditioning {
+        guidance,
+        known: None,
+    };
+    with_conditioned_problem(config, network, shape, (batch, device), conditioning, f)
+}
+
+/// What a sample set is conditioned on: a class and guidance weight, and the known pixels of
+/// a masked completion (each `None`: none).
+#[derive(Clone, Copy, Default)]
+pub struct Conditioning<'a> {
+    /// The classes and the guidance weight.
+    pub guidance: Option<&'a Guidance>,
+    /// The known pixels of a completion ([`Known`]).
+    pub known: Option<&'a Known>,
+}
+
+/// [`with_guided_problem`] for `(batch, device)` with the known pixels of a masked completion
+/// as well: the predictor's input has its known coordinates on the flow and its prediction
+/// the known data ([`Known`]).
+pub fn with_conditioned_problem<T>(
+    config: &Config,
+    network: &Network,
+    shape: &[usize],
+    (batch, device): (usize, &Device),
+    conditioning: Conditioning<'_>,
+    f: impl FnOnce(&SamplingProblem<'_>) -> Result<T>,
+) -> Result<(T, usize)> {
+    let Conditioning { guidance, known } = conditioning;
     let model = config.model()?;
     model.check_readout()?;
     check_guidance(&model, network, guidance)?;
@@ -66,11 +96,19 @@ pub fn with_guided_problem<T>(
     let predictor = |z: Tensor<2>, t: f64| {
         calls.set(calls.get() + per_call);
         let rows = vec![t; z.dims()[0]];
-        match guidance {
+        let z = match known {
+            Some(k) => k.input(&model, z, t),
+            None => z,
+        };
+        let x_hat = match guidance {
             Some(g) => model.predict_x_guided(&net, z, &rows, g),
             None => model.predict_x(&net, z, &rows),
         }
-        .expect("checked before sampling")
+        .expect("checked before sampling");
+        match known {
+            Some(k) => k.output(x_hat),
+            None => x_hat,
+        }
     };
     let problem = model.sampling_problem(&predictor, batch, shape.iter().product(), device.clone());
     let out = f(&problem)?;
@@ -207,6 +245,64 @@ pub fn draw_guided(
     Ok(Drawn { values, nfe })
 }
 
+/// Which completions [`draw_completed`] draws: samples `start..start + batch.count` of the
+/// set, sample `s` completing image `s mod n` of `completion`, guided by `guidance` where
+/// given.
+#[derive(Clone, Copy)]
+pub struct Completing<'a> {
+    /// The images and masks.
+    pub completion: &'a Completion,
+    /// Index of the batch's first sample in the whole set.
+    pub start: usize,
+    /// The classes (of the samples `0, 1, …` of the batch) and the guidance weight.
+    pub guidance: Option<&'a Guidance>,
+}
+
+/// Completions of `what.completion`'s images ([`Completing`]); the known pixels come out as
+/// the data exactly ([`crate::complete`]).
+pub fn draw_completed(
+    config: &Config,
+    network: &Network,
+    sampler: &dyn Sampler,
+    shape: &[usize],
+    device: &Device,
+    batch: SampleBatch,
+    what: Completing<'_>,
+) -> Result<Drawn> {
+    let Completing {
+        completion,
+        start,
+        guidance,
+    } = what;
+    let model = config.model()?;
+    let mut path_noise = Rng::derive(batch.seed, "complete", batch.stream);
+    let known = Known::new(
+        &model,
+        completion,
+        start,
+        batch.count,
+        device,
+        &mut path_noise,
+    )?;
+    let conditioning = Conditioning {
+        guidance,
+        known: Some(&known),
+    };
+    let (mut values, nfe) = with_conditioned_problem(
+        config,
+        network,
+        shape,
+        (batch.count, device),
+        conditioning,
+        |problem| {
+            let mut rng = Rng::derive(batch.seed, "sample", batch.stream);
+            host_f32(sampler.sample(problem, &mut rng)?)
+        },
+    )?;
+    completion.impose(&mut values, start);
+    Ok(Drawn { values, nfe })
+}
+
 /// [`draw_stream`] for a model of categorical data: the categorical chain
 /// ([`categorical_chain`]) with the sampler's steps and observations (`stochastic` is BFN's
 /// sampler); the values are class indices, the NFE `steps + 1` (twice that when guided with
@@ -288,7 +384,7 @@ pub fn write_samples(
         guidance.as_ref(),
     )?
     .values;
-    write_outputs(config, folder, &values, shape, tag)
+    write_outputs_guided(config, folder, &values, shape, tag, guidance.as_ref())
 }
 
 /// Writes samples as `.npy` and a picture; returns the `.npy` path.
@@ -298,6 +394,43 @@ pub fn write_outputs(
     values: &[f32],
     shape: &[usize],
     tag: &str,
+) -> Result<PathBuf> {
+    write_outputs_guided(config, folder, values, shape, tag, None)
+}
+
+/// The order in which a class-balanced image set is drawn so that each row of the grid is one
+/// class: `(rows, columns, sample indices row by row)` with row `k` the first `columns`
+/// samples of class `k` (`columns` = at most 10, and at most what every class has), or `None`
+/// when `guidance` is not class-balanced or some class has no sample.
+pub fn class_rows(guidance: &Guidance, count: usize) -> Option<(usize, usize, Vec<usize>)> {
+    if guidance.choice() != ClassChoice::All {
+        return None;
+    }
+    let k = guidance.model_classes();
+    let mut by_class = vec![Vec::new(); k];
+    for i in 0..count {
+        by_class[guidance.class_of(i)].push(i);
+    }
+    let columns = by_class.iter().map(Vec::len).min()?.min(10);
+    if columns == 0 {
+        return None;
+    }
+    let order = by_class
+        .iter()
+        .flat_map(|c| c[..columns].iter().copied())
+        .collect();
+    Some((k, columns, order))
+}
+
+/// [`write_outputs`] for samples drawn with `guidance`: a class-balanced image set's picture
+/// has one class per row ([`class_rows`]); the `.npy` keeps the samples' order.
+pub fn write_outputs_guided(
+    config: &Config,
+    folder: &RunFolder,
+    values: &[f32],
+    shape: &[usize],
+    tag: &str,
+    guidance: Option<&Guidance>,
 ) -> Result<PathBuf> {
     let dir = folder.samples();
     let count = values.len() / shape.iter().product::<usize>().max(1);
@@ -376,7 +509,18 @@ pub fn write_outputs(
         (_, false) => {
             let per = shape.iter().product::<usize>();
             let n = count.min(100);
-            let shown = &values[..n * per];
+            let rows = guidance.and_then(|g| class_rows(g, count));
+            let reordered: Vec<f32>;
+            let (shown, columns) = match &rows {
+                Some((_, columns, order)) if order.len() <= 100 => {
+                    reordered = order
+                        .iter()
+                        .flat_map(|&i| values[i * per..(i + 1) * per].iter().copied())
+                        .collect();
+                    (&reordered[..], *columns)
+                }
+                _ => (&values[..n * per], 10),
+            };
             // Class indices `0..K−1` are drawn as grey levels in `[−1, 1]` (the `.npy` keeps
             // the indices).
             let grey: Vec<f32> = match classes {
@@ -386,7 +530,7 @@ pub fn write_outputs(
                     .collect(),
                 None => shown.to_vec(),
             };
-            io::image_grid_png(&png, &grey, shape, 10)?;
+            io::image_grid_png(&png, &grey, shape, columns)?;
         }
     }
     tracing::info!(npy = %npy.display(), png = %png.display(), "samples written");
@@ -422,4 +566,33 @@ fn grid_histogram(values: &[f32], k: usize, scale: usize) -> Vec<f32> {
             2.0 * counts[y * k + x] as f32 / most - 1.0
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::condition::ConditionConfig;
+
+    #[test]
+    fn a_class_balanced_grid_has_one_class_per_row() {
+        let c = ConditionConfig {
+            classes: 4,
+            dropout: 0.1,
+            guidance: 0.0,
+        };
+        let all = Guidance::new(ClassChoice::All, 1.0, Some(&c)).unwrap();
+        // 10 samples of 4 classes: classes 0, 1 have 3, classes 2, 3 have 2 → 2 columns.
+        let (rows, columns, order) = class_rows(&all, 10).unwrap();
+        assert_eq!((rows, columns), (4, 2));
+        assert_eq!(order, vec![0, 4, 1, 5, 2, 6, 3, 7]);
+        for (j, &i) in order.iter().enumerate() {
+            assert_eq!(all.class_of(i), j / columns);
+        }
+        // 100 samples: 10 columns at most.
+        assert_eq!(class_rows(&all, 100).unwrap().1, 10);
+        // Fewer samples than classes, or one class: no rows by class.
+        assert!(class_rows(&all, 3).is_none());
+        let one = Guidance::new(ClassChoice::One(2), 1.0, Some(&c)).unwrap();
+        assert!(class_rows(&one, 10).is_none());
+    }
 }
