@@ -99,8 +99,8 @@ fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
             let classes: Vec<i64> = class.into_data().iter::<i64>().collect();
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for c in &classes {
-                for d in 0..2 {
-                    let law = if *c == 0 { CLASS[d] } else { NULL[d] };
+                for (&class_law, &null_law) in CLASS.iter().zip(&NULL) {
+                    let law = if *c == 0 { class_law } else { null_law };
                     let (ad, bd) = affine(kappa, law);
                     a.push(ad as f32);
                     b.push(bd as f32);
@@ -120,7 +120,7 @@ fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
             .sample(&problem, &mut Rng::derive(7, "sample", 0))
             .unwrap();
         let values: Vec<f32> = out.into_data().iter::<f32>().collect();
-        for d in 0..2 {
+        for (d, class_law) in CLASS.iter().enumerate() {
             let xs: Vec<f64> = values
                 .iter()
                 .skip(d)
@@ -132,8 +132,8 @@ fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
             let (mu, v) = closed_form(d, w);
             if w == 0.0 {
                 // The conditional law itself.
-                assert!((mu - CLASS[d].0).abs() < 1e-3, "{mu}");
-                assert!((v - CLASS[d].1.powi(2)).abs() < 1e-3, "{v}");
+                assert!((mu - class_law.0).abs() < 1e-3, "{mu}");
+                assert!((v - class_law.1.powi(2)).abs() < 1e-3, "{v}");
             }
             let mean_tol = 5.0 * (v / n as f64).sqrt() + 0.02;
             let var_tol = 5.0 * (2.0 / n as f64).sqrt() + 0.02;
