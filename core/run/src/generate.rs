@@ -227,8 +227,7 @@ pub fn draw_guided(
     let model = config.model()?;
     if let Some(categorical) = &model.categorical {
         return draw_categorical(
-            &model,
-            categorical,
+            (&model, categorical),
             network,
             sampler,
             shape,
@@ -307,10 +306,8 @@ pub fn draw_completed(
 /// ([`categorical_chain`]) with the sampler's steps and observations (`stochastic` is BFN's
 /// sampler); the values are class indices, the NFE `steps + 1` (twice that when guided with
 /// `w ≠ 0`: the logits are guided, `l_w = l_∅ + (1 + w)(l_c − l_∅)`, one batched call).
-#[allow(clippy::too_many_arguments)]
 fn draw_categorical(
-    model: &FlowModel<'_>,
-    categorical: &CategoricalModel,
+    (model, categorical): (&FlowModel<'_>, &CategoricalModel),
     network: &Network,
     sampler: &dyn Sampler,
     shape: &[usize],
