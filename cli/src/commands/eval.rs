@@ -255,10 +255,12 @@ fn evaluate_data_space(
         run,
         sampler,
         options,
-        args.common.reference,
-        against,
-        args.common.sinkhorn_epsilon,
-        note,
+        gpfn_eval::DataSpaceComparison {
+            reference: args.common.reference,
+            against,
+            epsilon: args.common.sinkhorn_epsilon,
+            note,
+        },
         &mut |k| progress.set_position(k as u64),
     )?;
     progress.finish_and_clear();

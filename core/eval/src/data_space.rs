@@ -382,20 +382,34 @@ pub fn no_classifier_note(classifier_dir: &Path, run: &Path) -> String {
     )
 }
 
-/// Evaluates `run` with `sampler` in data space: draws the samples, compares them with the
-/// first `reference` rows (all if `None`) of the test split or of the run's held-out rows.
-/// `epsilon` overrides the default `ε` of `S_ε`; `note` is recorded in the report.
-#[allow(clippy::too_many_arguments)]
+/// What samples are compared with in data space, and how.
+#[derive(Clone, Debug)]
+pub struct DataSpaceComparison {
+    /// The first `reference` rows (all if `None`) of the reference set.
+    pub reference: Option<usize>,
+    /// The test split or the run's held-out rows.
+    pub against: Against,
+    /// `ε` of `S_ε` (default: a fraction of the median squared distance).
+    pub epsilon: Option<f64>,
+    /// Recorded in the report (why no classifier was used).
+    pub note: String,
+}
+
+/// Evaluates `run` with `sampler` in data space: draws the samples and compares them with the
+/// rows `comparison` names, by the energy distance and the debiased Sinkhorn divergence.
 pub fn evaluate_data_space(
     run: &TrainedRun,
     sampler: &dyn Sampler,
     options: &EvalOptions,
-    reference: Option<usize>,
-    against: Against,
-    epsilon: Option<f64>,
-    note: String,
+    comparison: DataSpaceComparison,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(DataSpaceReport, Vec<f32>)> {
+    let DataSpaceComparison {
+        reference,
+        against,
+        epsilon,
+        note,
+    } = comparison;
     let rows = match against {
         Against::Test => run.config.data.load(Split::Test, run.config.seed)?,
         Against::Holdout => gpfn_run::holdout::held_out_rows(&run.config)?,

@@ -46,9 +46,9 @@ pub use against::Against;
 pub use classes::ClassHistogram;
 pub use conditional::{ClassScore, ConditionalMetrics, GuidedSet, conditional_metrics};
 pub use data_space::{
-    DEFAULT_EPSILON_FRACTION, DataSpaceDistances, DataSpaceReport, Estimate, data_space_distances,
-    energy_distance, evaluate_data_space, median_squared_distance, no_classifier_note,
-    sinkhorn_subsets, subsets_for,
+    DEFAULT_EPSILON_FRACTION, DataSpaceComparison, DataSpaceDistances, DataSpaceReport, Estimate,
+    data_space_distances, energy_distance, evaluate_data_space, median_squared_distance,
+    no_classifier_note, sinkhorn_subsets, subsets_for,
 };
 pub use density_coverage::{DensityCoverage, density_coverage};
 pub use diversity::diversity;
