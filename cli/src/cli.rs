@@ -487,7 +487,12 @@ pub struct SweepArgs {
     /// Guidance weights `w`, comma-separated, of a class-conditional run (`--class`, default
     /// `all`): each sampler × NFE is evaluated at every `w`, and the sweep adds the
     /// conditional accuracy and a plot of FID and accuracy against `w` (fid-vs-guidance.png).
-    #[arg(long, value_delimiter = ',', value_name = "W,…", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "W,…",
+        allow_negative_numbers = true
+    )]
     pub guidance: Vec<f64>,
     /// Folder for sweep.csv, sweep.md, sweep.json and fid-vs-nfe.png.
     #[arg(long, value_name = "DIR", default_value = "sweep")]
