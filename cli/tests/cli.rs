@@ -645,3 +645,71 @@ fn data_fetch_names_the_server_it_could_not_reach_and_what_to_do() {
         stderr(&o)
     );
 }
+
+/// `gpfn train` on an LFM config trains its blocks; `gpfn lfm sample --distances` samples
+/// through them with the NFE summed over the blocks and the data-space distances to the test
+/// points; `gpfn lfm nll` scores the composed flow.
+#[test]
+fn an_lfm_toy_run_trains_samples_with_distances_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
+    let common = [
+        "--config",
+        "configs/lfm-toy.toml",
+        "--set",
+        &run_dir,
+        "--set",
+        "data.samples=600",
+        "--set",
+        "network.hidden=[16, 16]",
+        "--set",
+        "train.steps=4",
+        "--set",
+        "train.checkpoint_every=4",
+        "--set",
+        "workflow.lfm.blocks=2",
+        "--set",
+        "workflow.lfm.push={ name = \"deterministic\", steps = 2 }",
+    ];
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["train", "--no-progress"]);
+    let o = gpfn(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for l in 1..=3 {
+        let b = dir.path().join(format!(
+            "lfm-toy/blocks/block-{l}/checkpoints/step-00000004"
+        ));
+        assert!(b.exists(), "block {l}");
+    }
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend([
+        "lfm",
+        "sample",
+        "--steps",
+        "2",
+        "--count",
+        "40",
+        "--distances",
+    ]);
+    let o = gpfn(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let (path, json) = out.split_once('\n').unwrap();
+    let (values, shape) = gpfn_io::read_npy(Path::new(path.trim())).unwrap();
+    assert_eq!(shape, vec![40, 2]);
+    assert!(values.iter().all(|v| v.is_finite()));
+    let report: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(report["nfe"], 6, "{report}");
+    let energy = &report["distances"]["energy"];
+    assert!(energy["value"].as_f64().unwrap().is_finite(), "{report}");
+    assert!(report["distances"]["sinkhorn"]["value"].as_f64().is_some());
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["lfm", "nll", "--count", "20"]);
+    let o = gpfn(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["items"], 20);
+    assert_eq!(report["blocks"].as_array().unwrap().len(), 3);
+    assert!(report["nll"].as_f64().unwrap().is_finite(), "{report}");
+    assert!(report["bins"].is_null(), "{report}");
+}
