@@ -194,8 +194,8 @@ fn the_exact_block_maps_compose_to_the_data_likelihood() {
             .collect();
         // t_end = 1 − 10⁻⁵: each block's flow at t_end differs from its data end by
         // 1 − κ(t_end) ≤ 1.6·10⁻⁵ of the way (at the default 1 − 10⁻³ the composed density
-        // is off by 6·10⁻³ nats). What remains is the f32 state's rounding over four blocks:
-        // at most 7·10⁻⁴ nats here, on the items 3 standard deviations out.
+        // is off by ≈ 6·10⁻³ nats at the mean). What remains is the f32 state's rounding
+        // over four blocks: at most 7·10⁻⁴ nats here, on the items 3 standard deviations out.
         let options = LikelihoodOptions {
             rtol: 1e-7,
             atol: 1e-7,
