@@ -5,36 +5,10 @@
 //! accuracy against `w`; `gpfn sample --complete --mask` keeps the known pixels and names a
 //! mask of the wrong shape; `gpfn bench` times guided against unguided sampling.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod process;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn gpfn(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpfn"));
-    cmd.args(args)
-        .current_dir(workspace())
-        .env_remove("RUST_LOG");
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPFN_")) {
-        cmd.env_remove(k);
-    }
-    cmd.output().expect("gpfn runs")
-}
-
-fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use process::{gpfn, ok, read_json};
+use std::path::Path;
 
 #[test]
 fn conditional_eval_sweep_completion_and_bench() {

@@ -4,32 +4,10 @@
 //! come back in the data's units through the run's `data-stats.json`.
 
 use image::{ImageFormat, Rgb, RgbImage};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod process;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn gpfn(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpfn"));
-    cmd.args(args)
-        .current_dir(workspace())
-        .env_remove("RUST_LOG");
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPFN_")) {
-        cmd.env_remove(k);
-    }
-    cmd.output().expect("gpfn runs")
-}
-
-fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use process::{gpfn, ok};
+use std::path::PathBuf;
 
 #[test]
 fn a_folder_of_colour_pictures_trains_and_samples() {

@@ -3,26 +3,10 @@
 //! The images are seven-segment digits written as MNIST's IDX files
 //! ([`gpfn_data::fixture`]), so the test runs without MNIST and without a network.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod process;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn gpfn(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpfn"));
-    cmd.args(args)
-        .current_dir(workspace())
-        .env_remove("RUST_LOG");
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPFN_")) {
-        cmd.env_remove(k);
-    }
-    cmd.output().expect("gpfn runs")
-}
+use process::{gpfn, ok, read_json};
+use std::path::Path;
 
 /// Checks that the report `v` holds no path of this machine: no string value starts with `/`
 /// or holds the test's temporary folder `tmp` (absolute), however it is spelled.
@@ -48,16 +32,6 @@ fn assert_portable(v: &serde_json::Value, tmp: &Path) {
             "a machine's path in a report: {s}\n{v:#}"
         );
     }
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
