@@ -1,5 +1,6 @@
 //! `gpfn sample`.
 
+use super::eval::eval_guidance;
 use crate::cli::SampleArgs;
 use crate::output::outln;
 use gpfn_core::sampler;
@@ -78,20 +79,10 @@ pub fn run(sources: &ConfigSources, args: &SampleArgs) -> Result<()> {
 /// `all`) at `--guidance` (default `condition.guidance`); on an unconditional run, none, and
 /// either flag is an error naming it.
 fn guidance(config: &gpfn_run::config::Config, args: &SampleArgs) -> Result<Option<Guidance>> {
-    let condition = config.condition.as_ref();
-    match (condition, args.class, args.guidance) {
-        (None, None, None) => Ok(None),
-        (None, None, Some(_)) => Err(GpfnError::Config {
-            key: "--guidance".into(),
-            message: "this run is unconditional (its config has no [condition]): there is \
-                      nothing to guide; train with [condition] classes = K"
-                .into(),
-        }),
-        (condition, class, w) => Ok(Some(Guidance::new(
-            class.unwrap_or(ClassChoice::All),
-            w.unwrap_or(condition.map_or(0.0, |c| c.guidance)),
-            condition,
-        )?)),
+    match (config.condition.as_ref(), args.class, args.guidance) {
+        // A conditional run with neither flag: the class-balanced set at the config's weight.
+        (Some(_), None, None) => eval_guidance(config, Some(ClassChoice::All), None),
+        (_, class, w) => eval_guidance(config, class, w),
     }
 }
 
