@@ -343,7 +343,58 @@ fn a_conditional_run_resumes_exactly() {
     };
     assert_eq!(train(&split, &folder, &second).unwrap().step, 6);
     let b = weights(&split, &folder);
-    // The class table (the last (K + 1) · 16 parameters) trained too.
+    // The class table (the last K · 16 parameters) trained too.
     assert_eq!(a.len(), b.len());
     assert_eq!(a, b);
+}
+
+/// The null class adds zero to the time embedding and label dropout draws from its own
+/// stream, so a conditional toy trained with `condition.dropout = 1` (every label replaced by
+/// `∅`) is the unconditional toy trained with the same seed: the same weights bit for bit
+/// (its class rows never receive a gradient), and its null-class prediction is the
+/// unconditional model's prediction, hence the same samples.
+#[test]
+fn the_null_class_trained_with_dropout_1_is_the_unconditional_model() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sets = tiny(8);
+    sets.push("condition.dropout=1.0".into());
+    let plain_sets: Vec<String> = sets
+        .iter()
+        .filter(|s| !s.starts_with("condition."))
+        .cloned()
+        .collect();
+    let conditional = config("w2-toy.toml", &dir.path().join("cond"), &sets);
+    assert_eq!(conditional.condition.unwrap().dropout, 1.0);
+    let plain = config("w2-toy.toml", &dir.path().join("plain"), &plain_sets);
+    assert!(plain.condition.is_none());
+    let (cond_net, shape) = trained(&conditional, &device);
+    let (plain_net, _) = trained(&plain, &device);
+
+    let cond_weights = cond_net.flat_parameters();
+    let plain_weights = plain_net.flat_parameters();
+    // The class table (8 rows of the MLP's 16 time features) comes last and is untouched.
+    assert_eq!(cond_weights.len(), plain_weights.len() + 8 * 16);
+    assert_eq!(&cond_weights[..plain_weights.len()], &plain_weights[..]);
+
+    let d: usize = shape.iter().product();
+    let b = 32;
+    let z = Tensor::<2>::from_data(
+        TensorData::new(
+            (0..b * d)
+                .map(|i| ((i * 29 % 17) as f32 - 8.0) / 4.0)
+                .collect(),
+            [b, d],
+        ),
+        &device,
+    );
+    let t = Tensor::<2>::from_data(
+        TensorData::new((0..b).map(|i| i as f32 / b as f32).collect(), [b, 1]),
+        &device,
+    );
+    let host = |x: Tensor<2>| x.into_data().try_to_vec::<f32>().unwrap();
+    let null = cond_net
+        .forward_conditional(z.clone(), t.clone(), Some(class_indices(&[8; 32], &device)))
+        .unwrap();
+    assert_eq!(host(null), host(plain_net.forward(z, t)));
 }

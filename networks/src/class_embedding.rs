@@ -1,8 +1,12 @@
-//! The class embedding of a class-conditional network: a table of `K + 1` learned rows, row
-//! `c` for class `c ∈ 0..K` and row `K` for the null class `∅` (classifier-free guidance's
-//! unconditional model, trained by replacing labels with `∅`), added to the time embedding.
+//! The class embedding of a class-conditional network: a table of `K` learned rows, row `c`
+//! for class `c ∈ 0..K`, added to the time embedding; the null class `∅` (index `K`,
+//! classifier-free guidance's unconditional model, trained by replacing labels with `∅`) adds
+//! the zero vector.
 //!
-//! Built only when [`NetworkIo::label_classes`](crate::NetworkIo::label_classes) is set, and
+//! So `F(z, t, ∅)` is, operation for operation, the network without a class embedding: a
+//! conditional model trained with label dropout 1 is the unconditional model trained with the
+//! same seed (its class rows receive no gradient, and nothing else sees them). The table is
+//! built only when [`NetworkIo::label_classes`](crate::NetworkIo::label_classes) is set, and
 //! visited after every other parameter, so an unconditional network's parameters (their
 //! number, order and seeded initial values) are exactly those of a network without it, and a
 //! conditional network's other parameters are the unconditional network's.
@@ -11,7 +15,8 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-/// `K + 1` embedding rows of width `width` (burn's `N(0, 1)` initialisation).
+/// `K` embedding rows of width `width` (burn's `N(0, 1)` initialisation); the null class's
+/// row is the constant zero vector.
 #[derive(Module, Debug)]
 pub struct ClassEmbedding {
     table: Embedding,
@@ -20,10 +25,10 @@ pub struct ClassEmbedding {
 }
 
 impl ClassEmbedding {
-    /// The table for `classes` classes and the null class, rows of `width` values.
+    /// The table for `classes` classes, rows of `width` values.
     pub fn new(classes: usize, width: usize, device: &Device) -> Self {
         ClassEmbedding {
-            table: EmbeddingConfig::new(classes + 1, width).init(device),
+            table: EmbeddingConfig::new(classes, width).init(device),
             classes,
         }
     }
@@ -33,16 +38,23 @@ impl ClassEmbedding {
         self.classes
     }
 
-    /// The rows of `class: [batch]` (indices in `0..=K`, `K` = `∅`), or the null class's row
-    /// for every one of `batch` rows when `class` is `None`: `[batch, width]`.
+    /// `e_c` for `class: [batch]` (indices in `0..=K`): the table's row `c` for a class,
+    /// zeros for `∅` (index `K`), as `select(clamp(c, K − 1)) · [c < K]`; `None` is `∅` for
+    /// every one of `batch` rows, `[batch, width]` zeros. `[batch, width]`.
     pub fn forward(
         &self,
         class: Option<Tensor<1, Int>>,
         batch: usize,
         device: &Device,
     ) -> Tensor<2> {
-        let class = class.unwrap_or_else(|| class_indices(&vec![self.classes; batch], device));
-        self.table.weight.val().select(0, class)
+        let weight = self.table.weight.val();
+        let [_, width] = weight.dims();
+        let Some(class) = class else {
+            return Tensor::zeros([batch, width], device);
+        };
+        let k = self.classes as i64;
+        let known = class.clone().lower_elem(k).float().unsqueeze_dim::<2>(1);
+        weight.select(0, class.clamp_max(k - 1)) * known
     }
 }
 

@@ -14,7 +14,7 @@
 //! `[K, H, W]`). Outputs are laid out the same way, `[batch, out_channels · D]`.
 //!
 //! **Label classes.** [`NetworkIo::label_classes`] `= Some(K)` builds a class-conditional network: an
-//! embedding table of `K + 1` rows (row `K` the null class `∅`) added to the time embedding
+//! embedding table of `K` rows added to the time embedding (the null class `∅`, index `K`, adds zero)
 //! ([`crate::Network::forward_conditional`]); `None` (the default) builds exactly the
 //! unconditional network.
 

@@ -3,8 +3,8 @@
 //! `in_channels · D` values and writes `out_channels · D` ([`NetworkIo`]).
 //!
 //! Class-conditional ([`NetworkIo::label_classes`] `= Some(K)`): `φ(t)` is replaced by
-//! `φ(t) + e_c`, `e_c` the class's row of a `(K + 1) × time_features` embedding
-//! ([`ClassEmbedding`]; row `K` the null class), so the class reaches every hidden layer the
+//! `φ(t) + e_c`, `e_c` the class's row of a `K × time_features` embedding
+//! ([`ClassEmbedding`]; the null class adds zero), so the class reaches every hidden layer the
 //! way time does.
 
 use super::{ClassEmbedding, Network, NetworkConfig, NetworkIo, fourier_features};

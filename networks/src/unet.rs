@@ -11,8 +11,8 @@
 //! two-layer MLP, added to every residual block.
 //!
 //! Class-conditional ([`NetworkIo::label_classes`] `= Some(K)`): the time embedding becomes
-//! `MLP(φ(t)) + e_c`, `e_c` the class's row of a `(K + 1) × time_embedding` table
-//! ([`ClassEmbedding`]; row `K` the null class), as in the improved-DDPM and guided-diffusion
+//! `MLP(φ(t)) + e_c`, `e_c` the class's row of a `K × time_embedding` table
+//! ([`ClassEmbedding`]; the null class adds zero), as in the improved-DDPM and guided-diffusion
 //! U-Nets, so every residual block sees the class through its time projection.
 
 use super::{

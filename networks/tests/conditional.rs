@@ -1,5 +1,5 @@
-//! Class-conditional networks ([`NetworkIo::label_classes`]): an embedding of `K + 1` rows
-//! (row `K` the null class `∅`) added to the time embedding, for the MLP and the U-Net.
+//! Class-conditional networks ([`NetworkIo::label_classes`]): an embedding of `K` rows added
+//! to the time embedding (the null class `∅` adds zero), for the MLP and the U-Net.
 //!
 //! One test in its own binary: the device's generator is global, and the parameter
 //! comparisons seed it, so no other test may build a network between the seed and the
@@ -40,11 +40,11 @@ fn conditional_networks_add_only_the_class_table_and_read_the_class() {
         [("mlp", &mlp, &[2], 8), ("unet", &unet, &[1, 8, 8], 16)];
     for (name, config, shape, width) in cases {
         // Parameters: the unconditional network's, in the same order with the same seeded
-        // values, then exactly (K + 1) · width more (the table, visited last).
+        // values, then exactly K · width more (the table, visited last).
         let plain = parameters(config, &NetworkIo::same(shape), 7);
         let io = NetworkIo::same(shape).with_label_classes(Some(k));
         let cond = parameters(config, &io, 7);
-        assert_eq!(cond.len(), plain.len() + (k + 1) * width, "{name}");
+        assert_eq!(cond.len(), plain.len() + k * width, "{name}");
         assert_eq!(&cond[..plain.len()], &plain[..], "{name}");
 
         // Behaviour: `forward` and `None` are the null class; classes change the output.
@@ -93,8 +93,29 @@ fn conditional_networks_add_only_the_class_table_and_read_the_class() {
             }
         }
 
-        // An unconditional network takes no class: a named error.
+        // The null class is the unconditional network itself: built from the same seed,
+        // the two compute the same operations on the same parameters (the null class adds
+        // an exact zero), so their outputs agree bit for bit.
+        device.seed(7);
         let uncond = config.build(&NetworkIo::same(shape), &device).unwrap();
+        uncond.initialise_parameters();
+        device.seed(7);
+        let cond = config.build(&io, &device).unwrap();
+        cond.initialise_parameters();
+        assert_eq!(
+            host(uncond.forward(z.clone(), t.clone())),
+            host(
+                cond.forward_conditional(
+                    z.clone(),
+                    t.clone(),
+                    Some(class_indices(&[k; 4], &device))
+                )
+                .unwrap()
+            ),
+            "{name}: the null class is the unconditional network"
+        );
+
+        // An unconditional network takes no class: a named error.
         assert_eq!(uncond.label_classes(), None);
         let err = uncond
             .forward_conditional(z, t, Some(class_indices(&[0; 4], &device)))

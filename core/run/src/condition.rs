@@ -1,7 +1,7 @@
 //! Class-conditional models and classifier-free guidance.
 //!
 //! `[condition] classes = K` trains a network that also reads a class `c ∈ 0..K`, or the null
-//! class `∅` (index `K`): a table of `K + 1` embeddings added to the time embedding
+//! class `∅` (index `K`): a table of `K` embeddings added to the time embedding, `∅` adding zero
 //! ([`gpfn_network::ClassEmbedding`]). Training replaces each item's label by `∅` with
 //! probability `dropout` ([`drop_labels`]), so one network learns both the conditional
 //! prediction `x̂(z, t, c)` and the unconditional `x̂(z, t, ∅)`.
