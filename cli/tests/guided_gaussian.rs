@@ -90,9 +90,11 @@ fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
     let sampler = by_name("deterministic", steps, "--sampler").unwrap();
     for w in [0.0, 1.0, 3.0] {
         let guidance = Guidance::new(ClassChoice::One(0), w, Some(&condition)).unwrap();
-        // The exact network: row r's output is A z + B of its class (0, or the null class 1).
+        // The exact network: row r's output is A z + B of its class (0, or the null class 1),
+        // on the inputs repeated once per classing (`Network::forward_repeated`'s contract).
         let exact = |z: Tensor<2>, t: Tensor<2>, class: Tensor<1, Int>| {
-            let rows = z.dims()[0];
+            let rows = class.dims()[0];
+            let z = Tensor::cat(vec![z.clone(); rows / z.dims()[0]], 0);
             let kappa = model
                 .schedule
                 .kappa(t.slice([0..1, 0..1]).into_scalar::<f32>() as f64);

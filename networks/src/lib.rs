@@ -73,6 +73,42 @@ impl Network {
         })
     }
 
+    /// `F(z_{j mod b}, t_{j mod b}, c_j)` for inputs `z: [b, ·]`, times `t: [b, 1]` and
+    /// `class: [m·b]`, a multiple of the rows: the batch under `m` classings in one call
+    /// (classifier-free guidance evaluates `[c; ∅]`, `m = 2`), `[m·b, ·]`. The same values as
+    /// [`forward_conditional`](Self::forward_conditional) on `z` and `t` stacked `m` times;
+    /// the U-Net computes what precedes the class embedding's first use once per row of `z`.
+    /// A conditional network only; `class.len()` not a multiple of `b` is a shape error.
+    pub fn forward_repeated(
+        &self,
+        z: Tensor<2>,
+        t: Tensor<2>,
+        class: Tensor<1, Int>,
+    ) -> Result<Tensor<2>> {
+        let [b, _] = z.dims();
+        let [rows] = class.dims();
+        if b == 0 || rows % b != 0 {
+            return Err(GpfnError::Shape(format!(
+                "{rows} classes for a batch of {b} rows: the classes must be a whole multiple \
+                 of the rows"
+            )));
+        }
+        if self.label_classes().is_none() {
+            return self.forward_conditional(z, t, Some(class));
+        }
+        Ok(match self {
+            Network::Mlp(m) => {
+                let k = rows / b;
+                m.forward_conditional(
+                    Tensor::cat(vec![z; k], 0),
+                    Tensor::cat(vec![t; k], 0),
+                    Some(class),
+                )
+            }
+            Network::UNet(u) => u.forward_repeated(z, t, class),
+        })
+    }
+
     /// `Some(K)` for a class-conditional network over `K` classes (plus `∅`), else `None`.
     pub fn label_classes(&self) -> Option<usize> {
         self.io().label_classes

@@ -204,7 +204,17 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
-        let h = conv2d_module(&self.conv1, group_norm_silu_module(&self.norm1, x.clone()));
+        let h = self.first_convolution(x.clone());
+        self.forward_from(x, h, temb)
+    }
+
+    /// `conv(SiLU(GN(x)))`, the part of the block that does not read the time embedding.
+    fn first_convolution(&self, x: Tensor<4>) -> Tensor<4> {
+        conv2d_module(&self.conv1, group_norm_silu_module(&self.norm1, x))
+    }
+
+    /// The block from `h = conv(SiLU(GN(x)))` ([`Self::first_convolution`]) on.
+    fn forward_from(&self, x: Tensor<4>, h: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
         let temb = if self.time_activation {
             silu(temb.clone())
         } else {
@@ -468,41 +478,93 @@ impl UNet {
     ) -> Tensor<2> {
         let device = z.device();
         let [b, _] = z.dims();
-        let [c, h, w] = self.shape;
+        let mut temb = self.time_mlp(t);
+        if let Some(e) = &self.class_embedding {
+            temb = temb + e.forward(class, b, &device);
+        }
+        let x = self.stem(z);
+        let h = self.down_blocks[0][0].first_convolution(x.clone());
+        self.forward_body(x, h, &temb)
+    }
+
+    /// `F(z_{j mod b}, t_{j mod b}, c_j)` for `z: [b, ·]`, `t: [b, 1]` and `class: [m·b]`: the
+    /// batch under `m` classings at once (classifier-free guidance's `[c; ∅]`, `m = 2`). What
+    /// precedes the class embedding's first use — the time MLP, the stem convolution and the
+    /// first residual block's first convolution — runs once on the `b` rows and is repeated;
+    /// the rest runs on `m·b` rows. Row for row the same operations as
+    /// [`Self::forward_conditional`] on the repeated inputs.
+    pub(crate) fn forward_repeated(
+        &self,
+        z: Tensor<2>,
+        t: Tensor<2>,
+        class: Tensor<1, Int>,
+    ) -> Tensor<2> {
+        let device = z.device();
+        let [b, _] = z.dims();
+        let [rows] = class.dims();
+        let m = rows / b;
+        let repeat2 = |x: Tensor<2>| Tensor::cat(vec![x; m], 0);
+        let repeat4 = |x: Tensor<4>| Tensor::cat(vec![x; m], 0);
+        let mut temb = repeat2(self.time_mlp(t));
+        if let Some(e) = &self.class_embedding {
+            temb = temb + e.forward(Some(class), rows, &device);
+        }
+        let x = self.stem(z);
+        let h = self.down_blocks[0][0].first_convolution(x.clone());
+        self.forward_body(repeat4(x), repeat4(h), &temb)
+    }
+
+    /// `MLP(φ(t))`, the time embedding before the class's row is added: `[b, time_embedding]`.
+    fn time_mlp(&self, t: Tensor<2>) -> Tensor<2> {
+        let device = t.device();
         let temb = match self.time_encoding {
             TimeEncoding::Fourier => fourier_features(t, self.time_features, 100.0, &device),
             TimeEncoding::Sinusoidal => sinusoidal_embedding(t, self.time_features, &device),
         };
-        let mut temb = self.time2.forward(silu(self.time1.forward(temb)));
-        if let Some(e) = &self.class_embedding {
-            temb = temb + e.forward(class, b, &device);
-        }
-        let mut x = conv2d_module(&self.conv_in, z.reshape([b, c, h, w]));
+        self.time2.forward(silu(self.time1.forward(temb)))
+    }
+
+    /// The stem convolution of flat `z: [b, in_channels · C·H·W]`: `[b, channels[0], H, W]`.
+    fn stem(&self, z: Tensor<2>) -> Tensor<4> {
+        let [b, _] = z.dims();
+        let [c, h, w] = self.shape;
+        conv2d_module(&self.conv_in, z.reshape([b, c, h, w]))
+    }
+
+    /// The network from the stem's output `x` and the first residual block's first
+    /// convolution `h` of it on, with the (class-added) time embedding `temb`.
+    fn forward_body(&self, x: Tensor<4>, h: Tensor<4>, temb: &Tensor<2>) -> Tensor<2> {
+        let [b, _, _, _] = x.dims();
+        let mut first = Some(h);
+        let mut x = x;
         let mut skips = Vec::new();
         let levels = self.down_blocks.len();
         for (level, blocks) in self.down_blocks.iter().enumerate() {
             for block in blocks {
-                x = block.forward(x, &temb);
+                x = match first.take() {
+                    Some(h) => block.forward_from(x, h, temb),
+                    None => block.forward(x, temb),
+                };
             }
             skips.push(x.clone());
             if level + 1 < levels {
                 x = conv2d_module(&self.downsample[level], x);
             }
         }
-        x = self.mid1.forward(x, &temb);
+        x = self.mid1.forward(x, temb);
         if let Some(a) = &self.mid_attention {
             x = a.forward(x);
         }
         if let Some(m) = &self.mid2 {
-            x = m.forward(x, &temb);
+            x = m.forward(x, temb);
         }
         for (i, blocks) in self.up_blocks.iter().enumerate() {
             let skip = skips.pop().expect("one skip per level");
             for (j, block) in blocks.iter().enumerate() {
                 x = if j == 0 {
-                    block.forward(Tensor::cat(vec![x, skip.clone()], 1), &temb)
+                    block.forward(Tensor::cat(vec![x, skip.clone()], 1), temb)
                 } else {
-                    block.forward(x, &temb)
+                    block.forward(x, temb)
                 };
             }
             if i + 1 < levels {

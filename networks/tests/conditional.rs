@@ -93,6 +93,32 @@ fn conditional_networks_add_only_the_class_table_and_read_the_class() {
             }
         }
 
+        // Two classings in one call (guidance's `[c; ∅]`): the values of the stacked inputs,
+        // though the U-Net runs its stem and first convolution once per row of z. Per row the
+        // same operations on the same values, so equal to f32 summation-order differences of
+        // the batched kernels at most.
+        let paired = [0usize, 3, 9, 3, k, k, k, k];
+        let repeated = host(
+            net.forward_repeated(z.clone(), t.clone(), class_indices(&paired, &device))
+                .unwrap(),
+        );
+        let stacked = host(
+            net.forward_conditional(
+                Tensor::cat(vec![z.clone(), z.clone()], 0),
+                Tensor::cat(vec![t.clone(), t.clone()], 0),
+                Some(class_indices(&paired, &device)),
+            )
+            .unwrap(),
+        );
+        assert_eq!(repeated.len(), 2 * b * d, "{name}");
+        for (j, (a, s)) in repeated.iter().zip(&stacked).enumerate() {
+            assert!((a - s).abs() <= 1e-5 * (1.0 + s.abs()), "{name}: value {j}: {a} vs {s}");
+        }
+        let err = net
+            .forward_repeated(z.clone(), t.clone(), class_indices(&[0, 1, 2], &device))
+            .unwrap_err();
+        assert!(err.to_string().contains("multiple of the rows"), "{err}");
+
         // The null class is the unconditional network itself: built from the same seed,
         // the two compute the same operations on the same parameters (the null class adds
         // an exact zero), so their outputs agree bit for bit.

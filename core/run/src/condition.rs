@@ -237,9 +237,10 @@ impl Guidance {
     }
 
     /// The guided raw output for inputs `z: [b, ·]` at times `t: [b, 1]`, with `forward` the
-    /// network `(z, t, classes) ↦ output`: at `w = 0` one call with each row's class; else one
-    /// call on `[z; z]`, `[t; t]` with classes `[c; ∅]`, split into `o_c` and `o_∅`, and
-    /// `o_∅ + (1 + w)(o_c − o_∅)`.
+    /// network `(z, t, classes) ↦ output` for `classes: [m·b]`, row `j` of the output being
+    /// `F(z_{j mod b}, t_{j mod b}, c_j)` ([`Network::forward_repeated`]): at `w = 0` one call
+    /// with each row's class (`m = 1`); else one call with classes `[c; ∅]` (`m = 2`), split
+    /// into `o_c` and `o_∅`, and `o_∅ + (1 + w)(o_c − o_∅)`.
     pub fn guide(
         &self,
         forward: impl FnOnce(Tensor<2>, Tensor<2>, Tensor<1, Int>) -> Result<Tensor<2>>,
@@ -253,11 +254,7 @@ impl Guidance {
             return forward(z, t, class_indices(&classes, &device));
         }
         classes.extend(std::iter::repeat_n(self.null, b));
-        let out = forward(
-            Tensor::cat(vec![z.clone(), z], 0),
-            Tensor::cat(vec![t.clone(), t], 0),
-            class_indices(&classes, &device),
-        )?;
+        let out = forward(z, t, class_indices(&classes, &device))?;
         let cond = out.clone().narrow(0, 0, b);
         let uncond = out.narrow(0, b, b);
         Ok(uncond.clone() + (cond - uncond).mul_scalar(1.0 + self.weight))
@@ -270,7 +267,7 @@ impl Guidance {
         z: Tensor<2>,
         t: Tensor<2>,
     ) -> Result<Tensor<2>> {
-        self.guide(|z, t, c| network.forward_conditional(z, t, Some(c)), z, t)
+        self.guide(|z, t, c| network.forward_repeated(z, t, c), z, t)
     }
 }
 
@@ -377,6 +374,8 @@ mod tests {
     ) -> impl FnOnce(Tensor<2>, Tensor<2>, Tensor<1, Int>) -> Result<Tensor<2>> {
         move |z, t, c| {
             calls.set(calls.get() + 1);
+            let m = c.dims()[0] / z.dims()[0];
+            let (z, t) = (Tensor::cat(vec![z; m], 0), Tensor::cat(vec![t; m], 0));
             rows.set(z.dims()[0]);
             let c = c.float().add_scalar(1.0).unsqueeze_dim(1);
             Ok(z * c + t)
