@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Writes the inputs of `gpfn sample --complete` for MNIST's test images (standard library only).
 
-    python3 scripts/mnist_completion_inputs.py ../shared/data/mnist OUT_DIR [N]
+    python3 scripts/mnist_completion_inputs.py ../shared/data/mnist OUT_DIR [N] [--binarise]
 
 OUT_DIR/images.npy: the first N test images, [N, 1, 28, 28] float32 in [-1, 1] (g / 127.5 - 1,
-as gpfn's mnist data set reads them); OUT_DIR/labels.npy: their classes, [N] float32;
+as gpfn's mnist data set reads them), or with --binarise the class indices {0, 1} of
+bin-mnist (each pixel's more likely value under its Bernoulli(g/255): 1 where g >= 128); OUT_DIR/labels.npy: their classes, [N] float32;
 OUT_DIR/upper-half.npy: the mask [1, 28, 28] with the upper 14 rows known (1) and the lower
 14 to sample (0). Then
 
@@ -31,8 +32,10 @@ def npy(path, values, shape):
 
 
 def main():
-    src, out = sys.argv[1], sys.argv[2]
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 500
+    args = [a for a in sys.argv[1:] if a != "--binarise"]
+    binarise = len(args) < len(sys.argv) - 1
+    src, out = args[0], args[1]
+    n = int(args[2]) if len(args) > 2 else 500
     os.makedirs(out, exist_ok=True)
     with gzip.open(os.path.join(src, "t10k-images-idx3-ubyte.gz")) as f:
         _, count, rows, cols = struct.unpack(">IIII", f.read(16))
@@ -41,7 +44,8 @@ def main():
     with gzip.open(os.path.join(src, "t10k-labels-idx1-ubyte.gz")) as f:
         f.read(8)
         labels = f.read(n)
-    npy(os.path.join(out, "images.npy"), [p / 127.5 - 1.0 for p in pixels], (n, 1, rows, cols))
+    values = [float(p >= 128) if binarise else p / 127.5 - 1.0 for p in pixels]
+    npy(os.path.join(out, "images.npy"), values, (n, 1, rows, cols))
     npy(os.path.join(out, "labels.npy"), [float(l) for l in labels], (n,))
     mask = [1.0 if r < rows // 2 else 0.0 for r in range(rows) for _ in range(cols)]
     npy(os.path.join(out, "upper-half.npy"), mask, (1, rows, cols))

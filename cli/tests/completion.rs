@@ -1,7 +1,9 @@
 //! Masked completion (`gpfn_run::complete`): on the 2-D toys, the known coordinate comes out
 //! equal to the input for every divergence with a closed-form flow (`w2`, `kl`,
-//! `rectified-flow`, `sinkhorn`) and every sampler that applies, guided or not; divergences
-//! without one (`fdiv`) and bad shapes are named errors. Tiny runs (MLP 16×16, 3 steps): they
+//! `rectified-flow`, `sinkhorn`) and every sampler that applies, guided or not, and on the
+//! categorical toy for discrete BFN and Hellinger on the simplex; continuous divergences
+//! without a closed-form flow (`fdiv`), known values that are not classes, and bad shapes are
+//! named errors. Tiny runs (MLP 16×16, 3 steps): they
 //! test the plumbing, not the quality.
 
 use gpfn_cli as _; // links every built-in plugin
@@ -110,6 +112,85 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
             }
         }
         assert!(ran >= 4, "{file}: {ran} sampler runs");
+    }
+    // Categorical data (16 classes per coordinate): the known class is the sample's, the
+    // free one a class; the chain's steps are the sampler's (Hellinger's grid: 20).
+    let image = vec![3.0f32, 0.0, 12.0, 7.0];
+    for (file, steps) in [
+        ("kl-discrete-toy.toml", 4),
+        ("fdiv-hellinger-discrete-toy.toml", 20),
+    ] {
+        let config = config(file, dir.path(), &[]);
+        let folder = RunFolder::create(&config, false).unwrap();
+        train(&config, &folder, &TrainOptions::default()).unwrap();
+        let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
+        let ckpt = checkpoint::latest(&folder.checkpoints()).unwrap().unwrap();
+        let net =
+            checkpoint::load_ema(&ckpt, build_network(&config, &shape, &device).unwrap()).unwrap();
+        let completion =
+            Completion::new(image.clone(), &[2, 2], mask.clone(), &[2], &shape).unwrap();
+        let guided = Guidance::new(ClassChoice::One(2), 1.0, config.condition.as_ref()).unwrap();
+        for name in ["stochastic", "ancestral", "deterministic"] {
+            let sampler = by_name(name, steps, "--sampler").unwrap();
+            for guidance in [None, Some(&guided)] {
+                let batch = SampleBatch {
+                    count: 6,
+                    seed: 3,
+                    stream: 0,
+                };
+                let what = Completing {
+                    completion: &completion,
+                    start: 1,
+                    guidance,
+                };
+                let drawn = draw_completed(
+                    &config,
+                    &net,
+                    sampler.as_ref(),
+                    &shape,
+                    &device,
+                    batch,
+                    what,
+                )
+                .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
+                for (k, row) in drawn.values.chunks_exact(2).enumerate() {
+                    let x = &image[((1 + k) % 2) * 2..((1 + k) % 2) * 2 + 2];
+                    assert_eq!(row[0], x[0], "{file} {name} sample {k}");
+                    assert!(
+                        row[1].fract() == 0.0 && (0.0..16.0).contains(&row[1]),
+                        "{file} {name}: {}",
+                        row[1]
+                    );
+                }
+            }
+        }
+        // A known value that is not a class index is named.
+        let bad = Completion::new(vec![2.5, 0.0], &[2], mask.clone(), &[2], &shape).unwrap();
+        let batch = SampleBatch {
+            count: 2,
+            seed: 3,
+            stream: 0,
+        };
+        let what = Completing {
+            completion: &bad,
+            start: 0,
+            guidance: None,
+        };
+        let sampler = by_name("stochastic", steps, "--sampler").unwrap();
+        let drawn = draw_completed(
+            &config,
+            &net,
+            sampler.as_ref(),
+            &shape,
+            &device,
+            batch,
+            what,
+        );
+        let e = match drawn {
+            Ok(_) => panic!("{file}: 2.5 is not a class"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("--complete") && e.contains("2.5"), "{e}");
     }
     // fdiv's flow is simulated: no closed form to put the known pixels on.
     let hellinger = config("fdiv-hellinger-toy.toml", dir.path(), &[]);

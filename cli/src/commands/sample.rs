@@ -159,22 +159,25 @@ fn complete(
     io::write_npy(&npy, &values, &full)?;
     // The grid: one row per image (at most 10): input, mask, known pixels, completions.
     let per_image = (count / n).min(7);
+    let classes = config.model()?.categorical.map(|c| c.classes);
     let shown = n.min(10).min(count);
     if matches!(run.shape.len(), 2 | 3) {
+        // Class indices `0..K−1` of categorical data are drawn as grey levels in `[−1, 1]`.
+        let grey = |v: f32| gpfn_eval::as_images(&[v], classes)[0];
         let columns = 3 + per_image;
         let mut grid = Vec::with_capacity(shown * columns * dim);
         for r in 0..shown {
             let (x, m) = (completion.image(r), completion.mask(r));
-            grid.extend_from_slice(x);
+            grid.extend(x.iter().map(|&v| grey(v)));
             grid.extend(m.iter().map(|&v| 2.0 * v - 1.0));
             grid.extend(
                 x.iter()
                     .zip(m)
-                    .map(|(&v, &k)| if k == 1.0 { v } else { 0.0 }),
+                    .map(|(&v, &k)| if k == 1.0 { grey(v) } else { 0.0 }),
             );
             for j in 0..per_image {
                 let s = r + j * n;
-                grid.extend_from_slice(&values[s * dim..(s + 1) * dim]);
+                grid.extend(values[s * dim..(s + 1) * dim].iter().map(|&v| grey(v)));
             }
         }
         let png = dir.join(format!("{tag}.png"));
@@ -193,7 +196,8 @@ fn complete(
             .clone()
             .unwrap_or_else(|| super::eval::default_classifier_dir(config));
         let (classifier, _) = gpfn_eval::classifier::load(&dir, &run.device)?;
-        let embedded = gpfn_eval::classifier::embed(&classifier, &values, 500, &run.device)?;
+        let images = gpfn_eval::as_images(&values, classes);
+        let embedded = gpfn_eval::classifier::embed(&classifier, &images, 500, &run.device)?;
         let hits = embedded
             .predicted
             .iter()

@@ -59,7 +59,9 @@ pub use nll::{NllOptions, nll};
 pub use plot::{FONT_PATHS, fid_against_nfe, fid_and_accuracy_against_guidance};
 pub use precision_recall::{PrecisionRecall, precision_recall};
 pub use report::{EvalReport, format_nfe, report_path};
-pub use run_eval::{EvalOptions, Evaluator, TrainedRun, write_samples_grid, write_samples_npy};
+pub use run_eval::{
+    EvalOptions, Evaluator, TrainedRun, as_images, write_samples_grid, write_samples_npy,
+};
 pub use sinkhorn_metric::SinkhornMetric;
 pub use sweep::{
     DEFAULT_NFES, DEFAULT_SAMPLERS, DEFAULT_TOLERANCES, SweepFiles, SweepOptions, csv, markdown,

@@ -313,7 +313,7 @@ impl Evaluator {
 /// The classifier's view of data values: class indices `0..K−1` of categorical data (binarised
 /// MNIST) as grey levels `2c/(K − 1) − 1 ∈ [−1, 1]`, the range the classifier was trained on;
 /// continuous values as they are.
-fn as_images(values: &[f32], classes: Option<usize>) -> std::borrow::Cow<'_, [f32]> {
+pub fn as_images(values: &[f32], classes: Option<usize>) -> std::borrow::Cow<'_, [f32]> {
     match classes {
         Some(k) if k >= 2 => values
             .iter()

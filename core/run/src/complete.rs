@@ -18,10 +18,18 @@
 //! unknown coordinates follow the sampler's chain, which now sees the known pixels at the
 //! noise level of each step.
 //!
-//! Divergences without a closed-form flow (`fdiv`'s simulated flows) and categorical beliefs
-//! are refused by name.
+//! On categorical data (discrete BFN and the f-divergences on the simplex) the chain's output
+//! distribution for a known variable is its data's one-hot `e_x` ([`KnownClasses`]): every
+//! step then observes it through the sender of its true class, so its belief follows the
+//! flow distribution of the data at the chain's accuracy — the known coordinates' beliefs set
+//! to the data at the flow's accuracy — and the network sees them so at every step.
+//!
+//! Continuous divergences without a closed-form flow (`fdiv`'s simulated flows) are refused
+//! by name.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use gpfn_core::belief::categorical::one_hot;
+use gpfn_core::divergence::KnownClasses;
 use gpfn_core::rng::Rng;
 use gpfn_core::{GpfnError, Result};
 
@@ -145,6 +153,44 @@ impl Completion {
     }
 }
 
+impl Completion {
+    /// The known variables of samples `start..start + count` for the categorical chain
+    /// ([`KnownClasses`]): the mask repeated over the `K` class blocks and `e_x` of the known
+    /// variables. A known value that is not a class index `0..K` is an error naming
+    /// `--complete` (the unknown ones may hold anything).
+    pub fn known_classes(
+        &self,
+        classes: usize,
+        start: usize,
+        count: usize,
+        device: &Device,
+    ) -> Result<KnownClasses> {
+        let (mut x, m) = self.rows(start, count);
+        for (v, &mi) in x.iter_mut().zip(&m) {
+            if mi == 0.0 {
+                *v = 0.0;
+            } else if !(v.fract() == 0.0 && *v >= 0.0 && (*v as usize) < classes) {
+                return Err(GpfnError::Config {
+                    key: "--complete".into(),
+                    message: format!(
+                        "a known value is {v}, but the run's data are class indices 0..{} \
+                         (as its samples are written)",
+                        classes - 1
+                    ),
+                });
+            }
+        }
+        let shape = [count, self.dim];
+        let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
+        let mask = Tensor::<2>::from_data(TensorData::new(m, shape), device);
+        let mask = Tensor::cat(vec![mask; classes], 1);
+        Ok(KnownClasses {
+            one_hot: one_hot(&x, classes) * mask.clone(),
+            mask,
+        })
+    }
+}
+
 /// The known data of one batch on the device: what the conditioned predictor imposes.
 pub struct Known {
     x: Tensor<2>,
@@ -154,8 +200,9 @@ pub struct Known {
 
 impl Known {
     /// The batch of samples `start..start + count` of `completion` for `model`, with the
-    /// noise `ε` of its known path from `rng`. Errors, naming `--complete`, for a model of
-    /// categorical data or a divergence without a closed-form flow `a x + b ε`.
+    /// noise `ε` of its known path from `rng`. Errors, naming `--complete`, for a divergence
+    /// without a closed-form flow `a x + b ε`; a model of categorical data takes
+    /// [`Completion::known_classes`] instead (an error here).
     pub fn new(
         model: &FlowModel<'_>,
         completion: &Completion,
@@ -165,6 +212,13 @@ impl Known {
         rng: &mut Rng,
     ) -> Result<Known> {
         check(model)?;
+        if model.categorical.is_some() {
+            return Err(GpfnError::Invalid(
+                "a categorical model's known variables are Completion::known_classes, not a \
+                 path a x + b ε"
+                    .into(),
+            ));
+        }
         let (x, m) = completion.rows(start, count);
         let dim = completion.dim;
         Ok(Known {
@@ -198,16 +252,11 @@ impl Known {
     }
 }
 
-/// Whether `model` can complete images: particle or Gaussian beliefs with a closed-form flow.
+/// Whether `model` can complete images: categorical beliefs, or particle and Gaussian beliefs
+/// with a closed-form flow.
 pub fn check(model: &FlowModel<'_>) -> Result<()> {
     if model.categorical.is_some() {
-        return Err(GpfnError::Config {
-            key: "--complete".into(),
-            message: "masked completion of categorical data is not available: it needs the \
-                      known variables' beliefs set to the categorical flow's θ, which is not \
-                      implemented"
-                .into(),
-        });
+        return Ok(());
     }
     if model.divergence.maths().flow_coefficients(0.5).is_none() {
         return Err(GpfnError::Config {

@@ -7,7 +7,7 @@ use crate::model::{CategoricalModel, FlowModel};
 use crate::run_folder::RunFolder;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use gpfn_core::divergence::{CategoricalProblem, categorical_chain, column};
+use gpfn_core::divergence::{CategoricalProblem, KnownClasses, categorical_chain, column};
 use gpfn_core::host::host_f32;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::Sampler;
@@ -233,7 +233,7 @@ pub fn draw_guided(
             shape,
             device,
             batch,
-            guidance,
+            (guidance, None),
         );
     }
     let (values, nfe) =
@@ -274,6 +274,20 @@ pub fn draw_completed(
         guidance,
     } = what;
     let model = config.model()?;
+    if let Some(categorical) = &model.categorical {
+        let known = completion.known_classes(categorical.classes, start, batch.count, device)?;
+        let mut drawn = draw_categorical(
+            (&model, categorical),
+            network,
+            sampler,
+            shape,
+            device,
+            batch,
+            (guidance, Some(&known)),
+        )?;
+        completion.impose(&mut drawn.values, start);
+        return Ok(drawn);
+    }
     let mut path_noise = Rng::derive(batch.seed, "complete", batch.stream);
     let known = Known::new(
         &model,
@@ -305,7 +319,9 @@ pub fn draw_completed(
 /// [`draw_stream`] for a model of categorical data: the categorical chain
 /// ([`categorical_chain`]) with the sampler's steps and observations (`stochastic` is BFN's
 /// sampler); the values are class indices, the NFE `steps + 1` (twice that when guided with
-/// `w ≠ 0`: the logits are guided, `l_w = l_∅ + (1 + w)(l_c − l_∅)`, one batched call).
+/// `w ≠ 0`: the logits are guided, `l_w = l_∅ + (1 + w)(l_c − l_∅)`, one batched call). With
+/// `known` variables (masked completion) the chain's output distribution for them is their
+/// data ([`KnownClasses`]).
 fn draw_categorical(
     (model, categorical): (&FlowModel<'_>, &CategoricalModel),
     network: &Network,
@@ -313,7 +329,7 @@ fn draw_categorical(
     shape: &[usize],
     device: &Device,
     batch: SampleBatch,
-    guidance: Option<&Guidance>,
+    (guidance, known): (Option<&Guidance>, Option<&KnownClasses>),
 ) -> Result<Drawn> {
     model.check_readout()?;
     check_guidance(model, network, guidance)?;
@@ -343,6 +359,7 @@ fn draw_categorical(
         batch: batch.count,
         dim: shape.iter().product(),
         device: device.clone(),
+        known,
     };
     let mut rng = Rng::derive(batch.seed, "sample", batch.stream);
     let end = categorical_chain(&problem, sampler.steps(), noise, &mut rng)?;

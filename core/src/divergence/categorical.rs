@@ -75,6 +75,19 @@ pub struct CategoricalProblem<'a> {
     pub dim: usize,
     /// Device.
     pub device: Device,
+    /// Variables whose class is known (masked completion), or `None`.
+    pub known: Option<&'a KnownClasses>,
+}
+
+/// Variables whose class is given (masked completion): the chain's output distribution for
+/// them is the data's one-hot `e_x`, so each proximal step observes them through the sender
+/// of their true class and their beliefs follow the flow distribution of the data at each
+/// accuracy, as the belief of a known coordinate does in training; the final mode is `x`.
+pub struct KnownClasses {
+    /// `[batch, K·D]`, class-major: 1 in every class block of a known variable, else 0.
+    pub mask: Tensor<2>,
+    /// `[batch, K·D]`: `e_x` of the known variables (0 elsewhere).
+    pub one_hot: Tensor<2>,
 }
 
 /// The categorical maths of `divergence`, or an error naming it.
@@ -89,10 +102,15 @@ pub fn categorical_maths(divergence: &dyn Divergence) -> Result<&dyn Categorical
 }
 
 impl CategoricalProblem<'_> {
-    /// `p̂ = p_O(· | θ, t)`: the network's output distribution for beliefs `theta`.
+    /// `p̂ = p_O(· | θ, t)`: the network's output distribution for beliefs `theta`, with the
+    /// known variables' (if any) replaced by their data, `p̂ (1 − m) + e_x m`.
     pub fn output(&self, theta: &Categorical, t: f64) -> Tensor<2> {
         let out = (self.predictor)(self.family.network_input(theta), t);
-        self.family.output_probs(out, self.classes)
+        let probs = self.family.output_probs(out, self.classes);
+        match self.known {
+            Some(k) => probs * k.mask.clone().neg().add_scalar(1.0) + k.one_hot.clone(),
+            None => probs,
+        }
     }
 }
 

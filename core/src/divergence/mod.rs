@@ -24,7 +24,8 @@ mod pieces;
 
 pub use crate::schedule::ProxStep;
 pub use categorical::{
-    CategoricalEnd, CategoricalMaths, CategoricalProblem, categorical_chain, categorical_maths,
+    CategoricalEnd, CategoricalMaths, CategoricalProblem, KnownClasses, categorical_chain,
+    categorical_maths,
 };
 pub use pieces::{
     ancestral_eta, check_family, column, eta_noise, eta_resample, paired_flow, particle_flow,

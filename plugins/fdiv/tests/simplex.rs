@@ -363,6 +363,7 @@ fn the_categorical_chain_samples_with_a_non_kl_step_on_its_grid() {
         batch: 4,
         dim: 5,
         device: device.clone(),
+        known: None,
     };
     let mut rng = Rng::seed(4);
     for noise in [Noise::Stochastic { eta: 1.0 }, Noise::Deterministic] {

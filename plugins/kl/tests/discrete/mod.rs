@@ -8,7 +8,10 @@ use gpfn_core::Result;
 use gpfn_core::belief::categorical::{Categorical, CategoricalFamily, one_hot, sender_sample};
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::conformance::{Options, check, prox_optimality};
-use gpfn_core::divergence::{CategoricalMaths, Divergence, Proximal};
+use gpfn_core::divergence::{
+    CategoricalMaths, CategoricalProblem, Divergence, KnownClasses, Noise, Proximal,
+    categorical_chain,
+};
 use gpfn_core::rng::Rng;
 use gpfn_kl::{KlDivergence, KlMaths};
 
@@ -126,4 +129,85 @@ fn kl_lists_the_categorical_family_and_supplies_its_maths() {
     let kl = KlDivergence::default();
     assert!(kl.maths().belief_families().contains(&"categorical"));
     assert!(kl.categorical().is_some());
+}
+
+/// Masked completion on the simplex: with the known variables' output distribution replaced
+/// by their data's one-hot ([`KnownClasses`]), BFN's chain observes them through the sender of
+/// their true class, `y_i ~ N(α_i (K e_x − 1), α_i K I)`, so their beliefs at `t = 1` are the
+/// flow distribution's `θ = softmax(y)`, `y ~ N(β(1)(K e_x − 1), β(1) K I)`, whatever the
+/// network says; the unknown variables follow the network, and the known ones end as `x`.
+/// For `j ≠ x`, `ln θ_x − ln θ_j = y_x − y_j ~ N(β K, 2 β K)` (mean 9, variance 18 at
+/// `β(1) = 3`, `K = 3`). With 2 000 known variables the sample mean's standard error is
+/// `√(18/2000)` ≈ 0.095 and the variance's `18 √(2/2000)` ≈ 0.57: 5 of each.
+#[test]
+fn known_classes_follow_the_flow_and_end_as_the_data() {
+    let device = Device::flex();
+    let family = CategoricalFamily::default();
+    let (k, b, d) = (3usize, 2000usize, 2usize);
+    let beta = family.beta(1.0);
+    // Variable 0 is known (class i mod 3 in row i); variable 1 is free.
+    let x: Vec<f32> = (0..b).flat_map(|i| [(i % 3) as f32, 0.0]).collect();
+    let mask: Vec<f32> = (0..b).flat_map(|_| [1.0, 0.0]).collect();
+    let x = tensor(x, [b, d], &device);
+    let mask = tensor(mask, [b, d], &device);
+    let known = KnownClasses {
+        mask: Tensor::cat(vec![mask.clone(); k], 1),
+        one_hot: one_hot(&x, k) * Tensor::cat(vec![mask; k], 1),
+    };
+    // A network that always says "class 2" and records the beliefs it is shown at t = 1.
+    let last = std::cell::RefCell::new(None);
+    let predictor = |input: Tensor<2>, t: f64| {
+        if t == 1.0 {
+            *last.borrow_mut() = Some(input.clone());
+        }
+        let [rows, w] = input.dims();
+        let logits: Vec<f32> = (0..rows * w)
+            .map(|i| if (i % w) / d == 2 { 8.0 } else { 0.0 })
+            .collect();
+        tensor(logits, [rows, w], &device)
+    };
+    let problem = CategoricalProblem {
+        divergence: &KlDivergence::default(),
+        family: &family,
+        classes: k,
+        predictor: &predictor,
+        batch: b,
+        dim: d,
+        device: device.clone(),
+        known: Some(&known),
+    };
+    let end = categorical_chain(
+        &problem,
+        20,
+        Noise::Stochastic { eta: 1.0 },
+        &mut Rng::seed(9),
+    )
+    .unwrap();
+    let sample = host(end.sample);
+    for i in 0..b {
+        assert_eq!(sample[i * d], (i % 3) as f32, "known variable of row {i}");
+        assert_eq!(sample[i * d + 1], 2.0, "free variable of row {i}");
+    }
+    // θ at t = 1, class-major: θ[i, c·D + j].
+    let theta = host(last.borrow_mut().take().expect("a call at t = 1"));
+    let gaps: Vec<f64> = (0..b)
+        .map(|i| {
+            let c = i % 3;
+            let other = (c + 1) % 3;
+            let at = |class: usize| theta[i * k * d + class * d] as f64;
+            at(c).ln() - at(other).ln()
+        })
+        .collect();
+    let n = gaps.len() as f64;
+    let mean = gaps.iter().sum::<f64>() / n;
+    let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let (want_mean, want_var) = (beta * k as f64, 2.0 * beta * k as f64);
+    assert!(
+        (mean - want_mean).abs() < 5.0 * (want_var / n).sqrt(),
+        "mean {mean}"
+    );
+    assert!(
+        (var - want_var).abs() < 5.0 * want_var * (2.0 / n).sqrt(),
+        "variance {var}"
+    );
 }
