@@ -112,7 +112,10 @@ fn conditional_networks_add_only_the_class_table_and_read_the_class() {
         );
         assert_eq!(repeated.len(), 2 * b * d, "{name}");
         for (j, (a, s)) in repeated.iter().zip(&stacked).enumerate() {
-            assert!((a - s).abs() <= 1e-5 * (1.0 + s.abs()), "{name}: value {j}: {a} vs {s}");
+            assert!(
+                (a - s).abs() <= 1e-5 * (1.0 + s.abs()),
+                "{name}: value {j}: {a} vs {s}"
+            );
         }
         let err = net
             .forward_repeated(z.clone(), t.clone(), class_indices(&[0, 1, 2], &device))
