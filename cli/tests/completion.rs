@@ -11,6 +11,7 @@ use gpfn_core::GpfnError;
 use gpfn_core::burn::tensor::Device;
 use gpfn_core::sampler::by_name;
 use gpfn_data::Split;
+use gpfn_network::Network;
 use gpfn_run::complete::{Completion, check};
 use gpfn_run::condition::{ClassChoice, Guidance};
 use gpfn_run::config::{Config, ConfigSources, load};
@@ -53,6 +54,18 @@ fn config(file: &str, run_dir: &Path, sets: &[&str]) -> Config {
     .config
 }
 
+/// Trains the tiny conditional run of `file` and returns its config, EMA network and item
+/// shape.
+fn trained(file: &str, dir: &Path, device: &Device) -> (Config, Network, Vec<usize>) {
+    let config = config(file, dir, &[]);
+    let folder = RunFolder::create(&config, false).unwrap();
+    train(&config, &folder, &TrainOptions::default()).unwrap();
+    let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
+    let ckpt = checkpoint::latest(&folder.checkpoints()).unwrap().unwrap();
+    let net = checkpoint::load_ema(&ckpt, build_network(&config, &shape, device).unwrap()).unwrap();
+    (config, net, shape)
+}
+
 #[test]
 fn known_coordinates_are_kept_by_every_flow_and_sampler() {
     let device = Device::flex();
@@ -66,13 +79,7 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
         "rectified-flow-toy.toml",
         "sinkhorn-toy.toml",
     ] {
-        let config = config(file, dir.path(), &[]);
-        let folder = RunFolder::create(&config, false).unwrap();
-        train(&config, &folder, &TrainOptions::default()).unwrap();
-        let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
-        let ckpt = checkpoint::latest(&folder.checkpoints()).unwrap().unwrap();
-        let net =
-            checkpoint::load_ema(&ckpt, build_network(&config, &shape, &device).unwrap()).unwrap();
+        let (config, net, shape) = trained(file, dir.path(), &device);
         let completion =
             Completion::new(image.clone(), &[2, 2], mask.clone(), &[2], &shape).unwrap();
         let guided = Guidance::new(ClassChoice::One(2), 1.0, config.condition.as_ref()).unwrap();
@@ -96,6 +103,7 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
                         completion: &completion,
                         start: 1,
                         guidance,
+                        resample: 1,
                     },
                 );
                 let Ok(drawn) = drawn else {
@@ -120,13 +128,7 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
         ("kl-discrete-toy.toml", 4),
         ("fdiv-hellinger-discrete-toy.toml", 20),
     ] {
-        let config = config(file, dir.path(), &[]);
-        let folder = RunFolder::create(&config, false).unwrap();
-        train(&config, &folder, &TrainOptions::default()).unwrap();
-        let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
-        let ckpt = checkpoint::latest(&folder.checkpoints()).unwrap().unwrap();
-        let net =
-            checkpoint::load_ema(&ckpt, build_network(&config, &shape, &device).unwrap()).unwrap();
+        let (config, net, shape) = trained(file, dir.path(), &device);
         let completion =
             Completion::new(image.clone(), &[2, 2], mask.clone(), &[2], &shape).unwrap();
         let guided = Guidance::new(ClassChoice::One(2), 1.0, config.condition.as_ref()).unwrap();
@@ -142,6 +144,7 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
                     completion: &completion,
                     start: 1,
                     guidance,
+                    resample: 1,
                 };
                 let drawn = draw_completed(
                     &config,
@@ -175,6 +178,7 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
             completion: &bad,
             start: 0,
             guidance: None,
+            resample: 1,
         };
         let sampler = by_name("stochastic", steps, "--sampler").unwrap();
         let drawn = draw_completed(

@@ -143,6 +143,7 @@ fn complete(
                 completion: &completion,
                 start,
                 guidance: here.as_ref(),
+                resample: args.resample,
             },
         )?;
         values.extend(drawn.values);

@@ -11,7 +11,7 @@ use gpfn_core::divergence::{CategoricalProblem, KnownClasses, categorical_chain,
 use gpfn_core::host::host_f32;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::Sampler;
-use gpfn_core::sampling::SamplingProblem;
+use gpfn_core::sampling::{SamplingProblem, repaint_chain};
 use gpfn_core::{GpfnError, Result};
 use gpfn_data::Split;
 use gpfn_io as io;
@@ -255,6 +255,9 @@ pub struct Completing<'a> {
     pub start: usize,
     /// The classes (of the samples `0, 1, …` of the batch) and the guidance weight.
     pub guidance: Option<&'a Guidance>,
+    /// RePaint's resampling: each step taken this many times (1: none;
+    /// [`gpfn_core::sampling::repaint_chain`]).
+    pub resample: usize,
 }
 
 /// Completions of `what.completion`'s images ([`Completing`]); the known pixels come out as
@@ -272,9 +275,18 @@ pub fn draw_completed(
         completion,
         start,
         guidance,
+        resample,
     } = what;
     let model = config.model()?;
     if let Some(categorical) = &model.categorical {
+        if resample != 1 {
+            return Err(GpfnError::Config {
+                key: "--resample".into(),
+                message: "RePaint's resampling re-noises particles on the straight path; the \
+                          categorical chain has no such kernel: leave --resample at 1"
+                    .into(),
+            });
+        }
         let known = completion.known_classes(categorical.classes, start, batch.count, device)?;
         let mut drawn = draw_categorical(
             (&model, categorical),
@@ -309,7 +321,23 @@ pub fn draw_completed(
         conditioning,
         |problem| {
             let mut rng = Rng::derive(batch.seed, "sample", batch.stream);
-            host_f32(sampler.sample(problem, &mut rng)?)
+            if resample == 1 {
+                return host_f32(sampler.sample(problem, &mut rng)?);
+            }
+            let noise = sampler.chain_noise()?.ok_or_else(|| GpfnError::Config {
+                key: "--resample".into(),
+                message: format!(
+                    "RePaint's resampling redoes the steps of a proximal chain; sampler `{}` \
+                     integrates an ODE or SDE: use deterministic, stochastic or ancestral",
+                    sampler.typetag_name()
+                ),
+            })?;
+            let prior =
+                problem
+                    .family
+                    .prior(problem.batch, problem.dim, &problem.device, &mut rng)?;
+            let end = repaint_chain(problem, prior, sampler.steps(), noise, resample, &mut rng)?;
+            host_f32(end.prediction)
         },
     )?;
     completion.impose(&mut values, start);
