@@ -66,17 +66,46 @@ pub fn proximal_chain_from(
     stop_after: Option<usize>,
 ) -> Result<ChainEnd> {
     check_steps(problem, n)?;
-    let grid = time_grid(problem.schedule, n);
+    chain_steps(problem, start, (n, stop_after), noise, 1, rng)
+}
+
+/// The chain's loop: the first `stop_after` (all, `None`) of the `n` steps, each taken `jumps`
+/// times with the particle carried back by [`renoise`] between takes.
+fn chain_steps(
+    problem: &SamplingProblem<'_>,
+    start: BeliefState,
+    (n, stop_after): (usize, Option<usize>),
+    noise: Noise,
+    jumps: usize,
+    rng: &mut Rng,
+) -> Result<ChainEnd> {
     let mut state = start;
     let mut prediction = None;
-    for step in grid.iter().take(stop_after.unwrap_or(n)) {
-        let input = problem.family.network_input(&state)?;
-        let x_hat = (problem.predictor)(input, step.t_prev);
-        state = problem
-            .divergence
-            .maths()
-            .step(problem.family, state, &x_hat, step, noise, rng)?;
-        prediction = Some(x_hat);
+    for step in time_grid(problem.schedule, n)
+        .iter()
+        .take(stop_after.unwrap_or(n))
+    {
+        for take in 0..jumps {
+            let input = problem.family.network_input(&state)?;
+            let x_hat = (problem.predictor)(input, step.t_prev);
+            // The summary the step starts from, kept only when the step is to be redone.
+            let redo_from = (take + 1 < jumps).then(|| state.gaussian.clone());
+            let next =
+                problem
+                    .divergence
+                    .maths()
+                    .step(problem.family, state, &x_hat, step, noise, rng)?;
+            prediction = Some(x_hat);
+            state = match redo_from {
+                None => next,
+                Some(gaussian) => BeliefState {
+                    particle: next
+                        .particle
+                        .map(|z| renoise(z, step.kappa, step.kappa_prev, rng)),
+                    gaussian,
+                },
+            };
+        }
     }
     let prediction = match prediction {
         Some(p) => p,
@@ -129,39 +158,7 @@ pub fn repaint_chain(
         })?;
     }
     check_steps(problem, n)?;
-    let mut state = start;
-    let mut prediction = None;
-    for step in time_grid(problem.schedule, n) {
-        for take in 0..jumps {
-            let input = problem.family.network_input(&state)?;
-            let x_hat = (problem.predictor)(input, step.t_prev);
-            let next = problem.divergence.maths().step(
-                problem.family,
-                state.clone(),
-                &x_hat,
-                &step,
-                noise,
-                rng,
-            )?;
-            prediction = Some(x_hat);
-            if take + 1 == jumps {
-                state = next;
-            } else {
-                let particle = next
-                    .particle
-                    .map(|z| renoise(z, step.kappa, step.kappa_prev, rng));
-                state = BeliefState {
-                    gaussian: state.gaussian,
-                    particle,
-                };
-            }
-        }
-    }
-    let prediction = match prediction {
-        Some(p) => p,
-        None => problem.family.network_input(&state)?,
-    };
-    Ok(ChainEnd { prediction, state })
+    chain_steps(problem, start, (n, None), noise, jumps, rng)
 }
 
 /// Checks that an `n`-step chain can sample `problem`: at least one step, and, for a
