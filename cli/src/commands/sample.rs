@@ -88,7 +88,7 @@ fn guidance(config: &gpfn_run::config::Config, args: &SampleArgs) -> Result<Opti
 
 /// `gpfn sample --complete IMAGE.npy --mask MASK.npy`: `--count` completions (default 7 per
 /// image), sample `i` of image `i mod n`, drawn in batches of 250; writes
-/// `samples/complete-<sampler>[-class-…-w…].npy` and a grid PNG whose rows are the first
+/// `samples/complete-<sampler>[-resample-U][-class-…-w…].npy` and a grid PNG whose rows are the first
 /// images: input, mask (white = known), the known pixels alone (grey elsewhere), then up to
 /// 7 completions. With `--labels`, prints the share of completions the classifier puts in
 /// their image's class.
@@ -150,6 +150,9 @@ fn complete(
         nfe = drawn.nfe;
     }
     let mut tag = format!("complete-{}", sampler::tag_of(sampler));
+    if args.resample > 1 {
+        tag.push_str(&format!("-resample-{}", args.resample));
+    }
     if let Some(g) = guidance {
         tag.push_str(&format!("-class-{}-w{}", g.choice(), g.weight()));
     }
