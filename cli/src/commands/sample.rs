@@ -88,10 +88,10 @@ fn guidance(config: &gpfn_run::config::Config, args: &SampleArgs) -> Result<Opti
 
 /// `gpfn sample --complete IMAGE.npy --mask MASK.npy`: `--count` completions (default 7 per
 /// image), sample `i` of image `i mod n`, drawn in batches of 250; writes
-/// `samples/complete-<sampler>[-resample-U][-class-…-w…].npy` and a grid PNG whose rows are the first
-/// images: input, mask (white = known), the known pixels alone (grey elsewhere), then up to
-/// 7 completions. With `--labels`, prints the share of completions the classifier puts in
-/// their image's class.
+/// `samples/complete-<sampler>[-resample-U][-class-…-w…].npy` and a grid PNG whose rows are
+/// the first images: input, mask (white = known), the known pixels alone (grey elsewhere),
+/// then up to 7 completions. With `--labels`, prints the share of completions the classifier
+/// puts in their image's class.
 fn complete(
     run: &gpfn_eval::TrainedRun,
     args: &SampleArgs,
