@@ -22,7 +22,8 @@ use gpfn_core::rng::Rng;
 use gpfn_core::sampler::by_name;
 use gpfn_core::sampling::repaint_chain;
 use gpfn_run::complete::{Completion, Known};
-use gpfn_run::config::{ConfigSources, load};
+use gpfn_run::config::{Config, ConfigSources, load};
+use gpfn_run::model::FlowModel;
 use std::path::Path;
 
 const RHO: f64 = 0.8;
@@ -74,47 +75,63 @@ fn replacement_law() -> [f64; 3] {
     c
 }
 
-#[test]
-fn completion_follows_replacement_conditionings_closed_form_on_a_gaussian() {
-    let device = Device::flex();
-    let config = load(&ConfigSources {
-        file: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/w2-toy.toml")),
+/// The config `configs/<file>`.
+fn toy(file: &str) -> Config {
+    load(&ConfigSources {
+        file: Some(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../configs")
+                .join(file),
+        ),
         env: Vec::new(),
         sets: Vec::new(),
     })
     .unwrap()
-    .config;
-    let model = config.model().unwrap();
-    let (n, steps) = (20_000usize, 500);
+    .config
+}
+
+/// `x₁ = a` known, `x₂` to sample, for `n` samples (one path noise `ε₁` each).
+fn known_first_coordinate(model: &FlowModel<'_>, n: usize, device: &Device) -> Known {
     let completion =
         Completion::new(vec![A_KNOWN as f32, 0.0], &[2], vec![1.0, 0.0], &[2], &[2]).unwrap();
-    let known = Known::new(
-        &model,
+    Known::new(
+        model,
         &completion,
         0,
         n,
-        &device,
+        device,
         &mut Rng::derive(3, "complete", 0),
     )
-    .unwrap();
-    let exact = |z: Tensor<2>, t: f64| {
+    .unwrap()
+}
+
+/// The exact predictor `x̂ = A(κ) z` conditioned by `known` as `gpfn_run::complete` does it:
+/// row `r` of the output is `A z̃_r` (`z̃ [n, 2]` times `Aᵀ`) with `z̃` the input on the known
+/// path, and its known coordinate the data.
+fn completed_predictor<'a>(
+    model: &'a FlowModel<'a>,
+    known: &'a Known,
+    device: &'a Device,
+) -> impl Fn(Tensor<2>, f64) -> Tensor<2> + 'a {
+    move |z: Tensor<2>, t: f64| {
         let a = predictor_matrix(model.schedule.kappa(t));
+        let transposed = [a[0][0], a[1][0], a[0][1], a[1][1]];
         let m = Tensor::<2>::from_data(
-            TensorData::new(
-                vec![
-                    a[0][0] as f32,
-                    a[1][0] as f32,
-                    a[0][1] as f32,
-                    a[1][1] as f32,
-                ],
-                [2, 2],
-            ),
-            &device,
+            TensorData::new(transposed.iter().map(|&v| v as f32).collect(), [2, 2]),
+            device,
         );
-        // Row r of the output is A z_r: z [n, 2] times Aᵀ.
-        let input = known.input(&model, z, t);
-        known.output(input.matmul(m))
-    };
+        known.output(known.input(model, z, t).matmul(m))
+    }
+}
+
+#[test]
+fn completion_follows_replacement_conditionings_closed_form_on_a_gaussian() {
+    let device = Device::flex();
+    let config = toy("w2-toy.toml");
+    let model = config.model().unwrap();
+    let (n, steps) = (20_000usize, 500);
+    let known = known_first_coordinate(&model, n, &device);
+    let exact = completed_predictor(&model, &known, &device);
     let problem = model.sampling_problem(&exact, n, 2, device.clone());
     let sampler = by_name("deterministic", steps, "--sampler").unwrap();
     let out = sampler
@@ -162,42 +179,11 @@ fn completion_follows_replacement_conditionings_closed_form_on_a_gaussian() {
 #[test]
 fn resampling_moves_completion_towards_the_conditional_law() {
     let device = Device::flex();
-    let config = load(&ConfigSources {
-        file: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/w2-toy.toml")),
-        env: Vec::new(),
-        sets: Vec::new(),
-    })
-    .unwrap()
-    .config;
+    let config = toy("w2-toy.toml");
     let model = config.model().unwrap();
     let n = 20_000usize;
-    let completion =
-        Completion::new(vec![A_KNOWN as f32, 0.0], &[2], vec![1.0, 0.0], &[2], &[2]).unwrap();
-    let known = Known::new(
-        &model,
-        &completion,
-        0,
-        n,
-        &device,
-        &mut Rng::derive(3, "complete", 0),
-    )
-    .unwrap();
-    let exact = |z: Tensor<2>, t: f64| {
-        let a = predictor_matrix(model.schedule.kappa(t));
-        let m = Tensor::<2>::from_data(
-            TensorData::new(
-                vec![
-                    a[0][0] as f32,
-                    a[1][0] as f32,
-                    a[0][1] as f32,
-                    a[1][1] as f32,
-                ],
-                [2, 2],
-            ),
-            &device,
-        );
-        known.output(known.input(&model, z, t).matmul(m))
-    };
+    let known = known_first_coordinate(&model, n, &device);
+    let exact = completed_predictor(&model, &known, &device);
     let problem = model.sampling_problem(&exact, n, 2, device.clone());
     let mut gaps = Vec::new();
     let mut last_var = 0.0;
@@ -226,13 +212,7 @@ fn resampling_moves_completion_towards_the_conditional_law() {
         "variance {last_var}"
     );
     // --resample on a divergence off the straight path is named.
-    let kl = load(&ConfigSources {
-        file: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/kl-toy.toml")),
-        env: Vec::new(),
-        sets: Vec::new(),
-    })
-    .unwrap()
-    .config;
+    let kl = toy("kl-toy.toml");
     let kl_model = kl.model().unwrap();
     let kl_problem = kl_model.sampling_problem(&exact, 4, 2, device.clone());
     let mut rng = Rng::seed(1);

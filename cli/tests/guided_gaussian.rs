@@ -73,6 +73,35 @@ fn closed_form(d: usize, w: f64) -> (f64, f64) {
     y
 }
 
+/// The exact network of the laws `CLASS` (class 0) and `NULL` (the null class, 1) for a flow
+/// whose predictor `affine(κ, law) = (A, B)` is `x̂ = A z + B`: row `r`'s output is that of its
+/// class at `κ(t)`, on the inputs repeated once per classing (`Network::forward_repeated`'s
+/// contract), as [`Guidance::guide`] calls it.
+fn exact_network<'a>(
+    kappa: impl Fn(f64) -> f64 + 'a,
+    affine: fn(f64, (f64, f64)) -> (f64, f64),
+    device: &'a Device,
+) -> impl Fn(Tensor<2>, Tensor<2>, Tensor<1, Int>) -> gpfn_core::Result<Tensor<2>> + 'a {
+    move |z: Tensor<2>, t: Tensor<2>, class: Tensor<1, Int>| {
+        let rows = class.dims()[0];
+        let z = Tensor::cat(vec![z.clone(); rows / z.dims()[0]], 0);
+        let k = kappa(t.slice([0..1, 0..1]).into_scalar::<f32>() as f64);
+        let classes: Vec<i64> = class.into_data().iter::<i64>().collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for c in &classes {
+            for (&class_law, &null_law) in CLASS.iter().zip(&NULL) {
+                let law = if *c == 0 { class_law } else { null_law };
+                let (ad, bd) = affine(k, law);
+                a.push(ad as f32);
+                b.push(bd as f32);
+            }
+        }
+        let a = Tensor::<2>::from_data(TensorData::new(a, [rows, 2]), device);
+        let b = Tensor::<2>::from_data(TensorData::new(b, [rows, 2]), device);
+        Ok(z * a + b)
+    }
+}
+
 #[test]
 fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
     let device = Device::flex();
@@ -93,32 +122,11 @@ fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
     let sampler = by_name("deterministic", steps, "--sampler").unwrap();
     for w in [0.0, 1.0, 3.0] {
         let guidance = Guidance::new(ClassChoice::One(0), w, Some(&condition)).unwrap();
-        // The exact network: row r's output is A z + B of its class (0, or the null class 1),
-        // on the inputs repeated once per classing (`Network::forward_repeated`'s contract).
-        let exact = |z: Tensor<2>, t: Tensor<2>, class: Tensor<1, Int>| {
-            let rows = class.dims()[0];
-            let z = Tensor::cat(vec![z.clone(); rows / z.dims()[0]], 0);
-            let kappa = model
-                .schedule
-                .kappa(t.slice([0..1, 0..1]).into_scalar::<f32>() as f64);
-            let classes: Vec<i64> = class.into_data().iter::<i64>().collect();
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for c in &classes {
-                for (&class_law, &null_law) in CLASS.iter().zip(&NULL) {
-                    let law = if *c == 0 { class_law } else { null_law };
-                    let (ad, bd) = affine(kappa, law);
-                    a.push(ad as f32);
-                    b.push(bd as f32);
-                }
-            }
-            let a = Tensor::<2>::from_data(TensorData::new(a, [rows, 2]), &device);
-            let b = Tensor::<2>::from_data(TensorData::new(b, [rows, 2]), &device);
-            Ok(z * a + b)
-        };
+        let exact = exact_network(|t| model.schedule.kappa(t), affine, &device);
         let predictor = |z: Tensor<2>, t: f64| {
             let rows = z.dims()[0];
             let t = Tensor::<2>::full([rows, 1], t, &device);
-            guidance.guide(exact, z, t).unwrap()
+            guidance.guide(&exact, z, t).unwrap()
         };
         let problem = model.sampling_problem(&predictor, n, 2, device.clone());
         let out = sampler
@@ -201,28 +209,11 @@ fn the_guided_kl_chain_has_its_recursions_moments() {
     };
     for w in [0.0, 1.0, 3.0] {
         let guidance = Guidance::new(ClassChoice::One(0), w, Some(&condition)).unwrap();
-        let exact = |z: Tensor<2>, t: Tensor<2>, class: Tensor<1, Int>| {
-            let rows = class.dims()[0];
-            let z = Tensor::cat(vec![z.clone(); rows / z.dims()[0]], 0);
-            let g = gamma(t.slice([0..1, 0..1]).into_scalar::<f32>() as f64);
-            let classes: Vec<i64> = class.into_data().iter::<i64>().collect();
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for c in &classes {
-                for (&class_law, &null_law) in CLASS.iter().zip(&NULL) {
-                    let law = if *c == 0 { class_law } else { null_law };
-                    let (ad, bd) = bfn_affine(g, law);
-                    a.push(ad as f32);
-                    b.push(bd as f32);
-                }
-            }
-            let a = Tensor::<2>::from_data(TensorData::new(a, [rows, 2]), &device);
-            let b = Tensor::<2>::from_data(TensorData::new(b, [rows, 2]), &device);
-            Ok(z * a + b)
-        };
+        let exact = exact_network(gamma, bfn_affine, &device);
         let predictor = |z: Tensor<2>, t: f64| {
             let rows = z.dims()[0];
             let t = Tensor::<2>::full([rows, 1], t, &device);
-            guidance.guide(exact, z, t).unwrap()
+            guidance.guide(&exact, z, t).unwrap()
         };
         let problem = model.sampling_problem(&predictor, n, 2, device.clone());
         let out = sampler
