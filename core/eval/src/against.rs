@@ -13,3 +13,14 @@ pub enum Against {
     /// The run's held-out training rows (`[train] holdout`; for choosing hyper-parameters).
     Holdout,
 }
+
+impl Against {
+    /// What the reference rows are, as a report's heading names them: `test` or
+    /// `held-out training`.
+    pub fn rows(self) -> &'static str {
+        match self {
+            Against::Test => "test",
+            Against::Holdout => "held-out training",
+        }
+    }
+}

@@ -26,7 +26,7 @@
 use super::Features;
 use super::against::Against;
 use super::neighbours::{Points, for_each_block};
-use super::report::{EvalReport, format_nfe, report_path};
+use super::report::{EvalReport, Heading, report_path, write_rows};
 use super::run_eval::{EvalOptions, TrainedRun};
 use burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::sampler::{Sampler, name_of};
@@ -323,22 +323,16 @@ impl DataSpaceReport {
     /// A readable table.
     pub fn table(&self) -> String {
         let d = &self.distances;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{} ({}) · sampler {} · {} NFE · {} samples vs {} {} rows · data space ({} dimensions)",
-            self.name,
-            self.divergence,
-            self.sampler,
-            format_nfe(self.nfe),
-            self.samples,
-            self.reference,
-            match self.against {
-                Against::Test => "test",
-                Against::Holdout => "held-out training",
-            },
-            d.dim
-        );
+        let mut s = Heading {
+            name: &self.name,
+            divergence: &self.divergence,
+            sampler: &self.sampler,
+            nfe: self.nfe,
+            samples: self.samples,
+            reference: self.reference,
+            against: self.against,
+        }
+        .line(&format!("rows · data space ({} dimensions)", d.dim));
         let rows = [
             ("energy distance", d.energy.show()),
             (
@@ -363,9 +357,7 @@ impl DataSpaceReport {
                 ),
             ),
         ];
-        for (k, v) in rows {
-            let _ = writeln!(s, "  {k:<16} {v}");
-        }
+        write_rows(&mut s, rows);
         let _ = writeln!(s, "  {}", self.note);
         s
     }

@@ -136,21 +136,16 @@ impl EvalReport {
     /// A readable table of the metrics.
     pub fn table(&self) -> String {
         let m = &self.metrics;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{} ({}) · sampler {} · {} NFE · {} samples vs {} {} images",
-            self.name,
-            self.divergence,
-            self.sampler,
-            format_nfe(self.nfe),
-            self.samples,
-            self.reference,
-            match self.against {
-                Against::Test => "test",
-                Against::Holdout => "held-out training",
-            }
-        );
+        let mut s = Heading {
+            name: &self.name,
+            divergence: &self.divergence,
+            sampler: &self.sampler,
+            nfe: self.nfe,
+            samples: self.samples,
+            reference: self.reference,
+            against: self.against,
+        }
+        .line("images");
         let rows: [(&str, String); 9] = [
             ("FID", format!("{:.3}", m.fid)),
             (
@@ -191,9 +186,7 @@ impl EvalReport {
                 ),
             ),
         ];
-        for (k, v) in rows {
-            let _ = writeln!(s, "  {k:<16} {v}");
-        }
+        write_rows(&mut s, rows);
         for (k, v) in &m.extra {
             let _ = writeln!(s, "  {k:<16} {v:.4}");
         }
@@ -237,6 +230,41 @@ pub fn format_nfe(nfe: f64) -> String {
         format!("{nfe:.0}")
     } else {
         format!("{nfe:.1}")
+    }
+}
+
+/// What the first line of a report's table says: the run, its sampler and NFE, and what its
+/// samples were compared with.
+pub(crate) struct Heading<'a> {
+    pub name: &'a str,
+    pub divergence: &'a str,
+    pub sampler: &'a str,
+    pub nfe: f64,
+    pub samples: usize,
+    pub reference: usize,
+    pub against: Against,
+}
+
+impl Heading<'_> {
+    /// `name (divergence) · sampler S · N NFE · n samples vs m <rows> <what>`, a line.
+    pub(crate) fn line(&self, what: &str) -> String {
+        format!(
+            "{} ({}) · sampler {} · {} NFE · {} samples vs {} {} {what}\n",
+            self.name,
+            self.divergence,
+            self.sampler,
+            format_nfe(self.nfe),
+            self.samples,
+            self.reference,
+            self.against.rows()
+        )
+    }
+}
+
+/// Appends `  key  value` lines, the keys padded to 16 characters.
+pub(crate) fn write_rows<'a>(s: &mut String, rows: impl IntoIterator<Item = (&'a str, String)>) {
+    for (k, v) in rows {
+        let _ = writeln!(s, "  {k:<16} {v}");
     }
 }
 
