@@ -16,15 +16,16 @@
 //! test pins both facts, the implementation and the method's known bias.
 
 use gpfn_cli as _; // links every built-in plugin
+
+mod gaussian_toy;
+
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::divergence::Noise;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::by_name;
 use gpfn_core::sampling::repaint_chain;
 use gpfn_run::complete::{Completion, Known};
-use gpfn_run::config::{Config, ConfigSources, load};
 use gpfn_run::model::FlowModel;
-use std::path::Path;
 
 const RHO: f64 = 0.8;
 const A_KNOWN: f64 = 1.0;
@@ -75,21 +76,6 @@ fn replacement_law() -> [f64; 3] {
     c
 }
 
-/// The config `configs/<file>`.
-fn toy(file: &str) -> Config {
-    load(&ConfigSources {
-        file: Some(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../configs")
-                .join(file),
-        ),
-        env: Vec::new(),
-        sets: Vec::new(),
-    })
-    .unwrap()
-    .config
-}
-
 /// `x₁ = a` known, `x₂` to sample, for `n` samples (one path noise `ε₁` each).
 fn known_first_coordinate(model: &FlowModel<'_>, n: usize, device: &Device) -> Known {
     let completion =
@@ -127,7 +113,7 @@ fn completed_predictor<'a>(
 #[test]
 fn completion_follows_replacement_conditionings_closed_form_on_a_gaussian() {
     let device = Device::flex();
-    let config = toy("w2-toy.toml");
+    let config = gaussian_toy::config("w2-toy.toml");
     let model = config.model().unwrap();
     let (n, steps) = (20_000usize, 500);
     let known = known_first_coordinate(&model, n, &device);
@@ -142,14 +128,7 @@ fn completion_follows_replacement_conditionings_closed_form_on_a_gaussian() {
         values.iter().step_by(2).all(|&v| v == A_KNOWN as f32),
         "the known coordinate is the data"
     );
-    let xs: Vec<f64> = values
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .map(|&v| v as f64)
-        .collect();
-    let mean = xs.iter().sum::<f64>() / n as f64;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let (mean, var) = gaussian_toy::moments(&values, 2, 1);
 
     let [ca, c1, c2] = replacement_law();
     let (mu, v) = (ca * A_KNOWN, c1 * c1 + c2 * c2);
@@ -179,7 +158,7 @@ fn completion_follows_replacement_conditionings_closed_form_on_a_gaussian() {
 #[test]
 fn resampling_moves_completion_towards_the_conditional_law() {
     let device = Device::flex();
-    let config = toy("w2-toy.toml");
+    let config = gaussian_toy::config("w2-toy.toml");
     let model = config.model().unwrap();
     let n = 20_000usize;
     let known = known_first_coordinate(&model, n, &device);
@@ -193,14 +172,7 @@ fn resampling_moves_completion_towards_the_conditional_law() {
         let end =
             repaint_chain(&problem, prior, 20, Noise::Deterministic, jumps, &mut rng).unwrap();
         let values: Vec<f32> = end.prediction.into_data().iter::<f32>().collect();
-        let xs: Vec<f64> = values
-            .iter()
-            .skip(1)
-            .step_by(2)
-            .map(|&v| v as f64)
-            .collect();
-        let mean = xs.iter().sum::<f64>() / n as f64;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let (mean, var) = gaussian_toy::moments(&values, 2, 1);
         eprintln!("jumps {jumps}: mean {mean}, variance {var}");
         gaps.push((mean - RHO * A_KNOWN).abs());
         last_var = var;
@@ -212,7 +184,7 @@ fn resampling_moves_completion_towards_the_conditional_law() {
         "variance {last_var}"
     );
     // --resample on a divergence off the straight path is named.
-    let kl = toy("kl-toy.toml");
+    let kl = gaussian_toy::config("kl-toy.toml");
     let kl_model = kl.model().unwrap();
     let kl_problem = kl_model.sampling_problem(&exact, 4, 2, device.clone());
     let mut rng = Rng::seed(1);

@@ -24,12 +24,13 @@
 //! (a linear recursion of the belief mean's moments; the second test).
 
 use gpfn_cli as _; // links every built-in plugin
+
+mod gaussian_toy;
+
 use gpfn_core::burn::tensor::{Device, Int, Tensor, TensorData};
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::by_name;
 use gpfn_run::condition::{ClassChoice, ConditionConfig, Guidance};
-use gpfn_run::config::{ConfigSources, load};
-use std::path::Path;
 
 /// Class 0's law and the null class's, per dimension: `(mean, standard deviation)`.
 const CLASS: [(f64, f64); 2] = [(2.0, 0.5), (-1.0, 0.8)];
@@ -105,13 +106,7 @@ fn exact_network<'a>(
 #[test]
 fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
     let device = Device::flex();
-    let config = load(&ConfigSources {
-        file: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/w2-toy.toml")),
-        env: Vec::new(),
-        sets: Vec::new(),
-    })
-    .unwrap()
-    .config;
+    let config = gaussian_toy::config("w2-toy.toml");
     let model = config.model().unwrap();
     let condition = ConditionConfig {
         classes: 1,
@@ -134,14 +129,7 @@ fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
             .unwrap();
         let values: Vec<f32> = out.into_data().iter::<f32>().collect();
         for (d, class_law) in CLASS.iter().enumerate() {
-            let xs: Vec<f64> = values
-                .iter()
-                .skip(d)
-                .step_by(2)
-                .map(|&v| v as f64)
-                .collect();
-            let mean = xs.iter().sum::<f64>() / n as f64;
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            let (mean, var) = gaussian_toy::moments(&values, 2, d);
             let (mu, v) = closed_form(d, w);
             if w == 0.0 {
                 // The conditional law itself.
@@ -186,13 +174,7 @@ fn bfn_affine(gamma: f64, (m, s): (f64, f64)) -> (f64, f64) {
 #[test]
 fn the_guided_kl_chain_has_its_recursions_moments() {
     let device = Device::flex();
-    let config = load(&ConfigSources {
-        file: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/kl-toy.toml")),
-        env: Vec::new(),
-        sets: Vec::new(),
-    })
-    .unwrap()
-    .config;
+    let config = gaussian_toy::config("kl-toy.toml");
     let model = config.model().unwrap();
     let condition = ConditionConfig {
         classes: 1,
@@ -234,14 +216,7 @@ fn the_guided_kl_chain_has_its_recursions_moments() {
             }
             let (a, b) = guided_bfn(g_at(steps - 1), d, w);
             let (mu, var_want) = (a * m + b, a * a * v);
-            let xs: Vec<f64> = values
-                .iter()
-                .skip(d)
-                .step_by(2)
-                .map(|&x| x as f64)
-                .collect();
-            let mean = xs.iter().sum::<f64>() / n as f64;
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            let (mean, var) = gaussian_toy::moments(&values, 2, d);
             let mean_tol = 5.0 * (var_want / n as f64).sqrt();
             let var_tol = 5.0 * (2.0 / n as f64).sqrt();
             assert!(
