@@ -9,13 +9,13 @@
 use gpfn_cli as _; // links every built-in plugin
 use gpfn_core::GpfnError;
 use gpfn_core::burn::tensor::Device;
-use gpfn_core::sampler::by_name;
+use gpfn_core::sampler::{Sampler, by_name};
 use gpfn_data::Split;
 use gpfn_network::Network;
 use gpfn_run::complete::{Completion, check};
 use gpfn_run::condition::{ClassChoice, Guidance};
 use gpfn_run::config::{Config, ConfigSources, load};
-use gpfn_run::generate::{Completing, SampleBatch, draw_completed};
+use gpfn_run::generate::{Completing, Drawn, SampleBatch, draw_completed};
 use gpfn_run::train::{TrainOptions, build_network, train};
 use gpfn_run::{RunFolder, checkpoint};
 use std::path::{Path, PathBuf};
@@ -54,16 +54,56 @@ fn config(file: &str, run_dir: &Path, sets: &[&str]) -> Config {
     .config
 }
 
-/// Trains the tiny conditional run of `file` and returns its config, EMA network and item
-/// shape.
-fn trained(file: &str, dir: &Path, device: &Device) -> (Config, Network, Vec<usize>) {
-    let config = config(file, dir, &[]);
-    let folder = RunFolder::create(&config, false).unwrap();
-    train(&config, &folder, &TrainOptions::default()).unwrap();
-    let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
-    let ckpt = checkpoint::latest(&folder.checkpoints()).unwrap().unwrap();
-    let net = checkpoint::load_ema(&ckpt, build_network(&config, &shape, device).unwrap()).unwrap();
-    (config, net, shape)
+/// A tiny conditional toy run, trained: its config, EMA network and item shape.
+struct Toy {
+    config: Config,
+    net: Network,
+    shape: Vec<usize>,
+}
+
+impl Toy {
+    /// Trains the tiny conditional run of `file` in `dir`.
+    fn trained(file: &str, dir: &Path, device: &Device) -> Toy {
+        let config = config(file, dir, &[]);
+        let folder = RunFolder::create(&config, false).unwrap();
+        train(&config, &folder, &TrainOptions::default()).unwrap();
+        let shape = config.data.load(Split::Test, config.seed).unwrap().shape;
+        let ckpt = checkpoint::latest(&folder.checkpoints()).unwrap().unwrap();
+        let net =
+            checkpoint::load_ema(&ckpt, build_network(&config, &shape, device).unwrap()).unwrap();
+        Toy { config, net, shape }
+    }
+
+    /// `count` completions (`what`, without resampling) with `sampler`, noise seed 3.
+    fn complete(
+        &self,
+        sampler: &dyn Sampler,
+        count: usize,
+        what: (&Completion, usize, Option<&Guidance>),
+        device: &Device,
+    ) -> gpfn_core::Result<Drawn> {
+        let (completion, start, guidance) = what;
+        let batch = SampleBatch {
+            count,
+            seed: 3,
+            stream: 0,
+        };
+        let what = Completing {
+            completion,
+            start,
+            guidance,
+            resample: 1,
+        };
+        draw_completed(
+            &self.config,
+            &self.net,
+            sampler,
+            &self.shape,
+            device,
+            batch,
+            what,
+        )
+    }
 }
 
 #[test]
@@ -79,33 +119,16 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
         "rectified-flow-toy.toml",
         "sinkhorn-toy.toml",
     ] {
-        let (config, net, shape) = trained(file, dir.path(), &device);
+        let toy = Toy::trained(file, dir.path(), &device);
+        let (config, shape) = (&toy.config, &toy.shape);
         let completion =
-            Completion::new(image.clone(), &[2, 2], mask.clone(), &[2], &shape).unwrap();
+            Completion::new(image.clone(), &[2, 2], mask.clone(), &[2], shape).unwrap();
         let guided = Guidance::new(ClassChoice::One(2), 1.0, config.condition.as_ref()).unwrap();
         let mut ran = 0;
         for name in ["deterministic", "stochastic", "ancestral", "sde", "dopri5"] {
             let sampler = by_name(name, 4, "--sampler").unwrap();
             for guidance in [None, Some(&guided)] {
-                let batch = SampleBatch {
-                    count: 6,
-                    seed: 3,
-                    stream: 0,
-                };
-                let drawn = draw_completed(
-                    &config,
-                    &net,
-                    sampler.as_ref(),
-                    &shape,
-                    &device,
-                    batch,
-                    Completing {
-                        completion: &completion,
-                        start: 1,
-                        guidance,
-                        resample: 1,
-                    },
-                );
+                let drawn = toy.complete(sampler.as_ref(), 6, (&completion, 1, guidance), &device);
                 let Ok(drawn) = drawn else {
                     continue; // a sampler this divergence does not take
                 };
@@ -128,34 +151,17 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
         ("kl-discrete-toy.toml", 4),
         ("fdiv-hellinger-discrete-toy.toml", 20),
     ] {
-        let (config, net, shape) = trained(file, dir.path(), &device);
+        let toy = Toy::trained(file, dir.path(), &device);
+        let (config, shape) = (&toy.config, &toy.shape);
         let completion =
-            Completion::new(image.clone(), &[2, 2], mask.clone(), &[2], &shape).unwrap();
+            Completion::new(image.clone(), &[2, 2], mask.clone(), &[2], shape).unwrap();
         let guided = Guidance::new(ClassChoice::One(2), 1.0, config.condition.as_ref()).unwrap();
         for name in ["stochastic", "ancestral", "deterministic"] {
             let sampler = by_name(name, steps, "--sampler").unwrap();
             for guidance in [None, Some(&guided)] {
-                let batch = SampleBatch {
-                    count: 6,
-                    seed: 3,
-                    stream: 0,
-                };
-                let what = Completing {
-                    completion: &completion,
-                    start: 1,
-                    guidance,
-                    resample: 1,
-                };
-                let drawn = draw_completed(
-                    &config,
-                    &net,
-                    sampler.as_ref(),
-                    &shape,
-                    &device,
-                    batch,
-                    what,
-                )
-                .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
+                let drawn = toy
+                    .complete(sampler.as_ref(), 6, (&completion, 1, guidance), &device)
+                    .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
                 for (k, row) in drawn.values.chunks_exact(2).enumerate() {
                     let x = &image[((1 + k) % 2) * 2..((1 + k) % 2) * 2 + 2];
                     assert_eq!(row[0], x[0], "{file} {name} sample {k}");
@@ -168,28 +174,9 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
             }
         }
         // A known value that is not a class index is named.
-        let bad = Completion::new(vec![2.5, 0.0], &[2], mask.clone(), &[2], &shape).unwrap();
-        let batch = SampleBatch {
-            count: 2,
-            seed: 3,
-            stream: 0,
-        };
-        let what = Completing {
-            completion: &bad,
-            start: 0,
-            guidance: None,
-            resample: 1,
-        };
+        let bad = Completion::new(vec![2.5, 0.0], &[2], mask.clone(), &[2], shape).unwrap();
         let sampler = by_name("stochastic", steps, "--sampler").unwrap();
-        let drawn = draw_completed(
-            &config,
-            &net,
-            sampler.as_ref(),
-            &shape,
-            &device,
-            batch,
-            what,
-        );
+        let drawn = toy.complete(sampler.as_ref(), 2, (&bad, 0, None), &device);
         let e = match drawn {
             Ok(_) => panic!("{file}: 2.5 is not a class"),
             Err(e) => e.to_string(),
