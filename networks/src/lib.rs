@@ -93,7 +93,8 @@ impl Network {
                  of the rows"
             )));
         }
-        if self.label_classes().is_none() {
+        if rows == b || self.label_classes().is_none() {
+            // One classing: the plain conditional call, with no copy of the inputs.
             return self.forward_conditional(z, t, Some(class));
         }
         Ok(match self {
