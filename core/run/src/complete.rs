@@ -28,7 +28,6 @@
 //! by name.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gpfn_core::belief::categorical::one_hot;
 use gpfn_core::divergence::KnownClasses;
 use gpfn_core::rng::Rng;
 use gpfn_core::{GpfnError, Result};
@@ -183,11 +182,7 @@ impl Completion {
         let shape = [count, self.dim];
         let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
         let mask = Tensor::<2>::from_data(TensorData::new(m, shape), device);
-        let mask = Tensor::cat(vec![mask; classes], 1);
-        Ok(KnownClasses {
-            one_hot: one_hot(&x, classes) * mask.clone(),
-            mask,
-        })
+        Ok(KnownClasses::new(&x, mask, classes))
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::{Divergence, Noise, Proximal};
 use crate::Result;
-use crate::belief::categorical::{Categorical, CategoricalFamily, draw_classes, mode};
+use crate::belief::categorical::{Categorical, CategoricalFamily, draw_classes, mode, one_hot};
 use crate::rng::Rng;
 use crate::{GpfnError, host};
 use burn::tensor::{Device, Tensor};
@@ -84,10 +84,22 @@ pub struct CategoricalProblem<'a> {
 /// of their true class and their beliefs follow the flow distribution of the data at each
 /// accuracy, as the belief of a known coordinate does in training; the final mode is `x`.
 pub struct KnownClasses {
-    /// `[batch, K·D]`, class-major: 1 in every class block of a known variable, else 0.
-    pub mask: Tensor<2>,
-    /// `[batch, K·D]`: `e_x` of the known variables (0 elsewhere).
-    pub one_hot: Tensor<2>,
+    /// `[batch, K·D]`, class-major: `1 − m`, 0 in every class block of a known variable.
+    keep: Tensor<2>,
+    /// `[batch, K·D]`: `e_x m`, the one-hot of the known variables (0 elsewhere).
+    one_hot: Tensor<2>,
+}
+
+impl KnownClasses {
+    /// The known variables of class indices `x: [batch, D]` where `mask: [batch, D]` is 1
+    /// (the other entries of `x` must still be classes `0..K`; their value is unused).
+    pub fn new(x: &Tensor<2>, mask: Tensor<2>, classes: usize) -> Self {
+        let mask = Tensor::cat(vec![mask; classes], 1);
+        KnownClasses {
+            one_hot: one_hot(x, classes) * mask.clone(),
+            keep: mask.neg().add_scalar(1.0),
+        }
+    }
 }
 
 /// The categorical maths of `divergence`, or an error naming it.
@@ -108,7 +120,7 @@ impl CategoricalProblem<'_> {
         let out = (self.predictor)(self.family.network_input(theta), t);
         let probs = self.family.output_probs(out, self.classes);
         match self.known {
-            Some(k) => probs * k.mask.clone().neg().add_scalar(1.0) + k.one_hot.clone(),
+            Some(k) => probs * k.keep.clone() + k.one_hot.clone(),
             None => probs,
         }
     }

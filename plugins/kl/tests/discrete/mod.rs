@@ -150,10 +150,7 @@ fn known_classes_follow_the_flow_and_end_as_the_data() {
     let mask: Vec<f32> = (0..b).flat_map(|_| [1.0, 0.0]).collect();
     let x = tensor(x, [b, d], &device);
     let mask = tensor(mask, [b, d], &device);
-    let known = KnownClasses {
-        mask: Tensor::cat(vec![mask.clone(); k], 1),
-        one_hot: one_hot(&x, k) * Tensor::cat(vec![mask; k], 1),
-    };
+    let known = KnownClasses::new(&x, mask, k);
     // A network that always says "class 2" and records the beliefs it is shown at t = 1.
     let last = std::cell::RefCell::new(None);
     let predictor = |input: Tensor<2>, t: f64| {
