@@ -47,6 +47,23 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> GpfnError {
     GpfnError::Invalid(format!("drawing {}: {e}", path.display()))
 }
 
+/// The series' key: `font_size`-point labels in a white, black-edged box at `position`.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    font_size: u32,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", font_size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(|e| plot_err(path, e))
+}
+
 /// One line of the plot: run name, sampler, and `(nfe, fid)` points sorted by NFE.
 type Line = (String, String, Vec<(f64, f64)>);
 
@@ -184,14 +201,7 @@ pub(crate) fn fid_against_nfe_with_text(
                         .map_err(|e| plot_err(path, e))?;
                 }
                 if text {
-                    chart
-                        .configure_series_labels()
-                        .label_font(("sans-serif", 16))
-                        .background_style(WHITE.mix(0.85))
-                        .border_style(BLACK)
-                        .position(SeriesLabelPosition::UpperRight)
-                        .draw()
-                        .map_err(|e| plot_err(path, e))?;
+                    draw_legend(&mut chart, 16, SeriesLabelPosition::UpperRight, path)?;
                 }
             }};
         }
@@ -337,18 +347,12 @@ pub(crate) fn fid_and_accuracy_against_guidance_with_text(
                     .map_err(|e| plot_err(path, e))?;
             }
             if text {
-                chart
-                    .configure_series_labels()
-                    .label_font(("sans-serif", 14))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .position(if accuracy {
-                        SeriesLabelPosition::LowerRight
-                    } else {
-                        SeriesLabelPosition::UpperRight
-                    })
-                    .draw()
-                    .map_err(|e| plot_err(path, e))?;
+                let position = if accuracy {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperRight
+                };
+                draw_legend(&mut chart, 14, position, path)?;
             }
         }
         root.present().map_err(|e| plot_err(path, e))?;
