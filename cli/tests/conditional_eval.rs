@@ -7,36 +7,14 @@
 
 mod process;
 
-use process::{gpfn, ok, read_json};
+use process::{gpfn, ok, read_json, tiny_digit_run};
 use std::path::Path;
 
 #[test]
 fn conditional_eval_sweep_completion_and_bench() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("digits");
-    gpfn_data::fixture::write_seven_segment_idx(&data, 400, 100, 2).unwrap();
-    let data_s = data.display().to_string();
-    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
-    let sets = [
-        "--data-dir",
-        &data_s,
-        "--config",
-        "configs/w2-cond.toml",
-        "--set",
-        &run_dir,
-        "--set",
-        "train.steps=2",
-        "--set",
-        "train.batch_size=8",
-        "--set",
-        "network.channels=[8, 16]",
-        "--set",
-        "network.attention=false",
-        "--set",
-        "sample.count=10",
-        "--set",
-        "train.sample_every=0",
-    ];
+    let owned = tiny_digit_run(dir.path(), (400, 100), "configs/w2-cond.toml", 10);
+    let sets: Vec<&str> = owned.iter().map(String::as_str).collect();
     let with = |extra: &[&str]| {
         let mut a = sets.to_vec();
         a.extend_from_slice(extra);

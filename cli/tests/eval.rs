@@ -5,7 +5,7 @@
 
 mod process;
 
-use process::{gpfn, ok, read_json};
+use process::{gpfn, ok, read_json, tiny_digit_run};
 use std::path::Path;
 
 /// Checks that the report `v` holds no path of this machine: no string value starts with `/`
@@ -37,30 +37,9 @@ fn assert_portable(v: &serde_json::Value, tmp: &Path) {
 #[test]
 fn classifier_eval_and_sweep_run_on_a_tiny_mnist_run() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("digits");
-    gpfn_data::fixture::write_seven_segment_idx(&data, 600, 200, 2).unwrap();
-    let data_s = data.display().to_string();
-    let run_dir = format!("run.dir=\"{}\"", dir.path().display());
-    let sets = [
-        "--data-dir",
-        &data_s,
-        "--config",
-        "configs/w2.toml",
-        "--set",
-        &run_dir,
-        "--set",
-        "train.steps=2",
-        "--set",
-        "train.batch_size=8",
-        "--set",
-        "network.channels=[8, 16]",
-        "--set",
-        "network.attention=false",
-        "--set",
-        "sample.count=4",
-        "--set",
-        "train.sample_every=0",
-    ];
+    let owned = tiny_digit_run(dir.path(), (600, 200), "configs/w2.toml", 4);
+    let sets: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let data_s = dir.path().join("digits").display().to_string();
     let mut args = sets.to_vec();
     args.extend(["train", "--no-progress"]);
     ok(&gpfn(&args));

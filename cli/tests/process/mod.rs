@@ -38,3 +38,36 @@ pub fn ok(o: &Output) -> String {
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// A tiny MNIST-format run of `config` in `dir`: `train` and `test` seven-segment digits
+/// written to `dir/digits`, and the flags every command on the run takes — that data folder,
+/// the config, `run.dir = dir`, 2 training steps of batch 8 on an 8/16-channel U-Net without
+/// attention, no samples while training and `count` samples after.
+pub fn tiny_digit_run(
+    dir: &Path,
+    (train, test): (usize, usize),
+    config: &str,
+    count: usize,
+) -> Vec<String> {
+    let data = dir.join("digits");
+    gpfn_data::fixture::write_seven_segment_idx(&data, train, test, 2).unwrap();
+    let mut args: Vec<String> = vec![
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--config".into(),
+        config.into(),
+    ];
+    for set in [
+        format!("run.dir=\"{}\"", dir.display()),
+        "train.steps=2".into(),
+        "train.batch_size=8".into(),
+        "network.channels=[8, 16]".into(),
+        "network.attention=false".into(),
+        format!("sample.count={count}"),
+        "train.sample_every=0".into(),
+    ] {
+        args.push("--set".into());
+        args.push(set);
+    }
+    args
+}
