@@ -1602,3 +1602,192 @@ fn the_cycle_finder_finds_a_cycle() {
     acyclic.get_mut("c").unwrap().remove("a");
     assert_eq!(find_cycle(&acyclic), None);
 }
+
+/// Crates allowed more than one test binary, with how many: each binary links burn and every
+/// plugin it reaches (100–230 MB in a test build), so a crate's integration tests are modules
+/// of one `tests/suite.rs` (docs/ci.md, "Disk"), except where a second binary is the point.
+const SEVERAL_TEST_BINARIES: &[(&str, usize)] = &[
+    // suite + cuda_smoke (scripts/gpu-check.sh builds it alone, in release).
+    ("gpfn-cli", 2),
+    // suite + the two repository checks (no burn) + third_party_family (registers plugins
+    // that every other test in its binary would see).
+    ("gpfn-tests", 4),
+    // The worked example keeps the layout docs/writing-a-plugin.md shows a plugin author.
+    ("gpfn-plugin-mmd", 3),
+];
+
+/// Whether `text` (Rust source) holds a test: `#[test]` outside comments.
+fn has_test(text: &str) -> bool {
+    text.lines()
+        .any(|l| !l.trim_start().starts_with("//") && l.contains("#[test]"))
+}
+
+/// A target table's `test` key (Cargo's default: `true`).
+fn tested(target: Option<&toml::Value>) -> bool {
+    target
+        .and_then(|t| t.get("test"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
+}
+
+/// What is wrong with the test targets of the crate in `dir` named `name`, one line each:
+/// a library or binary whose unit-test harness is built without a test in it (or whose tests
+/// are switched off), more test binaries than [`SEVERAL_TEST_BINARIES`] allows, and a file
+/// of `tests/` that no test binary compiles (with `autotests = false`, Cargo would skip it
+/// silently).
+fn test_target_faults(name: &str, dir: &Path) -> Vec<String> {
+    let m = manifest(dir);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let mut faults = Vec::new();
+
+    // Binaries: the file at each `[[bin]]` path, or src/main.rs.
+    let bins: Vec<&toml::Value> = m
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let mut bin_files = BTreeSet::new();
+    for bin in &bins {
+        let path = bin
+            .get("path")
+            .and_then(|p| p.as_str())
+            .unwrap_or("src/main.rs");
+        bin_files.insert(dir.join(path));
+        if has_test(&read(&dir.join(path))) != tested(Some(bin)) {
+            faults.push(format!(
+                "{name}: binary {path} has {} unit tests but `test = {}`",
+                if has_test(&read(&dir.join(path))) {
+                    ""
+                } else {
+                    "no"
+                },
+                tested(Some(bin))
+            ));
+        }
+    }
+    // The library: every other file of src/.
+    if dir.join("src/lib.rs").exists() {
+        let mut todo = vec![dir.join("src")];
+        let mut lib_tests = false;
+        while let Some(path) = todo.pop() {
+            if path.is_dir() {
+                todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else if path.extension().is_some_and(|e| e == "rs") && !bin_files.contains(&path) {
+                lib_tests |= has_test(&read(&path));
+            }
+        }
+        if lib_tests != tested(m.get("lib")) {
+            faults.push(format!(
+                "{name}: the library has {} unit tests but `[lib] test = {}`",
+                if lib_tests { "" } else { "no" },
+                tested(m.get("lib"))
+            ));
+        }
+    }
+
+    // Integration test binaries: the `[[test]]` targets, or what Cargo finds in tests/.
+    let tests_dir = dir.join("tests");
+    let top: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    let auto = m["package"]
+        .get("autotests")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let roots: Vec<PathBuf> = if auto {
+        top.iter()
+            .filter_map(|p| match p.extension() {
+                Some(e) if e == "rs" => Some(p.clone()),
+                _ if p.join("main.rs").exists() => Some(p.join("main.rs")),
+                _ => None,
+            })
+            .collect()
+    } else {
+        m.get("test")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+            .map(|t| dir.join(t["path"].as_str().unwrap()))
+            .collect()
+    };
+    let allowed = SEVERAL_TEST_BINARIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(1, |(_, k)| *k);
+    if roots.len() > allowed {
+        faults.push(format!(
+            "{name}: {} test binaries, {allowed} allowed (make the files modules of \
+             tests/suite.rs)",
+            roots.len()
+        ));
+    }
+    // Every file or module folder at the top of tests/ is a root or a module a root names.
+    let declared: BTreeSet<String> = roots
+        .iter()
+        .flat_map(|root| {
+            read(root)
+                .lines()
+                .filter_map(|l| {
+                    let l = l
+                        .trim_start()
+                        .strip_prefix("pub ")
+                        .unwrap_or(l.trim_start());
+                    l.strip_prefix("mod ")?
+                        .strip_suffix(';')
+                        .map(|m| m.trim().to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for p in &top {
+        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+        let module = p.extension().is_some_and(|e| e == "rs") || p.join("mod.rs").exists();
+        if module && !roots.contains(p) && !declared.contains(&stem) {
+            faults.push(format!(
+                "{name}: {} is in no test binary",
+                p.strip_prefix(workspace()).unwrap_or(p).display()
+            ));
+        }
+    }
+    faults
+}
+
+#[test]
+fn each_crate_builds_one_test_binary_and_no_empty_harness() {
+    let faults: Vec<String> = members()
+        .iter()
+        .flat_map(|(name, dir)| test_target_faults(name, dir))
+        .collect();
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+}
+
+#[test]
+fn the_test_target_checker_finds_each_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src")).unwrap();
+    std::fs::create_dir_all(d.join("tests/helpers")).unwrap();
+    std::fs::write(
+        d.join("Cargo.toml"),
+        "[package]\nname = \"x\"\nautotests = false\n\n[[bin]]\nname = \"x\"\n\
+         path = \"src/main.rs\"\n\n[[test]]\nname = \"a\"\npath = \"tests/a.rs\"\n\n\
+         [[test]]\nname = \"b\"\npath = \"tests/b.rs\"\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(d.join("src/lib.rs"), "// #[test] in a comment\n").unwrap();
+    std::fs::write(d.join("tests/a.rs"), "mod helpers;\n").unwrap();
+    std::fs::write(d.join("tests/b.rs"), "").unwrap();
+    std::fs::write(d.join("tests/forgotten.rs"), "#[test]\nfn f() {}\n").unwrap();
+    std::fs::write(d.join("tests/helpers/mod.rs"), "").unwrap();
+    let faults = test_target_faults("x", d);
+    let faults: Vec<&str> = faults
+        .iter()
+        .map(|f| f.split_once(": ").unwrap().1)
+        .collect();
+    assert_eq!(faults.len(), 4, "{faults:#?}");
+    assert!(faults[0].starts_with("binary src/main.rs has no unit tests"));
+    assert!(faults[1].starts_with("the library has no unit tests"));
+    assert!(faults[2].starts_with("2 test binaries, 1 allowed"));
+    assert!(faults[3].ends_with("forgotten.rs is in no test binary"));
+}

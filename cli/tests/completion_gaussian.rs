@@ -17,7 +17,7 @@
 
 use gpfn_cli as _; // links every built-in plugin
 
-mod gaussian_toy;
+use crate::gaussian_toy;
 
 use gpfn_core::burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::divergence::Noise;

@@ -5,7 +5,7 @@
 //! accuracy against `w`; `gpfn sample --complete --mask` keeps the known pixels and names a
 //! mask of the wrong shape; `gpfn bench` times guided against unguided sampling.
 
-mod process;
+use crate::process;
 
 use process::{gpfn, ok, read_json, tiny_digit_run};
 use std::path::Path;

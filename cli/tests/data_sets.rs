@@ -3,8 +3,8 @@
 //! colour pictures; an 8-D `.npy` table trains with `configs/w2-tabular.toml` and its samples
 //! come back in the data's units through the run's `data-stats.json`.
 
+use crate::process;
 use image::{ImageFormat, Rgb, RgbImage};
-mod process;
 
 use process::{gpfn, ok};
 use std::path::PathBuf;

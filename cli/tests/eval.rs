@@ -3,7 +3,7 @@
 //! The images are seven-segment digits written as MNIST's IDX files
 //! ([`gpfn_data::fixture`]), so the test runs without MNIST and without a network.
 
-mod process;
+use crate::process;
 
 use process::{gpfn, ok, read_json, tiny_digit_run};
 use std::path::Path;

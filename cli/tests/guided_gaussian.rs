@@ -25,7 +25,7 @@
 
 use gpfn_cli as _; // links every built-in plugin
 
-mod gaussian_toy;
+use crate::gaussian_toy;
 
 use gpfn_core::burn::tensor::{Device, Int, Tensor, TensorData};
 use gpfn_core::rng::Rng;

@@ -6,7 +6,7 @@
 //! from the same checkpoint and compares losses and samples (`common::matches_flex_on_a_tiny_model`).
 #![cfg(feature = "wgpu")]
 
-mod common;
+use crate::common;
 
 #[test]
 fn wgpu_matches_flex_on_a_tiny_model() {

@@ -1,9 +1,8 @@
 //! Class-conditional networks ([`NetworkIo::label_classes`]): an embedding of `K` rows added
 //! to the time embedding (the null class `∅` adds zero), for the MLP and the U-Net.
 //!
-//! One test in its own binary: the device's generator is global, and the parameter
-//! comparisons seed it, so no other test may build a network between the seed and the
-//! initialisation.
+//! The device's generator is global, and the parameter comparisons seed it, so the test holds
+//! [`crate::generator`] while it builds networks.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use gpfn_core::GpfnError;
@@ -24,6 +23,7 @@ fn parameters(config: &dyn NetworkConfig, io: &NetworkIo, seed: u64) -> Vec<f32>
 
 #[test]
 fn conditional_networks_add_only_the_class_table_and_read_the_class() {
+    let _generator = crate::generator();
     let device = Device::flex();
     let mlp = MlpConfig {
         hidden: vec![16, 16],

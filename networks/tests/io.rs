@@ -42,6 +42,7 @@ fn parameter_count(net: &Network) -> usize {
 
 #[test]
 fn identity_and_categorical_channel_counts() {
+    let _generator = crate::generator();
     let same = NetworkIo::same(&[1, 28, 28]);
     assert_eq!((same.in_channels, same.out_channels), (1, 1));
     assert!(same.is_same());
@@ -67,6 +68,7 @@ fn identity_and_categorical_channel_counts() {
 /// biases for the first width `c₀ = 8`.
 #[test]
 fn unet_reads_and_writes_k_channels() {
+    let _generator = crate::generator();
     let device = Device::flex();
     let config = tiny_unet();
     let shape = [1, 8, 8];
@@ -93,6 +95,7 @@ fn unet_reads_and_writes_k_channels() {
 /// output layers grow, by `(K − 1)·D·h` and `(K − 1)·D·(h + 1)` for hidden width `h = 8`.
 #[test]
 fn mlp_reads_and_writes_k_channels() {
+    let _generator = crate::generator();
     let device = Device::flex();
     let config = tiny_mlp();
     let shape = [3];
@@ -113,6 +116,7 @@ fn mlp_reads_and_writes_k_channels() {
 /// K = 2: one channel in, one logit out, for both networks.
 #[test]
 fn two_classes_give_a_single_logit() {
+    let _generator = crate::generator();
     let device = Device::flex();
     let io = NetworkIo::categorical(&[1, 8, 8], 2).unwrap();
     assert_eq!(forward_dims(&tiny_unet(), &io, &device), [3, 64]);
@@ -145,6 +149,7 @@ impl ModuleVisitor for GradientCheck<'_> {
 /// backward pass gives every parameter a finite gradient.
 #[test]
 fn rgb_unet_forward_and_backward() {
+    let _generator = crate::generator();
     let device = Device::flex().autodiff();
     let config = tiny_unet();
     let io = NetworkIo::same(&[3, 32, 32]);
@@ -186,6 +191,7 @@ fn config_key(e: GpfnError) -> String {
 /// Shapes a network cannot take are named errors, not panics.
 #[test]
 fn bad_shapes_are_named_errors() {
+    let _generator = crate::generator();
     let device = Device::flex();
     let unet = tiny_unet();
     // Two levels halve once: 7 × 7 is not divisible by 2.

@@ -4,8 +4,8 @@
 //! code of commit 19dbc0b (`build(&[usize], …)`), so a checkpoint written then still loads
 //! and a seeded run still starts from the same weights.
 //!
-//! One test in its own binary: the device's generator is global, and no other test may draw
-//! from it between the seed and the initialisation.
+//! The device's generator is global, so the test holds [`crate::generator`]: no other test
+//! draws from it between the seed and the initialisation.
 
 use burn::tensor::Device;
 use gpfn_network::{MlpConfig, NetworkConfig, NetworkIo, UNetConfig, UpsampleChannels};
@@ -29,6 +29,7 @@ fn fingerprint(
 
 #[test]
 fn one_channel_networks_keep_their_parameters() {
+    let _generator = crate::generator();
     let mlp = MlpConfig {
         hidden: vec![128, 128, 128],
         time_features: 16,

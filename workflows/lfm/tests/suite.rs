@@ -1,0 +1,7 @@
+//! gpfn-lfm's integration tests, one module per file, linked into one test binary (every test
+//! binary links burn, 100–200 MB in a test build; docs/ci.md, "Disk").
+//! Run one file's tests with `cargo test -p gpfn-lfm --test suite gaussian::`.
+
+mod gaussian;
+mod lfm;
+mod mnist;
