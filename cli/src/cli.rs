@@ -163,9 +163,10 @@ pub struct SampleArgs {
     /// The classifier of `--labels`.
     #[arg(long, value_name = "DIR", requires = "labels")]
     pub classifier: Option<PathBuf>,
-    /// With `--complete`: RePaint's resampling, each step taken U times, the particle carried
-    /// back along the straight path between takes (U times the network evaluations; particle
-    /// flows on the straight path with the deterministic, stochastic or ancestral sampler).
+    /// With `--complete`: RePaint's resampling, each step taken U times, the belief carried
+    /// back along the flow between takes (U times the network evaluations): particle flows on
+    /// the straight path, and `kl` on categorical data (the sender's bridge), with the
+    /// deterministic, stochastic or ancestral sampler.
     #[arg(long, value_name = "U", default_value_t = 1, requires = "complete")]
     pub resample: usize,
 }

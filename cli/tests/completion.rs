@@ -82,6 +82,17 @@ impl Toy {
         what: (&Completion, usize, Option<&Guidance>),
         device: &Device,
     ) -> gpfn_core::Result<Drawn> {
+        self.complete_resampled(sampler, (count, 1), what, device)
+    }
+
+    /// [`Toy::complete`] with RePaint's resampling: `(count, resample)`.
+    fn complete_resampled(
+        &self,
+        sampler: &dyn Sampler,
+        (count, resample): (usize, usize),
+        what: (&Completion, usize, Option<&Guidance>),
+        device: &Device,
+    ) -> gpfn_core::Result<Drawn> {
         let (completion, start, guidance) = what;
         let batch = SampleBatch {
             count,
@@ -92,7 +103,7 @@ impl Toy {
             completion,
             start,
             guidance,
-            resample: 1,
+            resample,
         };
         draw_completed(
             &self.config,
@@ -172,6 +183,29 @@ fn known_coordinates_are_kept_by_every_flow_and_sampler() {
                     );
                 }
             }
+        }
+        // RePaint's resampling: `kl` carries the beliefs back by the sender's bridge (each
+        // step taken 3 times: NFE 3 n + 1); Hellinger's simulated flow has no such kernel.
+        let sampler = by_name("stochastic", steps, "--sampler").unwrap();
+        let drawn =
+            toy.complete_resampled(sampler.as_ref(), (6, 3), (&completion, 1, None), &device);
+        if file.starts_with("kl") {
+            let drawn = drawn.unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(drawn.nfe, 3 * steps + 1, "{file}");
+            for (k, row) in drawn.values.chunks_exact(2).enumerate() {
+                assert_eq!(
+                    row[0],
+                    image[((1 + k) % 2) * 2],
+                    "{file} resampled sample {k}"
+                );
+                assert!(row[1].fract() == 0.0 && (0.0..16.0).contains(&row[1]));
+            }
+        } else {
+            let e = match drawn {
+                Ok(_) => panic!("{file}: resampled without a kernel"),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains("--resample") && e.contains("kernel"), "{e}");
         }
         // A known value that is not a class index is named.
         let bad = Completion::new(vec![2.5, 0.0], &[2], mask.clone(), &[2], shape).unwrap();

@@ -7,7 +7,7 @@ use crate::model::{CategoricalModel, FlowModel};
 use crate::run_folder::RunFolder;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use gpfn_core::divergence::{CategoricalProblem, KnownClasses, categorical_chain, column};
+use gpfn_core::divergence::{CategoricalProblem, KnownClasses, categorical_repaint_chain, column};
 use gpfn_core::host::host_f32;
 use gpfn_core::rng::Rng;
 use gpfn_core::sampler::Sampler;
@@ -279,14 +279,6 @@ pub fn draw_completed(
     } = what;
     let model = config.model()?;
     if let Some(categorical) = &model.categorical {
-        if resample != 1 {
-            return Err(GpfnError::Config {
-                key: "--resample".into(),
-                message: "RePaint's resampling re-noises particles on the straight path; the \
-                          categorical chain has no such kernel: leave --resample at 1"
-                    .into(),
-            });
-        }
         let known = completion.known_classes(categorical.classes, start, batch.count, device)?;
         let mut drawn = draw_categorical(
             (&model, categorical),
@@ -295,7 +287,7 @@ pub fn draw_completed(
             shape,
             device,
             batch,
-            (guidance, Some(&known)),
+            (guidance, Some((&known, resample))),
         )?;
         completion.impose(&mut drawn.values, start);
         return Ok(drawn);
@@ -345,11 +337,12 @@ pub fn draw_completed(
 }
 
 /// [`draw_stream`] for a model of categorical data: the categorical chain
-/// ([`categorical_chain`]) with the sampler's steps and observations (`stochastic` is BFN's
+/// ([`gpfn_core::divergence::categorical_chain`]) with the sampler's steps and observations (`stochastic` is BFN's
 /// sampler); the values are class indices, the NFE `steps + 1` (twice that when guided with
 /// `w ≠ 0`: the logits are guided, `l_w = l_∅ + (1 + w)(l_c − l_∅)`, one batched call). With
 /// `known` variables (masked completion) the chain's output distribution for them is their
-/// data ([`KnownClasses`]).
+/// data ([`KnownClasses`]), and each step is taken the given number of times with RePaint's
+/// resampling ([`categorical_repaint_chain`]; 1: none).
 fn draw_categorical(
     (model, categorical): (&FlowModel<'_>, &CategoricalModel),
     network: &Network,
@@ -357,7 +350,7 @@ fn draw_categorical(
     shape: &[usize],
     device: &Device,
     batch: SampleBatch,
-    (guidance, known): (Option<&Guidance>, Option<&KnownClasses>),
+    (guidance, known): (Option<&Guidance>, Option<(&KnownClasses, usize)>),
 ) -> Result<Drawn> {
     model.check_readout()?;
     check_guidance(model, network, guidance)?;
@@ -387,10 +380,11 @@ fn draw_categorical(
         batch: batch.count,
         dim: shape.iter().product(),
         device: device.clone(),
-        known,
+        known: known.map(|(k, _)| k),
     };
+    let jumps = known.map_or(1, |(_, jumps)| jumps);
     let mut rng = Rng::derive(batch.seed, "sample", batch.stream);
-    let end = categorical_chain(&problem, sampler.steps(), noise, &mut rng)?;
+    let end = categorical_repaint_chain(&problem, sampler.steps(), noise, jumps, &mut rng)?;
     Ok(Drawn {
         values: host_f32(end.sample)?,
         nfe: end.evaluations * guidance.map_or(1, Guidance::evaluations),

@@ -162,6 +162,37 @@ pub fn sender_sample(e: &Tensor<2>, classes: usize, alpha: &[f64], rng: &mut Rng
     mean + rng.normal_tensor(b, w, &device) * rows(&std, &device)
 }
 
+/// The sender's accumulated observation carried back from accuracy `β` to `β' ≤ β`:
+/// `y_{β'} = (β'/β) y_β + √(K β'(β − β')/β) ξ`, `ξ ~ N(0, I)`, with the beliefs as
+/// `θ = softmax(y)` and `y_β` read as `ln θ` (softmax ignores the shift by `ln Σ e^y`, which
+/// the bridge scales by `β'/β`). The sender's sum `y_β = β(K e_x − 1) + √K B(β)`, `B` a
+/// Brownian motion in `β`, given its value at `β` is a Brownian bridge from 0: mean
+/// `(β'/β) y_β`, variance `K β'(β − β')/β` per entry, the drift `β (K e_x − 1)` cancelling,
+/// so the kernel takes the flow `N(β(K e_x − 1), βK)` to `N(β'(K e_x − 1), β'K)` for every
+/// class `x` without knowing it. At `β' = 0` it returns the uniform prior.
+pub fn sender_bridge(theta: &Categorical, beta: f64, beta_to: f64, rng: &mut Rng) -> Categorical {
+    let [b, w] = theta.probs.dims();
+    let k = theta.classes as f64;
+    let (scale, variance) = if beta > 0.0 {
+        (
+            beta_to / beta,
+            (k * beta_to * (beta - beta_to) / beta).max(0.0),
+        )
+    } else {
+        (0.0, 0.0)
+    };
+    let y = theta
+        .probs
+        .clone()
+        .clamp_min(f32::MIN_POSITIVE as f64)
+        .log()
+        .mul_scalar(scale);
+    let noise = rng
+        .normal_tensor(b, w, &theta.probs.device())
+        .mul_scalar(variance.sqrt());
+    Categorical::from_logits(y + noise, theta.classes)
+}
+
 /// One class per variable drawn from `probs: [batch, K·D]`, one-hot, on the device: with
 /// `u ~ U[0, 1)` per variable and the cumulative sums `c_k = Σ_{l ≤ k} θ_l`, class `k` is the
 /// one with `c_{k−1} ≤ u < c_k` (the last class takes the rounding remainder).

@@ -56,6 +56,28 @@ pub trait CategoricalMaths: Proximal<Categorical> {
         };
         self.prox(&prev, &observation, alpha)
     }
+
+    /// The kernel that carries a belief back along this divergence's flow
+    /// ([`CategoricalRenoise`]), for RePaint's resampling ([`categorical_repaint_chain`]);
+    /// `None` (the default) when the flow has none.
+    fn renoise_kernel(&self) -> Option<&dyn CategoricalRenoise> {
+        None
+    }
+}
+
+/// A draw of the belief at an earlier time `t' ≤ t` given the belief at `t`, with the law the
+/// divergence's flow gives `θ_{t'}` given `θ_t` whatever the data: the categorical analogue of
+/// the straight path's [`renoise`](crate::sampling::renoise), which RePaint's resampling uses
+/// to redo a step.
+pub trait CategoricalRenoise {
+    /// `θ_{t_to}` given `theta` at `t_from`, for `times = (t_from, t_to)`, `t_to ≤ t_from`.
+    fn renoise(
+        &self,
+        family: &CategoricalFamily,
+        theta: &Categorical,
+        times: (f64, f64),
+        rng: &mut Rng,
+    ) -> Result<Categorical>;
 }
 
 /// What the categorical chain needs.
@@ -148,10 +170,33 @@ pub fn categorical_chain(
     noise: Noise,
     rng: &mut Rng,
 ) -> Result<CategoricalEnd> {
+    categorical_repaint_chain(problem, n, noise, 1, rng)
+}
+
+/// [`categorical_chain`] with RePaint's resampling (Lugmayr et al. 2022) on the simplex: step
+/// `i` is taken `jumps` times; between takes its belief is carried back from `t_i` to
+/// `t_{i−1}` by the divergence's [`CategoricalRenoise`] kernel and the step is redone, so
+/// the unknown variables of a masked completion ([`KnownClasses`]) see each accuracy `jumps`
+/// times beside the known ones. `jumps = 1` is [`categorical_chain`]; the network is called
+/// `jumps · n + 1` times. A divergence without the kernel is an error naming `--resample`,
+/// before any network call.
+pub fn categorical_repaint_chain(
+    problem: &CategoricalProblem<'_>,
+    n: usize,
+    noise: Noise,
+    jumps: usize,
+    rng: &mut Rng,
+) -> Result<CategoricalEnd> {
     if n == 0 {
         return Err(GpfnError::Config {
             key: "sampler.steps".into(),
             message: "the categorical chain needs at least one step".into(),
+        });
+    }
+    if jumps == 0 {
+        return Err(GpfnError::Config {
+            key: "--resample".into(),
+            message: "takes each step at least once: give 1 or more".into(),
         });
     }
     let maths = categorical_maths(problem.divergence)?;
@@ -167,11 +212,31 @@ pub fn categorical_chain(
             ),
         });
     }
+    let kernel = match (jumps, maths.renoise_kernel()) {
+        (1, _) => None,
+        (_, Some(kernel)) => Some(kernel),
+        (_, None) => {
+            return Err(GpfnError::Config {
+                key: "--resample".into(),
+                message: format!(
+                    "divergence `{}` has no kernel that carries a categorical belief back along \
+                     its flow (`kl` has one); leave --resample at 1",
+                    problem.divergence.name()
+                ),
+            });
+        }
+    };
     let mut theta =
         Categorical::uniform(problem.batch, problem.dim, problem.classes, &problem.device);
     for i in 1..=n {
-        let probs = problem.output(&theta, (i - 1) as f64 / n as f64);
-        theta = maths.step(theta, &probs, problem.family.alpha(i, n), noise, rng)?;
+        let (t_prev, t) = ((i - 1) as f64 / n as f64, i as f64 / n as f64);
+        for take in 0..jumps {
+            let probs = problem.output(&theta, t_prev);
+            theta = maths.step(theta, &probs, problem.family.alpha(i, n), noise, rng)?;
+            if let Some(kernel) = kernel.filter(|_| take + 1 < jumps) {
+                theta = kernel.renoise(problem.family, &theta, (t, t_prev), rng)?;
+            }
+        }
     }
     let probs = problem.output(&theta, 1.0);
     let finite = host::host_f64(probs.clone().sum())
@@ -186,6 +251,6 @@ pub fn categorical_chain(
     Ok(CategoricalEnd {
         sample: mode(&probs, problem.classes),
         probs,
-        evaluations: n + 1,
+        evaluations: n * jumps + 1,
     })
 }

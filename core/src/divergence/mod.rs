@@ -24,8 +24,8 @@ mod pieces;
 
 pub use crate::schedule::ProxStep;
 pub use categorical::{
-    CategoricalEnd, CategoricalMaths, CategoricalProblem, KnownClasses, categorical_chain,
-    categorical_maths,
+    CategoricalEnd, CategoricalMaths, CategoricalProblem, CategoricalRenoise, KnownClasses,
+    categorical_chain, categorical_maths, categorical_repaint_chain,
 };
 pub use pieces::{
     ancestral_eta, check_family, column, eta_noise, eta_resample, paired_flow, particle_flow,

@@ -2,9 +2,11 @@
 //! (Graves et al. 2023, §6; nnaisense `model.py: DiscreteBayesianFlow`).
 
 use crate::divergence::KlMaths;
-use gpfn_core::belief::categorical::{Categorical, CategoricalFamily, sender_sample};
+use gpfn_core::belief::categorical::{
+    Categorical, CategoricalFamily, sender_bridge, sender_sample,
+};
 use gpfn_core::burn::tensor::Tensor;
-use gpfn_core::divergence::{CategoricalMaths, Proximal};
+use gpfn_core::divergence::{CategoricalMaths, CategoricalRenoise, Proximal};
 use gpfn_core::rng::Rng;
 use gpfn_core::{GpfnError, Result};
 
@@ -51,6 +53,34 @@ impl CategoricalMaths for KlMaths {
         Ok(Categorical::from_logits(
             sender_sample(&e_x.probs, e_x.classes, &beta, rng),
             e_x.classes,
+        ))
+    }
+
+    fn renoise_kernel(&self) -> Option<&dyn CategoricalRenoise> {
+        Some(self)
+    }
+}
+
+impl CategoricalRenoise for KlMaths {
+    /// The flow's own kernel back in time: the sender's Brownian bridge from `β(t_from)` to
+    /// `β(t_to)` ([`sender_bridge`]), exact for the flow of every class.
+    fn renoise(
+        &self,
+        family: &CategoricalFamily,
+        theta: &Categorical,
+        (t_from, t_to): (f64, f64),
+        rng: &mut Rng,
+    ) -> Result<Categorical> {
+        if !(0.0..=t_from).contains(&t_to) {
+            return Err(GpfnError::Invalid(format!(
+                "kl's categorical renoising goes back in time: t = {t_to} after {t_from}"
+            )));
+        }
+        Ok(sender_bridge(
+            theta,
+            family.beta(t_from),
+            family.beta(t_to),
+            rng,
         ))
     }
 }
