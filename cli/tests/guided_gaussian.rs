@@ -103,16 +103,21 @@ fn exact_network<'a>(
     }
 }
 
+/// The `[condition]` of the toy's one class (the guidance weight is the test's own).
+fn one_class() -> ConditionConfig {
+    ConditionConfig {
+        classes: 1,
+        dropout: 0.1,
+        guidance: 0.0,
+    }
+}
+
 #[test]
 fn the_guided_w2_chain_ends_at_the_guided_flows_gaussian() {
     let device = Device::flex();
     let config = gaussian_toy::config("w2-toy.toml");
     let model = config.model().unwrap();
-    let condition = ConditionConfig {
-        classes: 1,
-        dropout: 0.1,
-        guidance: 0.0,
-    };
+    let condition = one_class();
     let (n, steps) = (20_000usize, 500);
     let sampler = by_name("deterministic", steps, "--sampler").unwrap();
     for w in [0.0, 1.0, 3.0] {
@@ -176,11 +181,7 @@ fn the_guided_kl_chain_has_its_recursions_moments() {
     let device = Device::flex();
     let config = gaussian_toy::config("kl-toy.toml");
     let model = config.model().unwrap();
-    let condition = ConditionConfig {
-        classes: 1,
-        dropout: 0.1,
-        guidance: 0.0,
-    };
+    let condition = one_class();
     let (n, steps) = (20_000usize, 50);
     let sampler = by_name("stochastic", steps, "--sampler").unwrap();
     let gamma = |t: f64| model.schedule.kappa(t);

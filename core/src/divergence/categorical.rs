@@ -193,12 +193,7 @@ pub fn categorical_repaint_chain(
             message: "the categorical chain needs at least one step".into(),
         });
     }
-    if jumps == 0 {
-        return Err(GpfnError::Config {
-            key: "--resample".into(),
-            message: "takes each step at least once: give 1 or more".into(),
-        });
-    }
+    crate::sampling::check_jumps(jumps)?;
     let maths = categorical_maths(problem.divergence)?;
     if let Some(grid) = problem.divergence.maths().flow_grid()
         && grid != n

@@ -133,6 +133,26 @@ fn kl_lists_the_categorical_family_and_supplies_its_maths() {
     assert!(kl.categorical().is_some());
 }
 
+/// KL's categorical chain over `[batch, D, K]` with `predictor` and the `known` variables.
+fn kl_problem<'a>(
+    family: &'a CategoricalFamily,
+    predictor: &'a (dyn Fn(Tensor<2>, f64) -> Tensor<2> + 'a),
+    [batch, dim, classes]: [usize; 3],
+    known: &'a KnownClasses,
+) -> CategoricalProblem<'a> {
+    static KL: std::sync::LazyLock<KlDivergence> = std::sync::LazyLock::new(KlDivergence::default);
+    CategoricalProblem {
+        divergence: &*KL,
+        family,
+        classes,
+        predictor,
+        batch,
+        dim,
+        device: Device::flex(),
+        known: Some(known),
+    }
+}
+
 /// Masked completion on the simplex: with the known variables' output distribution replaced
 /// by their data's one-hot ([`KnownClasses`]), BFN's chain observes them through the sender of
 /// their true class, `y_i ~ N(α_i (K e_x − 1), α_i K I)`, so their beliefs at `t = 1` are the
@@ -175,16 +195,7 @@ fn known_classes_follow_the_flow_with(jumps: usize) {
             .collect();
         tensor(logits, [rows, w], &device)
     };
-    let problem = CategoricalProblem {
-        divergence: &KlDivergence::default(),
-        family: &family,
-        classes: k,
-        predictor: &predictor,
-        batch: b,
-        dim: d,
-        device: device.clone(),
-        known: Some(&known),
-    };
+    let problem = kl_problem(&family, &predictor, [b, d, k], &known);
     let end = categorical_repaint_chain(
         &problem,
         20,
@@ -342,16 +353,7 @@ fn resampling_moves_categorical_completion_towards_the_conditional_law() {
     let mask: Vec<f32> = (0..b).flat_map(|_| [1.0, 0.0]).collect();
     let known = KnownClasses::new(&x, tensor(mask, [b, d], &device), k);
     let predictor = |input: Tensor<2>, _t: f64| exact_pair_logits(input);
-    let problem = CategoricalProblem {
-        divergence: &KlDivergence::default(),
-        family: &family,
-        classes: k,
-        predictor: &predictor,
-        batch: b,
-        dim: d,
-        device: device.clone(),
-        known: Some(&known),
-    };
+    let problem = kl_problem(&family, &predictor, [b, d, k], &known);
     let stochastic = Noise::Stochastic { eta: 1.0 };
     // The share of rows `i` for which `holds(i)`.
     let share =
