@@ -143,7 +143,7 @@ pub fn repaint_chain(
     jumps: usize,
     rng: &mut Rng,
 ) -> Result<ChainEnd> {
-    check_jumps(jumps)?;
+    crate::divergence::check_jumps(jumps)?;
     if jumps > 1 {
         check_straight_path(problem.divergence, problem.family, "--resample").map_err(|e| {
             GpfnError::Config {
@@ -154,18 +154,6 @@ pub fn repaint_chain(
     }
     check_steps(problem, n)?;
     chain_steps(problem, start, (n, None), noise, jumps, rng)
-}
-
-/// Checks RePaint's count of takes per step (`--resample`, [`repaint_chain`] and
-/// [`categorical_repaint_chain`](crate::divergence::categorical_repaint_chain)): at least one.
-pub fn check_jumps(jumps: usize) -> Result<()> {
-    if jumps == 0 {
-        return Err(GpfnError::Config {
-            key: "--resample".into(),
-            message: "takes each step at least once: give 1 or more".into(),
-        });
-    }
-    Ok(())
 }
 
 /// Checks that an `n`-step chain can sample `problem`: at least one step, and, for a

@@ -193,7 +193,7 @@ pub fn categorical_repaint_chain(
             message: "the categorical chain needs at least one step".into(),
         });
     }
-    crate::sampling::check_jumps(jumps)?;
+    super::check_jumps(jumps)?;
     let maths = categorical_maths(problem.divergence)?;
     if let Some(grid) = problem.divergence.maths().flow_grid()
         && grid != n

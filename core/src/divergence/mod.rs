@@ -28,8 +28,8 @@ pub use categorical::{
     categorical_chain, categorical_maths, categorical_repaint_chain,
 };
 pub use pieces::{
-    ancestral_eta, check_family, column, eta_noise, eta_resample, paired_flow, particle_flow,
-    prox_objective, sender_sample, sender_step, straight_path, transport,
+    ancestral_eta, check_family, check_jumps, column, eta_noise, eta_resample, paired_flow,
+    particle_flow, prox_objective, sender_sample, sender_step, straight_path, transport,
 };
 
 use crate::Result;

@@ -205,6 +205,18 @@ pub fn paired_flow(
     Ok(x.clone() * column(&a, &device) + noise.clone() * column(&b, &device))
 }
 
+/// Checks RePaint's count of takes per step (`--resample`, [`repaint_chain`](crate::sampling::repaint_chain) and
+/// [`categorical_repaint_chain`](super::categorical_repaint_chain)): at least one.
+pub fn check_jumps(jumps: usize) -> Result<()> {
+    if jumps == 0 {
+        return Err(GpfnError::Config {
+            key: "--resample".into(),
+            message: "takes each step at least once: give 1 or more".into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
